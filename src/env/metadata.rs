@@ -1,0 +1,294 @@
+//! Pure parsers for the files of an installed distribution: core metadata (`METADATA`,
+//! `PKG-INFO`), `WHEEL`, legacy `requires.txt`, `pyvenv.cfg`, `.pth` and `torch/version.py`.
+//! They take text and return data; reading the files is `super::scan`'s job.
+
+/// The header fields of core metadata that compat uses.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CoreMetadata {
+    pub metadata_version: Option<String>,
+    pub name: Option<String>,
+    pub version: Option<String>,
+    pub requires_python: Option<String>,
+    pub requires_dist: Vec<String>,
+    pub provides_extra: Vec<String>,
+    pub summary: Option<String>,
+}
+
+/// Parses the header block of an RFC 822-style metadata file (METADATA or PKG-INFO).
+///
+/// ```text
+/// Metadata-Version: 2.1
+/// Name: peft
+/// Version: 0.12.0
+/// Requires-Python: >=3.8.0
+/// Requires-Dist: torch>=1.13.0
+/// ```
+///
+/// Parsing stops at the first empty line (the description body follows it). Continuation
+/// lines (starting with a space or tab) fold into the previous header.
+pub fn parse_core_metadata(text: &str) -> CoreMetadata {
+    let mut md = CoreMetadata::default();
+    let mut headers: Vec<(String, String)> = Vec::new();
+    for line in text.lines() {
+        if line.trim().is_empty() {
+            break;
+        }
+        if line.starts_with(' ') || line.starts_with('\t') {
+            if let Some((_, v)) = headers.last_mut() {
+                v.push(' ');
+                v.push_str(line.trim());
+            }
+            continue;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+        }
+    }
+    for (k, v) in headers {
+        match k.as_str() {
+            "metadata-version" => md.metadata_version = Some(v),
+            "name" => md.name = Some(v),
+            "version" => md.version = Some(v),
+            "requires-python" => md.requires_python = Some(v).filter(|v| !v.is_empty()),
+            "requires-dist" => md.requires_dist.push(v),
+            "provides-extra" => md.provides_extra.push(v),
+            "summary" => md.summary = Some(v),
+            _ => {}
+        }
+    }
+    md
+}
+
+/// The `WHEEL` file: its tags and whether the wheel was purelib.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct WheelInfo {
+    pub tags: Vec<String>,
+    pub root_is_purelib: Option<bool>,
+    pub generator: Option<String>,
+}
+
+/// Parses a `WHEEL` file:
+///
+/// ```text
+/// Wheel-Version: 1.0
+/// Generator: bdist_wheel (0.43.0)
+/// Root-Is-Purelib: false
+/// Tag: cp311-cp311-manylinux_2_17_x86_64
+/// ```
+pub fn parse_wheel(text: &str) -> WheelInfo {
+    let mut w = WheelInfo::default();
+    for line in text.lines() {
+        let Some((k, v)) = line.split_once(':') else {
+            continue;
+        };
+        let v = v.trim();
+        match k.trim().to_ascii_lowercase().as_str() {
+            "tag" => w.tags.push(v.to_string()),
+            "root-is-purelib" => w.root_is_purelib = Some(v.eq_ignore_ascii_case("true")),
+            "generator" => w.generator = Some(v.to_string()),
+            _ => {}
+        }
+    }
+    w
+}
+
+/// Converts a legacy `requires.txt` (setuptools egg-info) to `Requires-Dist` lines.
+///
+/// ```text
+/// numpy>=1.17
+/// [:python_version < "3.8"]
+/// importlib-metadata
+/// [test]
+/// pytest
+/// ```
+///
+/// Lines before any section are unconditional; `[extra]`, `[:marker]` and `[extra:marker]`
+/// sections become PEP 508 markers.
+pub fn requires_txt_to_requires_dist(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut marker: Option<String> = None;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(section) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            let (extra, env) = match section.split_once(':') {
+                Some((e, m)) => (e.trim(), m.trim()),
+                None => (section.trim(), ""),
+            };
+            marker = match (extra.is_empty(), env.is_empty()) {
+                (true, true) => None,
+                (true, false) => Some(env.to_string()),
+                (false, true) => Some(format!("extra == \"{extra}\"")),
+                (false, false) => Some(format!("({env}) and extra == \"{extra}\"")),
+            };
+            continue;
+        }
+        match &marker {
+            None => out.push(line.to_string()),
+            Some(m) => out.push(format!("{line} ; {m}")),
+        }
+    }
+    out
+}
+
+/// The keys of a `pyvenv.cfg` that compat uses.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PyvenvCfg {
+    pub home: Option<String>,
+    pub version: Option<String>,
+    pub implementation: Option<String>,
+    pub include_system_site_packages: bool,
+}
+
+/// Parses `pyvenv.cfg` (`key = value` lines). CPython writes `version`, uv `version_info`.
+pub fn parse_pyvenv_cfg(text: &str) -> PyvenvCfg {
+    let mut c = PyvenvCfg::default();
+    for line in text.lines() {
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
+        let v = v.trim().to_string();
+        match k.trim().to_ascii_lowercase().as_str() {
+            "home" => c.home = Some(v),
+            "version" => c.version = Some(v),
+            "version_info" if c.version.is_none() => c.version = Some(v),
+            "implementation" => c.implementation = Some(v),
+            "include-system-site-packages" => {
+                c.include_system_site_packages = v.eq_ignore_ascii_case("true")
+            }
+            _ => {}
+        }
+    }
+    c
+}
+
+/// The directories a `.pth` file adds to `sys.path`: every line that is not empty, not a
+/// comment and not an `import` statement (those are code, and compat runs no code).
+pub fn pth_paths(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter(|l| !l.starts_with("import ") && !l.starts_with("import\t"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// torch's build facts from `torch/version.py`.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TorchVersionPy {
+    pub version: Option<String>,
+    /// The CUDA release torch was built for (`"12.4"`), `None` for CPU and ROCm builds.
+    pub cuda: Option<String>,
+    pub hip: Option<String>,
+    pub git_version: Option<String>,
+    pub debug: Option<bool>,
+}
+
+/// Parses `torch/version.py` without running it:
+///
+/// ```text
+/// __version__ = '2.4.1+cu124'
+/// debug = False
+/// cuda: Optional[str] = '12.4'
+/// git_version = 'ee1b6804381c57161c477caa380a840a84167676'
+/// hip: Optional[str] = None
+/// ```
+pub fn parse_torch_version_py(text: &str) -> TorchVersionPy {
+    let mut t = TorchVersionPy::default();
+    for line in text.lines() {
+        let Some((lhs, rhs)) = line.split_once('=') else {
+            continue;
+        };
+        let name = lhs.split(':').next().unwrap_or("").trim();
+        let value = rhs.trim();
+        let string = if (value.starts_with('\'') && value.ends_with('\'') && value.len() >= 2)
+            || (value.starts_with('"') && value.ends_with('"') && value.len() >= 2)
+        {
+            Some(value[1..value.len() - 1].to_string())
+        } else {
+            None
+        };
+        match name {
+            "__version__" => t.version = string,
+            "cuda" => t.cuda = string,
+            "hip" => t.hip = string,
+            "git_version" => t.git_version = string,
+            "debug" => t.debug = Some(value == "True"),
+            _ => {}
+        }
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn core_metadata_headers_and_body() {
+        let md = parse_core_metadata(
+            "Metadata-Version: 2.1\nName: peft\nVersion: 0.12.0\nSummary: Parameter-Efficient\n  Fine-Tuning\nRequires-Python: >=3.8.0\nRequires-Dist: numpy>=1.17\nRequires-Dist: torch>=1.13.0\nProvides-Extra: test\n\nRequires-Dist: not-a-header\n",
+        );
+        assert_eq!(md.name.as_deref(), Some("peft"));
+        assert_eq!(md.version.as_deref(), Some("0.12.0"));
+        assert_eq!(
+            md.summary.as_deref(),
+            Some("Parameter-Efficient Fine-Tuning")
+        );
+        assert_eq!(md.requires_python.as_deref(), Some(">=3.8.0"));
+        assert_eq!(md.requires_dist, ["numpy>=1.17", "torch>=1.13.0"]);
+        assert_eq!(md.provides_extra, ["test"]);
+    }
+
+    #[test]
+    fn requires_txt_sections() {
+        let r = requires_txt_to_requires_dist(
+            "numpy>=1.17\n\n[:python_version < \"3.8\"]\nimportlib-metadata\n\n[test]\npytest\n[gpu:sys_platform == \"linux\"]\ncupy\n",
+        );
+        assert_eq!(
+            r,
+            [
+                "numpy>=1.17",
+                "importlib-metadata ; python_version < \"3.8\"",
+                "pytest ; extra == \"test\"",
+                "cupy ; (sys_platform == \"linux\") and extra == \"gpu\"",
+            ]
+        );
+    }
+
+    #[test]
+    fn torch_version_py() {
+        let t = parse_torch_version_py(
+            "from typing import Optional\n\n__all__ = ['__version__', 'debug', 'cuda', 'git_version', 'hip']\n__version__ = '2.4.1+cu124'\ndebug = False\ncuda: Optional[str] = '12.4'\ngit_version = 'ee1b6804381c57161c477caa380a840a84167676'\nhip: Optional[str] = None\n",
+        );
+        assert_eq!(t.version.as_deref(), Some("2.4.1+cu124"));
+        assert_eq!(t.cuda.as_deref(), Some("12.4"));
+        assert_eq!(t.hip, None);
+        assert_eq!(t.debug, Some(false));
+    }
+
+    #[test]
+    fn pyvenv_and_pth() {
+        let c = parse_pyvenv_cfg(
+            "home = /usr/bin\ninclude-system-site-packages = false\nversion = 3.11.7\n",
+        );
+        assert_eq!(c.version.as_deref(), Some("3.11.7"));
+        assert!(!c.include_system_site_packages);
+        let uv = parse_pyvenv_cfg("home = /x\nimplementation = CPython\nversion_info = 3.12.4\ninclude-system-site-packages = true\n");
+        assert_eq!(uv.version.as_deref(), Some("3.12.4"));
+        assert!(uv.include_system_site_packages);
+        assert_eq!(
+            pth_paths("# c\n/src/pkg\nimport _virtualenv\n\n"),
+            ["/src/pkg"]
+        );
+    }
+
+    #[test]
+    fn wheel_tags() {
+        let w = parse_wheel("Wheel-Version: 1.0\nGenerator: bdist_wheel (0.43.0)\nRoot-Is-Purelib: false\nTag: cp311-cp311-manylinux_2_17_x86_64\nTag: cp311-cp311-manylinux2014_x86_64\n");
+        assert_eq!(w.tags.len(), 2);
+        assert_eq!(w.root_is_purelib, Some(false));
+    }
+}

@@ -1,0 +1,139 @@
+//! The Python environment as facts: the interpreter, every installed distribution's metadata,
+//! and torch's build facts, all read from files. No package is ever imported.
+//!
+//! Problems with what is installed (a dist-info without METADATA, bad encoding, two versions of
+//! one package, an unreadable entry) are [`Finding`]s in the result, not errors: the scan goes
+//! on. Errors are only for when there is no environment to read at all.
+
+pub mod interpreter;
+pub mod metadata;
+mod scan;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use pep440_rs::{Version, VersionSpecifiers};
+use pep508_rs::Requirement;
+use serde::Serialize;
+
+pub use interpreter::{DiscoveryVars, Interpreter, InterpreterError, InterpreterSource, Markers};
+pub use metadata::TorchVersionPy;
+pub use scan::scan;
+
+/// One installed distribution.
+#[derive(Debug, Clone, Serialize)]
+pub struct Distribution {
+    /// The name as its metadata spells it.
+    pub name: String,
+    /// PEP 503 normalized name.
+    pub normalized: String,
+    /// The version text as written.
+    pub version_text: String,
+    #[serde(skip)]
+    pub version: Option<Version>,
+    /// Every `Requires-Dist` line as written.
+    pub requires_dist: Vec<String>,
+    /// The lines that parse as PEP 508, with their parse.
+    #[serde(skip)]
+    pub requirements: Vec<(String, Requirement)>,
+    pub requires_python: Option<String>,
+    #[serde(skip)]
+    pub requires_python_spec: Option<VersionSpecifiers>,
+    pub wheel_tags: Vec<String>,
+    /// The `.dist-info` / `.egg-info` path.
+    pub path: PathBuf,
+    pub format: DistFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DistFormat {
+    DistInfo,
+    EggInfo,
+}
+
+/// Something odd about the environment, found while reading it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// Stable kebab-case code, see [`FINDING_CODES`].
+    pub code: &'static str,
+    pub package: Option<String>,
+    pub path: Option<PathBuf>,
+    pub message: String,
+}
+
+/// Every finding code with what it means.
+pub const FINDING_CODES: &[(&str, &str)] = &[
+    (
+        "missing-metadata",
+        "a .dist-info/.egg-info holds no METADATA/PKG-INFO file",
+    ),
+    (
+        "bad-encoding",
+        "a metadata file is not valid UTF-8; it was read with replacement characters",
+    ),
+    ("invalid-version", "a distribution's Version is not PEP 440"),
+    ("invalid-requirement", "a Requires-Dist line is not PEP 508"),
+    (
+        "invalid-requires-python",
+        "a Requires-Python value is not a PEP 440 specifier set",
+    ),
+    (
+        "duplicate-distribution",
+        "two versions of one package are installed; Python loads the first one on sys.path",
+    ),
+    (
+        "unreadable-entry",
+        "a site-packages entry or metadata file cannot be read",
+    ),
+    (
+        "missing-site-packages",
+        "a folder on sys.path cannot be listed",
+    ),
+    (
+        "wheel-tag-mismatch",
+        "an installed wheel was built for another Python or platform",
+    ),
+    (
+        "bad-torch-version-py",
+        "torch/version.py is missing or does not say which build torch is",
+    ),
+];
+
+/// The environment read from disk.
+#[derive(Debug, Clone, Serialize)]
+pub struct PythonEnv {
+    pub interpreter: Interpreter,
+    /// Distributions by normalized name: the one Python would load.
+    pub distributions: BTreeMap<String, Distribution>,
+    /// Shadowed copies of packages installed more than once.
+    pub shadowed: Vec<Distribution>,
+    pub torch: Option<TorchVersionPy>,
+    pub findings: Vec<Finding>,
+    /// How long reading took, in milliseconds.
+    pub scan_ms: f64,
+}
+
+impl PythonEnv {
+    pub fn get(&self, name: &str) -> Option<&Distribution> {
+        self.distributions.get(&crate::matrix::normalize(name))
+    }
+
+    /// The marker environment of the interpreter, for evaluating `Requires-Dist` markers.
+    pub fn marker_env(&self) -> Option<pep508_rs::MarkerEnvironment> {
+        self.interpreter.markers.to_pep508().ok()
+    }
+}
+
+/// Reads the environment chosen by `--python` / `VIRTUAL_ENV` / `CONDA_PREFIX` / `PATH`.
+pub fn read_environment(
+    python: Option<&std::path::Path>,
+    vars: &DiscoveryVars,
+) -> Result<PythonEnv, InterpreterError> {
+    let start = std::time::Instant::now();
+    let (target, source) = interpreter::discover(python, vars)?;
+    let interp = interpreter::read(&target, source)?;
+    let mut env = scan(interp);
+    env.scan_ms = start.elapsed().as_secs_f64() * 1000.0;
+    Ok(env)
+}

@@ -1,0 +1,11 @@
+//! compat verifies GPU machine-learning environments against a declared compatibility matrix.
+//!
+//! The flow is one-directional (see `shared/DESIGN.md`): edges do I/O and return plain data
+//! ([`env`] reads a Python environment), the core is pure ([`verify`] turns a [`matrix::Matrix`]
+//! and the facts into verdicts), and [`report`] only presents. [`app`] wires the commands.
+
+pub mod app;
+pub mod env;
+pub mod matrix;
+pub mod report;
+pub mod verify;

@@ -1,0 +1,22 @@
+//! The declared compatibility matrix: its model, the built-in matrices and the loader.
+//!
+//! A matrix is data, never code: it is read from TOML (the built-in ones are embedded in the
+//! binary with `include_str!`), checked once by [`load`], and from then on every other part of
+//! compat reads it without further validation. The loader keeps the byte span of every value a
+//! user can get wrong, so a bad file is reported as `file:line:column: message` with a hint,
+//! and exit code 2 (see `crate::app`). This module does no other I/O than reading the one file.
+
+mod load;
+mod model;
+
+pub use load::{load_builtin, load_file, load_str, LoadError};
+pub use model::*;
+
+/// The matrices compiled into the binary: `(id, TOML text)`.
+pub const BUILTIN: &[(&str, &str)] = &[(
+    "llm-compression",
+    include_str!("../../matrices/llm-compression.toml"),
+)];
+
+/// The id of the matrix `compat check` uses when none is given.
+pub const DEFAULT_BUILTIN: &str = "llm-compression";

@@ -1,0 +1,124 @@
+//! Dependency consistency, as `pip check` does it: every `Requires-Dist` of every installed
+//! distribution whose markers hold for this interpreter (no extras) must name an installed
+//! distribution whose version satisfies the specifier.
+
+use pep508_rs::{MarkerEnvironment, VersionOrUrl};
+use serde::Serialize;
+
+use crate::env::PythonEnv;
+
+/// One broken requirement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// `missing-dependency` or `version-conflict`.
+    pub code: &'static str,
+    /// The normalized name of the distribution that declares the requirement.
+    pub package: String,
+    pub version: String,
+    /// The `Requires-Dist` line as written.
+    pub requirement: String,
+    /// The normalized name of the required distribution.
+    pub dependency: String,
+    /// The installed version of the dependency, for a conflict.
+    pub installed: Option<String>,
+    /// The same sentence `pip check` prints.
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Consistency {
+    pub distributions: usize,
+    /// Requirements whose markers hold here and were checked.
+    pub requirements_checked: usize,
+    pub problems: Vec<Problem>,
+}
+
+impl Consistency {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Checks every requirement of every installed distribution. Pure: reads only `env`.
+pub fn check(env: &PythonEnv) -> Consistency {
+    let markers: Option<MarkerEnvironment> = env.marker_env();
+    let mut out = Consistency {
+        distributions: env.distributions.len(),
+        ..Default::default()
+    };
+    for dist in env.distributions.values() {
+        for (line, req) in &dist.requirements {
+            let applies = match &markers {
+                Some(m) => req.evaluate_markers(m, &[]),
+                // Without a marker environment, only unconditional requirements are checked.
+                None => req.marker.contents().is_none(),
+            };
+            if !applies {
+                continue;
+            }
+            out.requirements_checked += 1;
+            let dep = req.name.to_string();
+            let Some(installed) = env.distributions.get(&dep) else {
+                out.problems.push(Problem {
+                    code: "missing-dependency",
+                    package: dist.normalized.clone(),
+                    version: dist.version_text.clone(),
+                    requirement: line.clone(),
+                    dependency: dep.clone(),
+                    installed: None,
+                    message: format!(
+                        "{} {} requires {}, which is not installed.",
+                        dist.normalized, dist.version_text, dep
+                    ),
+                });
+                continue;
+            };
+            let Some(VersionOrUrl::VersionSpecifier(spec)) = &req.version_or_url else {
+                continue;
+            };
+            let Some(v) = &installed.version else {
+                continue; // an invalid version is already a finding
+            };
+            if !spec.contains(v) {
+                out.problems.push(Problem {
+                    code: "version-conflict",
+                    package: dist.normalized.clone(),
+                    version: dist.version_text.clone(),
+                    requirement: line.clone(),
+                    dependency: dep.clone(),
+                    installed: Some(installed.version_text.clone()),
+                    message: format!(
+                        "{} {} has requirement {}, but you have {} {}.",
+                        dist.normalized,
+                        dist.version_text,
+                        pip_requirement_text(req),
+                        dep,
+                        installed.version_text
+                    ),
+                });
+            }
+        }
+    }
+    out.problems
+        .sort_by(|a, b| (&a.package, &a.dependency).cmp(&(&b.package, &b.dependency)));
+    out
+}
+
+/// A requirement as `packaging` prints it: specifiers sorted, joined by `,`, then the marker.
+fn pip_requirement_text(req: &pep508_rs::Requirement) -> String {
+    let mut s = req.name.to_string();
+    if !req.extras.is_empty() {
+        let mut extras: Vec<String> = req.extras.iter().map(ToString::to_string).collect();
+        extras.sort();
+        s.push_str(&format!("[{}]", extras.join(",")));
+    }
+    if let Some(VersionOrUrl::VersionSpecifier(spec)) = &req.version_or_url {
+        let mut parts: Vec<String> = spec.iter().map(ToString::to_string).collect();
+        parts.sort();
+        s.push_str(&parts.join(","));
+    }
+    if let Some(m) = req.marker.contents() {
+        s.push_str(&format!("; {m}"));
+    }
+    s
+}

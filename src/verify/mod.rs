@@ -1,0 +1,738 @@
+//! The rules that turn a declared matrix and the facts of a machine into verdicts.
+//!
+//! Pure functions of their inputs: nothing here touches the disk, the network or a GPU, so
+//! every rule is tested with fixtures. Each cell gets exactly one [`Verdict`] and the evidence
+//! that decided it; a cell is `verified` only when a metadata read that could have said
+//! otherwise said yes. What this build cannot decide (the CUDA column needs the GPU probe)
+//! stays `unverified` with the reason.
+
+pub mod consistency;
+
+use pep440_rs::Version;
+use pep508_rs::VersionOrUrl;
+use serde::Serialize;
+
+use crate::env::{Distribution, PythonEnv};
+use crate::matrix::{python_matches, Claim, ColumnKind, Library, Matrix, Target};
+pub use consistency::{Consistency, Problem};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Verified,
+    Failed,
+    Unverified,
+    NotInstalled,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Verified => "verified",
+            Verdict::Failed => "failed",
+            Verdict::Unverified => "unverified",
+            Verdict::NotInstalled => "not-installed",
+        }
+    }
+}
+
+/// The reason given for every CUDA/GPU cell until the host probe lands.
+pub const NOT_PROBED: &str = "not probed";
+
+/// One cell: a library row crossed with a column.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cell {
+    pub column: String,
+    pub title: String,
+    /// `version`, or the column kind.
+    pub kind: String,
+    pub claim: Claim,
+    pub verdict: Verdict,
+    /// Whether a check exists that can decide this claim (it counts in the score).
+    pub checkable: bool,
+    /// Why the cell is not verified, in one line.
+    pub reason: Option<String>,
+    /// What to do about a failed cell.
+    pub fix: Option<String>,
+    /// The facts that decided it.
+    pub evidence: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub library: String,
+    pub version_text: Option<String>,
+    pub installed: Option<String>,
+    pub notes: Option<String>,
+    /// Broken requirements declared by this library (from the consistency check).
+    pub broken_requirements: Vec<String>,
+    pub cells: Vec<Cell>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TableResult {
+    pub id: String,
+    pub title: String,
+    pub claimed: Option<String>,
+    pub notes_column: bool,
+    pub columns: Vec<(String, String)>,
+    pub rows: Vec<Row>,
+}
+
+/// A check of one of the document's other statements (a conflict it calls resolved, an edge
+/// of its graph), with a verdict like a cell's.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatementCheck {
+    pub text: String,
+    pub verdict: Verdict,
+    pub reason: Option<String>,
+    pub evidence: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Counts {
+    pub verified: usize,
+    pub failed: usize,
+    pub unverified: usize,
+    pub not_installed: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Score {
+    pub verified: usize,
+    /// Cells a check exists for (all but qualitative ratings and N/A claims).
+    pub checkable: usize,
+    pub percent: f64,
+    pub claimed_percent: Option<f64>,
+    /// Checkable cells left unverified here, and why (reason -> count).
+    pub undecided: Vec<(String, usize)>,
+}
+
+/// Everything `verify` decides.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verification {
+    pub tables: Vec<TableResult>,
+    pub consistency: Consistency,
+    pub past_conflicts: Vec<StatementCheck>,
+    pub current_conflicts: Vec<StatementCheck>,
+    pub graph_edges: Vec<StatementCheck>,
+    pub counts: Counts,
+    pub score: Score,
+}
+
+impl Verification {
+    /// Whether anything failed: a cell, a consistency check or a checked statement.
+    pub fn failed(&self) -> bool {
+        self.counts.failed > 0
+            || !self.consistency.ok()
+            || self
+                .past_conflicts
+                .iter()
+                .any(|c| c.verdict == Verdict::Failed)
+    }
+}
+
+/// Decides every cell of `matrix` against `env`.
+pub fn verify(matrix: &Matrix, env: &PythonEnv) -> Verification {
+    let consistency = consistency::check(env);
+    let mut tables = Vec::new();
+    for t in &matrix.doc.tables {
+        let mut rows = Vec::new();
+        for lib in matrix.rows(t.id.get_ref()) {
+            rows.push(row(matrix, t, lib, env, &consistency));
+        }
+        tables.push(TableResult {
+            id: t.id.get_ref().clone(),
+            title: t.title.clone(),
+            claimed: t.claimed.clone(),
+            notes_column: t.notes_column,
+            columns: std::iter::once(("version".to_string(), "Version".to_string()))
+                .chain(
+                    t.columns
+                        .iter()
+                        .map(|c| (c.id.get_ref().clone(), c.title.clone())),
+                )
+                .collect(),
+            rows,
+        });
+    }
+    let mut counts = Counts::default();
+    let mut checkable = 0;
+    let mut undecided: Vec<(String, usize)> = Vec::new();
+    for c in tables.iter().flat_map(|t| &t.rows).flat_map(|r| &r.cells) {
+        match c.verdict {
+            Verdict::Verified => counts.verified += 1,
+            Verdict::Failed => counts.failed += 1,
+            Verdict::Unverified => counts.unverified += 1,
+            Verdict::NotInstalled => counts.not_installed += 1,
+        }
+        if c.checkable {
+            checkable += 1;
+            if c.verdict == Verdict::Unverified {
+                let reason = c.reason.clone().unwrap_or_default();
+                let key = if reason.starts_with(NOT_PROBED) {
+                    NOT_PROBED.to_string()
+                } else {
+                    reason
+                };
+                match undecided.iter_mut().find(|(r, _)| *r == key) {
+                    Some((_, n)) => *n += 1,
+                    None => undecided.push((key, 1)),
+                }
+            }
+        }
+    }
+    let verified_checkable = tables
+        .iter()
+        .flat_map(|t| &t.rows)
+        .flat_map(|r| &r.cells)
+        .filter(|c| c.checkable && c.verdict == Verdict::Verified)
+        .count();
+    let score = Score {
+        verified: verified_checkable,
+        checkable,
+        percent: if checkable == 0 {
+            0.0
+        } else {
+            100.0 * verified_checkable as f64 / checkable as f64
+        },
+        claimed_percent: matrix.doc.score.as_ref().map(|s| s.claimed_percent),
+        undecided,
+    };
+    Verification {
+        past_conflicts: past_conflicts(matrix, env, &consistency),
+        current_conflicts: current_conflicts(matrix, env),
+        graph_edges: graph_edges(matrix, env),
+        tables,
+        consistency,
+        counts,
+        score,
+    }
+}
+
+fn row(
+    matrix: &Matrix,
+    table: &crate::matrix::Table,
+    lib: &Library,
+    env: &PythonEnv,
+    cons: &Consistency,
+) -> Row {
+    let dist = env.get(lib.name());
+    let mut cells = Vec::new();
+    let version_claim = Claim::Rating(lib.version_text.clone().unwrap_or_default());
+    cells.push(match dist {
+        None => not_installed(
+            lib,
+            env,
+            "version",
+            "Version",
+            "version",
+            version_claim,
+            true,
+        ),
+        Some(d) => version_cell(matrix, lib, d, version_claim),
+    });
+    for col in &table.columns {
+        let kind = col.kind;
+        let claim = Claim::parse(kind, lib.claim(col.id.get_ref()));
+        let checkable = kind.checkable() && matches!(claim, Claim::Yes | Claim::No);
+        let kind_name = serde_json::to_value(kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let (id, title) = (col.id.get_ref().as_str(), col.title.as_str());
+        let Some(d) = dist else {
+            cells.push(not_installed(
+                lib, env, id, title, &kind_name, claim, checkable,
+            ));
+            continue;
+        };
+        let mut cell = Cell {
+            column: id.to_string(),
+            title: title.to_string(),
+            kind: kind_name,
+            claim: claim.clone(),
+            verdict: Verdict::Unverified,
+            checkable,
+            reason: None,
+            fix: None,
+            evidence: Vec::new(),
+        };
+        match (&claim, kind) {
+            (Claim::Rating(r), ColumnKind::Qualitative) => {
+                cell.reason = Some(format!("a rating (\"{r}\"), not a checkable claim"));
+            }
+            (Claim::NotApplicable, _) => {
+                cell.reason = Some("the matrix claims N/A: nothing to check".into())
+            }
+            (Claim::Missing, _) => cell.reason = Some("the matrix makes no claim here".into()),
+            (_, ColumnKind::Cuda) => {
+                cell.reason = Some(format!(
+                    "{NOT_PROBED}: the CUDA column needs the driver, GPU and torch-build probe, which this build does not run"
+                ));
+            }
+            (_, ColumnKind::Gpu) => {
+                cell.reason = Some(format!(
+                    "{NOT_PROBED}: GPU support needs the host probe, which this build does not run"
+                ));
+            }
+            (_, ColumnKind::Python) => python_cell(&mut cell, col.parsed_target(), d, env),
+            (_, ColumnKind::Pytorch) => pytorch_cell(&mut cell, col.parsed_target(), lib, d, env),
+            (_, ColumnKind::Qualitative) => {
+                cell.reason = Some("a rating, not a checkable claim".into())
+            }
+        }
+        if claim == Claim::No && cell.verdict != Verdict::Unverified {
+            // The document says it does NOT hold: a passing check contradicts it.
+            cell.verdict = if cell.verdict == Verdict::Verified {
+                Verdict::Failed
+            } else {
+                Verdict::Verified
+            };
+            cell.evidence
+                .push("the matrix claims this does not hold".into());
+        }
+        cells.push(cell);
+    }
+    Row {
+        library: lib.name().to_string(),
+        version_text: lib.version_text.clone(),
+        installed: dist.map(|d| d.version_text.clone()),
+        notes: lib.notes.clone(),
+        broken_requirements: cons
+            .problems
+            .iter()
+            .filter(|p| dist.is_some_and(|d| d.normalized == p.package))
+            .map(|p| p.message.clone())
+            .collect(),
+        cells,
+    }
+}
+
+fn not_installed(
+    lib: &Library,
+    env: &PythonEnv,
+    id: &str,
+    title: &str,
+    kind: &str,
+    claim: Claim,
+    checkable: bool,
+) -> Cell {
+    Cell {
+        column: id.to_string(),
+        title: title.to_string(),
+        kind: kind.to_string(),
+        claim,
+        verdict: Verdict::NotInstalled,
+        checkable,
+        reason: Some(format!(
+            "{} is not installed in this environment",
+            lib.name()
+        )),
+        fix: None,
+        evidence: vec![format!(
+            "no distribution named `{}` in {}",
+            crate::matrix::normalize(lib.name()),
+            env.interpreter
+                .site_packages
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )],
+    }
+}
+
+fn version_cell(matrix: &Matrix, lib: &Library, d: &Distribution, claim: Claim) -> Cell {
+    let mut cell = Cell {
+        column: "version".into(),
+        title: "Version".into(),
+        kind: "version".into(),
+        claim,
+        verdict: Verdict::Unverified,
+        checkable: true,
+        reason: None,
+        fix: None,
+        evidence: vec![format!(
+            "installed {} {} ({})",
+            d.name,
+            d.version_text,
+            d.path.display()
+        )],
+    };
+    match (matrix.spec(lib.name()), &d.version) {
+        (None, _) => {
+            cell.checkable = false;
+            cell.reason = Some("the matrix names no version for this row".into());
+        }
+        (Some(_), None) => {
+            cell.reason = Some(format!(
+                "installed version `{}` is not PEP 440",
+                d.version_text
+            ))
+        }
+        (Some(spec), Some(v)) if spec.contains(v) => {
+            cell.verdict = Verdict::Verified;
+            cell.evidence
+                .push(format!("{} satisfies {spec}", d.version_text));
+        }
+        (Some(spec), Some(_)) => {
+            cell.verdict = Verdict::Failed;
+            cell.reason = Some(format!(
+                "installed {} does not satisfy {spec}",
+                d.version_text
+            ));
+            cell.fix = Some(format!("pip install '{}{spec}'", d.normalized));
+        }
+    }
+    cell
+}
+
+fn python_cell(cell: &mut Cell, target: Target, d: &Distribution, env: &PythonEnv) {
+    let Target::Python(major, minor) = target else {
+        cell.reason = Some("the column has no Python target".into());
+        return;
+    };
+    let interp = env.interpreter.version();
+    let here = interp
+        .as_ref()
+        .is_some_and(|v| python_matches((major, minor), v));
+    cell.evidence.push(format!(
+        "interpreter CPython {} ({})",
+        env.interpreter.python_version, env.interpreter.read_from
+    ));
+    // The versions the target stands for: this interpreter when it is the target, else X.Y.0.
+    let probe: Version = match (&interp, here) {
+        (Some(v), true) => v.clone(),
+        _ => Version::new([major, minor, 0]),
+    };
+    match (&d.requires_python, &d.requires_python_spec) {
+        (Some(text), Some(spec)) => {
+            if !spec.contains(&probe) {
+                cell.verdict = Verdict::Failed;
+                cell.reason = Some(format!(
+                    "{} {} declares Requires-Python {text}, which excludes Python {probe}",
+                    d.name, d.version_text
+                ));
+                cell.fix = Some(format!(
+                    "install a release of {} whose Requires-Python admits {major}.{minor}",
+                    d.normalized
+                ));
+                return;
+            }
+            cell.evidence
+                .push(format!("Requires-Python {text} admits {probe}"));
+        }
+        (Some(text), None) => {
+            cell.reason = Some(format!("Requires-Python `{text}` cannot be parsed"));
+            return;
+        }
+        (None, _) => cell.evidence.push("declares no Requires-Python".into()),
+    }
+    let py_tag = format!("cp{major}{minor}");
+    let cp_tags: Vec<&String> = d
+        .wheel_tags
+        .iter()
+        .filter(|t| t.starts_with("cp"))
+        .collect();
+    if here && !cp_tags.is_empty() {
+        if let Some(t) = cp_tags
+            .iter()
+            .find(|t| t.starts_with(&py_tag) || t.contains("-abi3-"))
+        {
+            cell.evidence.push(format!("wheel tag {t}"));
+        } else {
+            cell.verdict = Verdict::Failed;
+            cell.reason = Some(format!(
+                "the installed wheel is tagged {}, not for CPython {major}.{minor}",
+                cp_tags
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            cell.fix = Some(format!(
+                "pip install --force-reinstall {}=={}",
+                d.normalized, d.version_text
+            ));
+            return;
+        }
+    }
+    if here {
+        cell.verdict = Verdict::Verified;
+    } else {
+        cell.reason = Some(format!(
+            "the interpreter is Python {}, not {major}.{minor}: run with --python pointing at a {major}.{minor} environment",
+            env.interpreter.python_version
+        ));
+    }
+}
+
+fn pytorch_cell(cell: &mut Cell, target: Target, lib: &Library, d: &Distribution, env: &PythonEnv) {
+    let Target::Torch(spec) = target else {
+        cell.reason = Some("the column has no torch target".into());
+        return;
+    };
+    let Some(torch) = env.get("torch") else {
+        cell.reason = Some("torch is not installed in this environment".into());
+        return;
+    };
+    let Some(tv) = &torch.version else {
+        cell.reason = Some(format!(
+            "installed torch version `{}` is not PEP 440",
+            torch.version_text
+        ));
+        return;
+    };
+    let is_torch = crate::matrix::normalize(lib.name()) == "torch";
+    let in_target = spec.contains(tv);
+    cell.evidence.push(format!(
+        "installed torch {} {} the column's target {spec}",
+        torch.version_text,
+        if in_target { "satisfies" } else { "is outside" }
+    ));
+    if !in_target {
+        if is_torch {
+            cell.verdict = Verdict::Failed;
+            cell.reason = Some(format!(
+                "torch {} is not PyTorch {spec}",
+                torch.version_text
+            ));
+            cell.fix = Some(format!(
+                "pip install 'torch{spec}' from the CUDA index that fits the driver"
+            ));
+        } else {
+            cell.reason = Some(format!(
+                "installed torch {} is outside {spec}, so this claim cannot be tried here",
+                torch.version_text
+            ));
+        }
+        return;
+    }
+    if is_torch {
+        cell.verdict = Verdict::Verified;
+        return;
+    }
+    let markers = env.marker_env();
+    let mut on_torch = 0;
+    let mut in_extras: Vec<String> = Vec::new();
+    for (line, req) in &d.requirements {
+        if req.name.as_ref() != "torch" {
+            continue;
+        }
+        let applies = markers
+            .as_ref()
+            .map(|m| req.evaluate_markers(m, &[]))
+            .unwrap_or(req.marker.contents().is_none());
+        if !applies {
+            in_extras.push(line.clone());
+            continue;
+        }
+        on_torch += 1;
+        let ok = match &req.version_or_url {
+            Some(VersionOrUrl::VersionSpecifier(s)) => s.contains(tv),
+            _ => true,
+        };
+        if !ok {
+            cell.verdict = Verdict::Failed;
+            cell.reason = Some(format!(
+                "{} {} requires `{line}`, but torch is {}",
+                d.name, d.version_text, torch.version_text
+            ));
+            cell.fix = Some(format!(
+                "install a release of {} that admits torch {}, or a torch it admits",
+                d.normalized, torch.version_text
+            ));
+            cell.evidence.push(format!("Requires-Dist: {line}"));
+            return;
+        }
+        cell.evidence.push(format!(
+            "Requires-Dist: {line} (admits {})",
+            torch.version_text
+        ));
+    }
+    if on_torch == 0 {
+        if in_extras.is_empty() {
+            cell.evidence
+                .push(format!("{} declares no requirement on torch", d.name));
+        } else {
+            cell.evidence.push(format!(
+                "requires torch only through extras or markers that do not apply: {}",
+                in_extras.join("; ")
+            ));
+        }
+    }
+    cell.verdict = Verdict::Verified;
+}
+
+/// Past conflicts the document calls resolved: resolved here when no installed requirement
+/// between the named libraries is broken (and, with `fixed_in`, the fixing release is installed).
+fn past_conflicts(matrix: &Matrix, env: &PythonEnv, cons: &Consistency) -> Vec<StatementCheck> {
+    let Some(c) = &matrix.doc.conflicts else {
+        return Vec::new();
+    };
+    c.past
+        .iter()
+        .map(|p| {
+            let names: Vec<String> = p
+                .libraries
+                .iter()
+                .map(|l| crate::matrix::normalize(l.get_ref()))
+                .collect();
+            let mut check = StatementCheck {
+                text: format!("{} ({})", p.text, p.resolution),
+                verdict: Verdict::Verified,
+                reason: None,
+                evidence: Vec::new(),
+            };
+            let missing: Vec<&String> = names.iter().filter(|n| env.get(n).is_none()).collect();
+            if !missing.is_empty() {
+                check.verdict = Verdict::NotInstalled;
+                check.reason = Some(format!(
+                    "not installed: {}",
+                    missing
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                return check;
+            }
+            for n in &names {
+                if let Some(d) = env.get(n) {
+                    check
+                        .evidence
+                        .push(format!("{} {}", d.normalized, d.version_text));
+                }
+            }
+            // Problems declared by one of the named libraries (against anything: for torch, its
+            // pinned CUDA wheels), or against one of them.
+            let related: Vec<&Problem> = cons
+                .problems
+                .iter()
+                .filter(|pr| {
+                    names.contains(&pr.package)
+                        && (names.len() == 1 || names.contains(&pr.dependency))
+                })
+                .collect();
+            if let Some(f) = &p.fixed_in {
+                let lib = crate::matrix::normalize(f.library.get_ref());
+                let spec: Option<pep440_rs::VersionSpecifiers> = f.version.get_ref().parse().ok();
+                if let (Some(d), Some(spec)) = (env.get(&lib), spec) {
+                    if d.version.as_ref().is_some_and(|v| spec.contains(v)) {
+                        check.evidence.push(format!(
+                            "{lib} {} is in the fixing range {spec}",
+                            d.version_text
+                        ));
+                    } else {
+                        check.verdict = Verdict::Failed;
+                        check.reason = Some(format!(
+                            "{lib} {} predates the fix ({spec})",
+                            d.version_text
+                        ));
+                    }
+                }
+            }
+            if !related.is_empty() {
+                check.verdict = Verdict::Failed;
+                check.reason = Some(
+                    related
+                        .iter()
+                        .map(|p| p.message.clone())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                );
+            } else if check.verdict == Verdict::Verified {
+                check.evidence.push(format!(
+                    "no broken requirement {} in the installed metadata",
+                    if names.len() == 1 {
+                        format!("declared by {}", names[0])
+                    } else {
+                        format!("between {}", names.join(" and "))
+                    }
+                ));
+            }
+            check
+        })
+        .collect()
+}
+
+/// Current known issues: what the installed metadata says about them.
+fn current_conflicts(matrix: &Matrix, env: &PythonEnv) -> Vec<StatementCheck> {
+    let Some(c) = &matrix.doc.conflicts else {
+        return Vec::new();
+    };
+    c.current
+        .iter()
+        .map(|k| {
+            let mut check = StatementCheck {
+                text: k.text.clone(),
+                verdict: Verdict::Unverified,
+                reason: None,
+                evidence: Vec::new(),
+            };
+            if k.topic.as_deref() == Some("gpu-arch") {
+                check.reason = Some(format!("{NOT_PROBED}: needs the GPUs' compute capability and torch's arch list"));
+                return check;
+            }
+            let first = k.libraries.first().map(|l| l.get_ref().as_str()).unwrap_or("");
+            match env.get(first) {
+                None => {
+                    check.verdict = Verdict::NotInstalled;
+                    check.reason = Some(format!("{first} is not installed in this environment"));
+                }
+                Some(d) => {
+                    let torch_reqs: Vec<&String> = d.requirements.iter().filter(|(_, r)| r.name.as_ref() == "torch").map(|(l, _)| l).collect();
+                    check.evidence.push(format!("{} {} installed", d.normalized, d.version_text));
+                    check.evidence.push(if torch_reqs.is_empty() {
+                        "declares no requirement on torch".into()
+                    } else {
+                        format!("Requires-Dist: {}", torch_reqs.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("; "))
+                    });
+                    check.reason = Some("whether it works with this torch needs a run (the 2:4 smoke check), which this build does not have".into());
+                }
+            }
+            check
+        })
+        .collect()
+}
+
+/// The graph's edges against the packages' own `Requires-Dist`.
+fn graph_edges(matrix: &Matrix, env: &PythonEnv) -> Vec<StatementCheck> {
+    let mut out = Vec::new();
+    for g in &matrix.doc.graph {
+        for (from, to) in g.edges() {
+            let mut check = StatementCheck {
+                text: format!("{from} requires {to}"),
+                verdict: Verdict::Unverified,
+                reason: None,
+                evidence: Vec::new(),
+            };
+            let Some(d) = env.get(&from) else {
+                check.verdict = Verdict::NotInstalled;
+                check.reason = Some(format!("{from} is not installed in this environment"));
+                out.push(check);
+                continue;
+            };
+            let target = crate::matrix::normalize(&to);
+            let lines: Vec<&(String, pep508_rs::Requirement)> = d
+                .requirements
+                .iter()
+                .filter(|(_, r)| r.name.as_ref() == target)
+                .collect();
+            if lines.is_empty() {
+                check.reason = Some(format!("{} {} declares no requirement on {to}: the edge is the document's, not the package's", d.normalized, d.version_text));
+            } else {
+                check.verdict = Verdict::Verified;
+                for (l, _) in lines {
+                    check.evidence.push(format!(
+                        "{} {}: Requires-Dist: {l}",
+                        d.normalized, d.version_text
+                    ));
+                }
+            }
+            out.push(check);
+        }
+    }
+    out
+}
