@@ -116,7 +116,7 @@ pub fn render(r: &Report) -> String {
             counts[3]
         ));
         let mut head = vec!["Library".to_string()];
-        head.extend(t.columns.iter().map(|(_, title)| title.clone()));
+        head.extend(t.columns.iter().map(|c| c.title.clone()));
         if t.notes_column {
             head.push("Notes".into());
         }
@@ -170,17 +170,15 @@ pub fn render(r: &Report) -> String {
     }
 
     if let Some(doc) = doc {
-        let installed = |name: &str| -> String {
-            match r
-                .verification
-                .tables
+        let version_of = |name: &str| -> Option<String> {
+            let n = crate::matrix::normalize(name);
+            v.installed
                 .iter()
-                .flat_map(|t| &t.rows)
-                .find(|row| {
-                    crate::matrix::normalize(&row.library) == crate::matrix::normalize(name)
-                })
-                .and_then(|row| row.installed.clone())
-            {
+                .find(|(k, _)| crate::matrix::normalize(k) == n)
+                .and_then(|(_, v)| v.clone())
+        };
+        let installed = |name: &str| -> String {
+            match version_of(name) {
                 Some(v) => format!("{name} {v} is installed"),
                 None => format!("{name} is not installed"),
             }
@@ -346,13 +344,13 @@ pub fn render(r: &Report) -> String {
             s.checkable,
             v.counts.failed,
             v.counts.not_installed,
-            s.undecided.iter().map(|(_, n)| n).sum::<usize>(),
+            s.undecided.iter().map(|u| u.cells).sum::<usize>(),
             if s.undecided.is_empty() {
                 String::new()
             } else {
                 format!(
                     " ({})",
-                    s.undecided.iter().map(|(r, n)| format!("{n}: {r}")).collect::<Vec<_>>().join("; ")
+                    s.undecided.iter().map(|u| format!("{}: {}", u.cells, u.reason)).collect::<Vec<_>>().join("; ")
                 )
             }
         ));

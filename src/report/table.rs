@@ -80,8 +80,8 @@ pub fn render(r: &Report, color: bool) -> String {
             .load_preset(presets::UTF8_FULL_CONDENSED)
             .set_content_arrangement(ContentArrangement::Disabled);
         let mut header = vec![TCell::new("Library"), TCell::new("Installed")];
-        for (_, title) in &t.columns {
-            header.push(TCell::new(title));
+        for c in &t.columns {
+            header.push(TCell::new(&c.title));
         }
         table.set_header(header);
         for row in &t.rows {
@@ -240,7 +240,7 @@ pub fn render(r: &Report, color: bool) -> String {
         let parts: Vec<String> = s
             .undecided
             .iter()
-            .map(|(r, n)| format!("{n} {r}"))
+            .map(|u| format!("{} {}", u.cells, u.reason))
             .collect();
         out.push_str(&format!(
             "checkable but undecided here: {}\n",

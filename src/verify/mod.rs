@@ -75,8 +75,23 @@ pub struct TableResult {
     pub title: String,
     pub claimed: Option<String>,
     pub notes_column: bool,
-    pub columns: Vec<(String, String)>,
+    /// The implicit `version` column first, then the table's own.
+    pub columns: Vec<ColumnInfo>,
     pub rows: Vec<Row>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ColumnInfo {
+    pub id: String,
+    pub title: String,
+    /// `version`, or the column kind.
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Undecided {
+    pub reason: String,
+    pub cells: usize,
 }
 
 /// A check of one of the document's other statements (a conflict it calls resolved, an edge
@@ -105,12 +120,14 @@ pub struct Score {
     pub percent: f64,
     pub claimed_percent: Option<f64>,
     /// Checkable cells left unverified here, and why (reason -> count).
-    pub undecided: Vec<(String, usize)>,
+    pub undecided: Vec<Undecided>,
 }
 
 /// Everything `verify` decides.
 #[derive(Debug, Clone, Serialize)]
 pub struct Verification {
+    /// Every library the matrix names (rows and tracked ones) -> the installed version.
+    pub installed: std::collections::BTreeMap<String, Option<String>>,
     pub tables: Vec<TableResult>,
     pub consistency: Consistency,
     pub past_conflicts: Vec<StatementCheck>,
@@ -146,19 +163,23 @@ pub fn verify(matrix: &Matrix, env: &PythonEnv) -> Verification {
             title: t.title.clone(),
             claimed: t.claimed.clone(),
             notes_column: t.notes_column,
-            columns: std::iter::once(("version".to_string(), "Version".to_string()))
-                .chain(
-                    t.columns
-                        .iter()
-                        .map(|c| (c.id.get_ref().clone(), c.title.clone())),
-                )
-                .collect(),
+            columns: std::iter::once(ColumnInfo {
+                id: "version".into(),
+                title: "Version".into(),
+                kind: "version".into(),
+            })
+            .chain(t.columns.iter().map(|c| ColumnInfo {
+                id: c.id.get_ref().clone(),
+                title: c.title.clone(),
+                kind: kind_name(c.kind),
+            }))
+            .collect(),
             rows,
         });
     }
     let mut counts = Counts::default();
     let mut checkable = 0;
-    let mut undecided: Vec<(String, usize)> = Vec::new();
+    let mut undecided: Vec<Undecided> = Vec::new();
     for c in tables.iter().flat_map(|t| &t.rows).flat_map(|r| &r.cells) {
         match c.verdict {
             Verdict::Verified => counts.verified += 1,
@@ -175,9 +196,12 @@ pub fn verify(matrix: &Matrix, env: &PythonEnv) -> Verification {
                 } else {
                     reason
                 };
-                match undecided.iter_mut().find(|(r, _)| *r == key) {
-                    Some((_, n)) => *n += 1,
-                    None => undecided.push((key, 1)),
+                match undecided.iter_mut().find(|u| u.reason == key) {
+                    Some(u) => u.cells += 1,
+                    None => undecided.push(Undecided {
+                        reason: key,
+                        cells: 1,
+                    }),
                 }
             }
         }
@@ -199,7 +223,19 @@ pub fn verify(matrix: &Matrix, env: &PythonEnv) -> Verification {
         claimed_percent: matrix.doc.score.as_ref().map(|s| s.claimed_percent),
         undecided,
     };
+    let installed = matrix
+        .doc
+        .libraries
+        .iter()
+        .map(|l| {
+            (
+                l.name().to_string(),
+                env.get(l.name()).map(|d| d.version_text.clone()),
+            )
+        })
+        .collect();
     Verification {
+        installed,
         past_conflicts: past_conflicts(matrix, env, &consistency),
         current_conflicts: current_conflicts(matrix, env),
         graph_edges: graph_edges(matrix, env),
@@ -236,10 +272,7 @@ fn row(
         let kind = col.kind;
         let claim = Claim::parse(kind, lib.claim(col.id.get_ref()));
         let checkable = kind.checkable() && matches!(claim, Claim::Yes | Claim::No);
-        let kind_name = serde_json::to_value(kind)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
+        let kind_name = kind_name(kind);
         let (id, title) = (col.id.get_ref().as_str(), col.title.as_str());
         let Some(d) = dist else {
             cells.push(not_installed(
@@ -307,6 +340,13 @@ fn row(
             .collect(),
         cells,
     }
+}
+
+fn kind_name(kind: ColumnKind) -> String {
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 fn not_installed(
@@ -720,16 +760,28 @@ fn graph_edges(matrix: &Matrix, env: &PythonEnv) -> Vec<StatementCheck> {
                 .iter()
                 .filter(|(_, r)| r.name.as_ref() == target)
                 .collect();
+            let markers = env.marker_env();
+            let applies = |r: &pep508_rs::Requirement| {
+                markers
+                    .as_ref()
+                    .map(|m| r.evaluate_markers(m, &[]))
+                    .unwrap_or(r.marker.contents().is_none())
+            };
+            for (l, _) in &lines {
+                check.evidence.push(format!(
+                    "{} {}: Requires-Dist: {l}",
+                    d.normalized, d.version_text
+                ));
+            }
             if lines.is_empty() {
                 check.reason = Some(format!("{} {} declares no requirement on {to}: the edge is the document's, not the package's", d.normalized, d.version_text));
-            } else {
+            } else if lines.iter().any(|(_, r)| applies(r)) {
                 check.verdict = Verdict::Verified;
-                for (l, _) in lines {
-                    check.evidence.push(format!(
-                        "{} {}: Requires-Dist: {l}",
-                        d.normalized, d.version_text
-                    ));
-                }
+            } else {
+                check.reason = Some(format!(
+                    "{} {} requires {to} only through an extra or a marker that does not hold here",
+                    d.normalized, d.version_text
+                ));
             }
             out.push(check);
         }
