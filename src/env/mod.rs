@@ -37,6 +37,7 @@ pub struct Distribution {
     #[serde(skip)]
     pub requirements: Vec<(String, Requirement)>,
     pub requires_python: Option<String>,
+    pub provides_extra: Vec<String>,
     #[serde(skip)]
     pub requires_python_spec: Option<VersionSpecifiers>,
     pub wheel_tags: Vec<String>,
@@ -136,4 +137,31 @@ pub fn read_environment(
     let mut env = scan(interp);
     env.scan_ms = start.elapsed().as_secs_f64() * 1000.0;
     Ok(env)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FINDING_CODES;
+
+    #[test]
+    fn finding_codes_are_unique_kebab_case_and_documented() {
+        let doc = include_str!("../../docs/report-schema.md");
+        let mut seen = std::collections::HashSet::new();
+        for (code, meaning) in FINDING_CODES {
+            assert!(seen.insert(code), "duplicate code {code}");
+            assert!(
+                code.chars().all(|c| c.is_ascii_lowercase() || c == '-'),
+                "{code}"
+            );
+            assert!(
+                doc.contains(&format!("| `{code}` | {meaning} |")),
+                "docs/report-schema.md lacks `{code}` with its meaning"
+            );
+        }
+        let documented = doc
+            .lines()
+            .filter(|l| l.starts_with("| `") && !l.contains("[]"))
+            .count();
+        assert!(documented >= FINDING_CODES.len());
+    }
 }

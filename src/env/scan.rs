@@ -281,6 +281,7 @@ fn read_dist(path: &Path) -> (Option<Distribution>, Vec<Finding>) {
         requires_dist,
         requirements,
         requires_python: md.requires_python,
+        provides_extra: md.provides_extra,
         requires_python_spec,
         wheel_tags,
         path: path.to_path_buf(),

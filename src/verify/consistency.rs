@@ -91,7 +91,7 @@ pub fn check(env: &PythonEnv) -> Consistency {
                         "{} {} has requirement {}, but you have {} {}.",
                         dist.normalized,
                         dist.version_text,
-                        pip_requirement_text(req),
+                        pip_requirement_text(req, line),
                         dep,
                         installed.version_text
                     ),
@@ -105,7 +105,8 @@ pub fn check(env: &PythonEnv) -> Consistency {
 }
 
 /// A requirement as `packaging` prints it: specifiers sorted, joined by `,`, then the marker.
-fn pip_requirement_text(req: &pep508_rs::Requirement) -> String {
+/// The marker is taken as written (with `"` quotes, as packaging prints it), not re-serialized.
+fn pip_requirement_text(req: &pep508_rs::Requirement, line: &str) -> String {
     let mut s = req.name.to_string();
     if !req.extras.is_empty() {
         let mut extras: Vec<String> = req.extras.iter().map(ToString::to_string).collect();
@@ -117,8 +118,10 @@ fn pip_requirement_text(req: &pep508_rs::Requirement) -> String {
         parts.sort();
         s.push_str(&parts.join(","));
     }
-    if let Some(m) = req.marker.contents() {
-        s.push_str(&format!("; {m}"));
+    if req.marker.contents().is_some() {
+        if let Some((_, m)) = line.split_once(';') {
+            s.push_str(&format!("; {}", m.trim().replace('\'', "\"")));
+        }
     }
     s
 }

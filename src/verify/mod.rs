@@ -553,21 +553,32 @@ fn pytorch_cell(cell: &mut Cell, target: Target, lib: &Library, d: &Distribution
         cell.verdict = Verdict::Verified;
         return;
     }
+    // Requirements on torch: those that hold here (no extras), and those that hold only with
+    // one of the package's extras; the extras' pins are its word on torch too.
     let markers = env.marker_env();
+    let extras: Vec<pep508_rs::ExtraName> = d
+        .provides_extra
+        .iter()
+        .filter_map(|e| e.parse().ok())
+        .collect();
     let mut on_torch = 0;
-    let mut in_extras: Vec<String> = Vec::new();
+    let mut ignored: Vec<String> = Vec::new();
     for (line, req) in &d.requirements {
         if req.name.as_ref() != "torch" {
             continue;
         }
-        let applies = markers
-            .as_ref()
-            .map(|m| req.evaluate_markers(m, &[]))
-            .unwrap_or(req.marker.contents().is_none());
-        if !applies {
-            in_extras.push(line.clone());
+        let (plain, with_extras) = match &markers {
+            Some(m) => (
+                req.evaluate_markers(m, &[]),
+                req.evaluate_markers(m, &extras),
+            ),
+            None => (req.marker.contents().is_none(), false),
+        };
+        if !plain && !with_extras {
+            ignored.push(line.clone());
             continue;
         }
+        let how = if plain { "" } else { " (through an extra)" };
         on_torch += 1;
         let ok = match &req.version_or_url {
             Some(VersionOrUrl::VersionSpecifier(s)) => s.contains(tv),
@@ -576,7 +587,7 @@ fn pytorch_cell(cell: &mut Cell, target: Target, lib: &Library, d: &Distribution
         if !ok {
             cell.verdict = Verdict::Failed;
             cell.reason = Some(format!(
-                "{} {} requires `{line}`, but torch is {}",
+                "{} {} requires `{line}`{how}, but torch is {}",
                 d.name, d.version_text, torch.version_text
             ));
             cell.fix = Some(format!(
@@ -587,20 +598,19 @@ fn pytorch_cell(cell: &mut Cell, target: Target, lib: &Library, d: &Distribution
             return;
         }
         cell.evidence.push(format!(
-            "Requires-Dist: {line} (admits {})",
+            "Requires-Dist: {line}{how} admits {}",
             torch.version_text
         ));
     }
     if on_torch == 0 {
-        if in_extras.is_empty() {
-            cell.evidence
-                .push(format!("{} declares no requirement on torch", d.name));
-        } else {
-            cell.evidence.push(format!(
-                "requires torch only through extras or markers that do not apply: {}",
-                in_extras.join("; ")
-            ));
-        }
+        cell.evidence.push(format!(
+            "{} declares no requirement on torch that applies here",
+            d.name
+        ));
+    }
+    if !ignored.is_empty() {
+        cell.evidence
+            .push(format!("not for this platform: {}", ignored.join("; ")));
     }
     cell.verdict = Verdict::Verified;
 }
