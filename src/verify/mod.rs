@@ -798,3 +798,260 @@ fn graph_edges(matrix: &Matrix, env: &PythonEnv) -> Vec<StatementCheck> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::{DistFormat, Interpreter, InterpreterSource, Markers};
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+
+    fn dist(
+        name: &str,
+        version: &str,
+        requires: &[&str],
+        requires_python: Option<&str>,
+        tags: &[&str],
+    ) -> Distribution {
+        Distribution {
+            name: name.into(),
+            normalized: crate::matrix::normalize(name),
+            version_text: version.into(),
+            version: version.parse().ok(),
+            requires_dist: requires.iter().map(|s| s.to_string()).collect(),
+            requirements: requires
+                .iter()
+                .map(|s| (s.to_string(), s.parse().expect("test requirement")))
+                .collect(),
+            requires_python: requires_python.map(str::to_string),
+            provides_extra: vec!["torch".into()],
+            requires_python_spec: requires_python.map(|s| s.parse().expect("spec")),
+            wheel_tags: tags.iter().map(|s| s.to_string()).collect(),
+            path: PathBuf::from(format!("/site/{name}-{version}.dist-info")),
+            format: DistFormat::DistInfo,
+        }
+    }
+
+    fn env(python: &str, dists: Vec<Distribution>) -> PythonEnv {
+        let minor = python
+            .rsplit_once('.')
+            .map(|(a, _)| a)
+            .unwrap_or(python)
+            .to_string();
+        PythonEnv {
+            interpreter: Interpreter {
+                executable: None,
+                prefix: "/venv".into(),
+                source: InterpreterSource::Flag,
+                read_from: "pyvenv.cfg".into(),
+                python_version: python.into(),
+                implementation: "CPython".into(),
+                markers: Markers {
+                    implementation_name: "cpython".into(),
+                    implementation_version: python.into(),
+                    os_name: "posix".into(),
+                    platform_machine: "x86_64".into(),
+                    platform_python_implementation: "CPython".into(),
+                    platform_release: "6.1".into(),
+                    platform_system: "Linux".into(),
+                    platform_version: "#1".into(),
+                    python_full_version: python.into(),
+                    python_version: minor,
+                    sys_platform: "linux".into(),
+                },
+                site_packages: vec!["/site".into()],
+            },
+            distributions: dists
+                .into_iter()
+                .map(|d| (d.normalized.clone(), d))
+                .collect::<BTreeMap<_, _>>(),
+            shadowed: vec![],
+            torch: None,
+            findings: vec![],
+            scan_ms: 0.0,
+        }
+    }
+
+    fn matrix() -> Matrix {
+        crate::matrix::load_builtin("llm-compression").expect("builtin")
+    }
+
+    fn find<'a>(v: &'a Verification, lib: &str, col: &str) -> &'a Cell {
+        v.tables
+            .iter()
+            .flat_map(|t| &t.rows)
+            .find(|r| r.library == lib)
+            .and_then(|r| r.cells.iter().find(|c| c.column == col))
+            .expect("cell")
+    }
+
+    #[test]
+    fn pytorch_cell_fails_on_a_requirement_that_excludes_installed_torch() {
+        let e = env(
+            "3.11.7",
+            vec![
+                dist(
+                    "torch",
+                    "2.5.1+cu124",
+                    &[],
+                    Some(">=3.9"),
+                    &["cp311-cp311-linux_x86_64"],
+                ),
+                dist(
+                    "peft",
+                    "0.12.0",
+                    &["torch<2.5,>=1.13"],
+                    Some(">=3.8"),
+                    &["py3-none-any"],
+                ),
+                dist(
+                    "safetensors",
+                    "0.4.5",
+                    &["torch>=2.6; extra == \"torch\""],
+                    None,
+                    &[],
+                ),
+            ],
+        );
+        let v = verify(&matrix(), &e);
+        let peft = find(&v, "peft", "pytorch");
+        assert_eq!(peft.verdict, Verdict::Failed, "{peft:?}");
+        assert!(peft
+            .reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("torch<2.5,>=1.13"));
+        // An extra's pin is the package's word on torch too.
+        assert_eq!(find(&v, "safetensors", "pytorch").verdict, Verdict::Failed);
+        assert_eq!(find(&v, "torch", "pytorch").verdict, Verdict::Verified);
+        // The consistency check agrees: peft's requirement is broken.
+        assert_eq!(v.consistency.problems.len(), 1);
+        assert_eq!(v.consistency.problems[0].code, "version-conflict");
+        assert!(v.failed());
+    }
+
+    #[test]
+    fn python_cell_rules() {
+        let e = env(
+            "3.11.7",
+            vec![
+                dist(
+                    "transformers",
+                    "4.44.2",
+                    &[],
+                    Some(">=3.12"),
+                    &["py3-none-any"],
+                ),
+                dist(
+                    "peft",
+                    "0.12.0",
+                    &[],
+                    Some(">=3.8"),
+                    &["cp312-cp312-manylinux_2_17_x86_64"],
+                ),
+                dist(
+                    "accelerate",
+                    "0.33.0",
+                    &[],
+                    Some(">=3.8.0"),
+                    &["py3-none-any"],
+                ),
+                dist(
+                    "safetensors",
+                    "0.4.5",
+                    &[],
+                    Some(">=3.7"),
+                    &["cp38-abi3-manylinux_2_17_x86_64"],
+                ),
+            ],
+        );
+        let v = verify(&matrix(), &e);
+        assert_eq!(find(&v, "transformers", "python").verdict, Verdict::Failed);
+        assert_eq!(
+            find(&v, "peft", "python").verdict,
+            Verdict::Failed,
+            "a cp312 wheel on 3.11"
+        );
+        assert_eq!(find(&v, "accelerate", "python").verdict, Verdict::Verified);
+        assert_eq!(
+            find(&v, "safetensors", "python").verdict,
+            Verdict::Verified,
+            "abi3 from 3.8 runs on 3.11"
+        );
+
+        // On another interpreter the claim about 3.11 cannot be tried, unless metadata excludes it.
+        let e = env(
+            "3.12.4",
+            vec![
+                dist(
+                    "accelerate",
+                    "0.33.0",
+                    &[],
+                    Some(">=3.8.0"),
+                    &["py3-none-any"],
+                ),
+                dist(
+                    "transformers",
+                    "5.0.0",
+                    &[],
+                    Some(">=3.12"),
+                    &["py3-none-any"],
+                ),
+            ],
+        );
+        let v = verify(&matrix(), &e);
+        let acc = find(&v, "accelerate", "python");
+        assert_eq!(acc.verdict, Verdict::Unverified);
+        assert!(acc.reason.as_deref().unwrap_or("").contains("not 3.11"));
+        assert_eq!(find(&v, "transformers", "python").verdict, Verdict::Failed);
+    }
+
+    #[test]
+    fn version_cell_and_score() {
+        let e = env(
+            "3.11.7",
+            vec![
+                dist("torch", "2.4.0rc1", &[], None, &[]),
+                dist("bitsandbytes", "0.41.0", &[], None, &[]),
+                dist("ruff", "0.4.10", &[], None, &[]),
+            ],
+        );
+        let v = verify(&matrix(), &e);
+        // A release candidate of 2.4.0 is before 2.4.0 (PEP 440), so >=2.4.0 fails.
+        assert_eq!(find(&v, "torch", "version").verdict, Verdict::Failed);
+        assert_eq!(
+            find(&v, "bitsandbytes", "version").verdict,
+            Verdict::Verified
+        );
+        let ruff = find(&v, "ruff", "version");
+        assert_eq!(ruff.verdict, Verdict::Failed);
+        assert_eq!(ruff.fix.as_deref(), Some("pip install 'ruff>=0.5'"));
+        assert_eq!(find(&v, "wandb", "version").verdict, Verdict::NotInstalled);
+        assert_eq!(find(&v, "torch", "cuda").verdict, Verdict::Unverified);
+        assert_eq!(v.score.checkable, 42);
+        let verified = v
+            .tables
+            .iter()
+            .flat_map(|t| &t.rows)
+            .flat_map(|r| &r.cells)
+            .filter(|c| c.checkable && c.verdict == Verdict::Verified)
+            .count();
+        assert_eq!(v.score.verified, verified);
+        assert!(v.failed());
+    }
+
+    #[test]
+    fn qualitative_and_na_cells_are_not_checkable() {
+        let e = env("3.11.7", vec![dist("dvc", "3.51.0", &[], None, &[])]);
+        let v = verify(&matrix(), &e);
+        let gpu = find(&v, "dvc", "gpu-support");
+        assert_eq!((gpu.verdict, gpu.checkable), (Verdict::Unverified, false));
+        let rating = find(&v, "dvc", "ml-integration");
+        assert_eq!(
+            (rating.verdict, rating.checkable),
+            (Verdict::Unverified, false)
+        );
+        assert_eq!(find(&v, "dvc", "version").verdict, Verdict::Verified);
+        assert!(!v.failed());
+    }
+}
