@@ -13,7 +13,10 @@ fn require_python3() {
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
-    assert!(ok, "these tests need python3 with the venv and ensurepip modules on PATH");
+    assert!(
+        ok,
+        "these tests need python3 with the venv and ensurepip modules on PATH"
+    );
 }
 
 fn make_venv(dir: &Path, args: &[&str]) {
