@@ -6,6 +6,9 @@
 
 pub mod app;
 pub mod env;
+pub mod knowledge;
+pub mod probe;
 pub mod matrix;
 pub mod report;
+pub mod units;
 pub mod verify;

@@ -1,0 +1,1 @@
+//! Toolchains found on PATH and their versions. (Being written.)
