@@ -11,7 +11,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::env::{self, DiscoveryVars};
 use crate::matrix::{self, Matrix};
-use crate::report::{self, EnvironmentInfo, HostInfo, MatrixInfo, Report};
+use crate::probe::{self, HostFacts, ProbeOptions};
+use crate::report::{self, EnvironmentInfo, MatrixInfo, Report};
 use crate::verify;
 
 const EXIT_CODES: &str = "Exit codes:\n  0  nothing failed\n  1  at least one cell or dependency check failed\n  2  bad input or usage (unreadable or invalid matrix, bad flag, no Python environment)";
@@ -28,6 +29,9 @@ pub enum Command {
     /// Check the Python environment against the matrix: a verdict and its evidence for every cell.
     #[command(after_help = EXIT_CODES)]
     Check(CheckArgs),
+    /// Print every host fact (driver, GPUs, CUDA, toolchains) and environment fact, each with
+    /// its source. `--format toml` writes a host profile for `--host`.
+    Probe(ProbeArgs),
     /// List the built-in matrices.
     Matrices,
 }
@@ -37,6 +41,29 @@ pub enum Format {
     Table,
     Json,
     Markdown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProbeFormat {
+    Table,
+    Json,
+    Toml,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ProbeArgs {
+    /// Use a host profile (TOML) instead of probing this machine.
+    #[arg(long, value_name = "PATH")]
+    pub host: Option<PathBuf>,
+    /// The Python interpreter or environment folder whose facts to include.
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<PathBuf>,
+    /// `toml` writes this host's profile (host facts only).
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ProbeFormat,
+    /// Write to PATH (atomically) instead of standard output.
+    #[arg(long, short, value_name = "PATH")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -55,6 +82,10 @@ pub struct CheckArgs {
     /// CONDA_PREFIX, then python3 on PATH.
     #[arg(long, value_name = "PATH")]
     pub python: Option<PathBuf>,
+    /// Check against a host profile (TOML, from `compat probe --format toml`) instead of
+    /// probing this machine: for CI runners without the target's GPU.
+    #[arg(long, value_name = "PATH")]
+    pub host: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
     /// Write the report to PATH (atomically) instead of standard output.
@@ -77,6 +108,7 @@ pub fn main() -> i32 {
     };
     match cli.command {
         Command::Check(args) => check(&args),
+        Command::Probe(args) => probe_cmd(&args),
         Command::Matrices => {
             for (id, _) in matrix::BUILTIN {
                 println!("{id}");
@@ -107,16 +139,11 @@ fn check(args: &CheckArgs) -> i32 {
         Ok(m) => m,
         Err(e) => return error(&e.to_string(), Some(&e.hint)),
     };
-    let env = match env::read_environment(args.python.as_deref(), &DiscoveryVars::from_process()) {
-        Ok(e) => e,
-        Err(e) => {
-            return error(
-                &e.to_string(),
-                Some("pass --python PATH (an interpreter or a virtual environment folder), or activate the environment"),
-            )
-        }
+    let (host, env) = match facts(args.host.as_ref(), args.python.as_deref()) {
+        Ok(x) => x,
+        Err(code) => return code,
     };
-    let verification = verify::verify(&m, &env);
+    let verification = verify::verify(&m, &env, &host);
     let exit_code = i32::from(verification.failed());
     let r = Report {
         schema: report::SCHEMA,
@@ -132,7 +159,7 @@ fn check(args: &CheckArgs) -> i32 {
             title: m.doc.title.clone(),
             origin: m.origin.clone(),
         },
-        host: host_info(),
+        host,
         environment: EnvironmentInfo {
             distributions: env.distributions.len(),
             torch: env.torch.clone(),
@@ -171,27 +198,68 @@ fn check(args: &CheckArgs) -> i32 {
     exit_code
 }
 
-/// The machine's basic facts, read from /proc and /etc (Linux); absent facts stay `None`.
-fn host_info() -> HostInfo {
-    let read = |p: &str| {
-        std::fs::read_to_string(p)
-            .ok()
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
+/// Host facts and the Python environment, gathered at the same time (the GPU probe and the
+/// site-packages scan are independent). Errors are printed; the `Err` is the exit code.
+fn facts(
+    host: Option<&PathBuf>,
+    python: Option<&std::path::Path>,
+) -> Result<(HostFacts, env::PythonEnv), i32> {
+    let opts = ProbeOptions {
+        host: host.cloned(),
+        toolchains: true,
     };
-    let os = read("/etc/os-release").and_then(|t| {
-        t.lines()
-            .find_map(|l| l.strip_prefix("PRETTY_NAME="))
-            .map(|v| v.trim_matches('"').to_string())
+    let (host, env) = std::thread::scope(|s| {
+        let h = s.spawn(|| probe::collect(&opts, &probe::process_vars));
+        let e = env::read_environment(python, &DiscoveryVars::from_process());
+        (h.join(), e)
     });
-    HostInfo {
-        hostname: read("/proc/sys/kernel/hostname").or_else(|| read("/etc/hostname")),
-        os: os.or_else(|| Some(std::env::consts::OS.to_string())),
-        kernel: read("/proc/sys/kernel/osrelease"),
-        arch: std::env::consts::ARCH.to_string(),
-        cpus: std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
-        gpu: "not probed (the GPU probe is not part of this build)".into(),
+    let host = match host {
+        Ok(Ok(h)) => h,
+        Ok(Err(e)) => {
+            return Err(error(
+                &e.to_string(),
+                Some("a host profile is TOML as `compat probe --format toml` writes it; override values look like 12.4, 550.54.15, 8.0,9.0"),
+            ))
+        }
+        Err(_) => return Err(error("the host probe crashed", None)),
+    };
+    let env = env.map_err(|e| {
+        error(
+            &e.to_string(),
+            Some("pass --python PATH (an interpreter or a virtual environment folder), or activate the environment"),
+        )
+    })?;
+    Ok((host, env))
+}
+
+fn probe_cmd(args: &ProbeArgs) -> i32 {
+    let text = if args.format == ProbeFormat::Toml {
+        let opts = ProbeOptions {
+            host: args.host.clone(),
+            toolchains: true,
+        };
+        match probe::collect(&opts, &probe::process_vars) {
+            Ok(h) => probe::to_profile_toml(&h),
+            Err(e) => return error(&e.to_string(), None),
+        }
+    } else {
+        let (host, env) = match facts(args.host.as_ref(), args.python.as_deref()) {
+            Ok(x) => x,
+            Err(code) => return code,
+        };
+        match args.format {
+            ProbeFormat::Json => report::probe_json(&host, &env),
+            _ => report::probe_table(&host, &env),
+        }
+    };
+    match &args.output {
+        Some(path) => match report::write_atomic(path, &text) {
+            Ok(()) => 0,
+            Err(e) => error(&format!("cannot write {}: {e}", path.display()), None),
+        },
+        None => {
+            print!("{text}");
+            0
+        }
     }
 }

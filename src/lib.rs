@@ -7,8 +7,8 @@
 pub mod app;
 pub mod env;
 pub mod knowledge;
-pub mod probe;
 pub mod matrix;
+pub mod probe;
 pub mod report;
 pub mod units;
 pub mod verify;

@@ -110,6 +110,8 @@ pub struct PythonEnv {
     /// Shadowed copies of packages installed more than once.
     pub shadowed: Vec<Distribution>,
     pub torch: Option<TorchVersionPy>,
+    /// The native libraries bitsandbytes ships (`libbitsandbytes_cuda124.so`, ...), when installed.
+    pub bnb_libraries: Vec<String>,
     pub findings: Vec<Finding>,
     /// How long reading took, in milliseconds.
     pub scan_ms: f64,

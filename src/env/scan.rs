@@ -129,8 +129,27 @@ pub fn scan(interp: Interpreter) -> PythonEnv {
         }
     });
 
+    let bnb_libraries = distributions
+        .get("bitsandbytes")
+        .and_then(|d| d.path.parent())
+        .and_then(|site| std::fs::read_dir(site.join("bitsandbytes")).ok())
+        .map(|rd| {
+            let mut libs: Vec<String> = rd
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| {
+                    n.starts_with("libbitsandbytes_")
+                        && (n.ends_with(".so") || n.ends_with(".dylib") || n.ends_with(".dll"))
+                })
+                .collect();
+            libs.sort();
+            libs
+        })
+        .unwrap_or_default();
+
     PythonEnv {
         interpreter: interp,
+        bnb_libraries,
         distributions,
         shadowed,
         torch,

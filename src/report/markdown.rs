@@ -66,7 +66,7 @@ pub fn render(r: &Report) -> String {
         r.host.os.as_deref().unwrap_or("?"),
         r.host.arch,
         r.host.cpus,
-        r.host.gpu,
+        r.host.gpu_summary(),
         i.implementation,
         i.python_version,
         i.executable.as_ref().unwrap_or(&i.prefix).display(),

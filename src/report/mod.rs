@@ -5,6 +5,7 @@
 //! never coloured.
 
 mod markdown;
+mod probe;
 mod table;
 
 use std::io::Write;
@@ -17,22 +18,11 @@ use crate::matrix::Matrix;
 use crate::verify::Verification;
 
 pub use markdown::render as markdown;
+pub use probe::{probe_json, probe_table};
 pub use table::render as table;
 
 /// The JSON schema id of a `compat check` report. Bump the number on an incompatible change.
 pub const SCHEMA: &str = "compat.check/1";
-
-/// Facts about the machine the report was made on (the GPU probe adds to these later).
-#[derive(Debug, Clone, Serialize)]
-pub struct HostInfo {
-    pub hostname: Option<String>,
-    pub os: Option<String>,
-    pub kernel: Option<String>,
-    pub arch: String,
-    pub cpus: usize,
-    /// The GPU facts, or why there are none.
-    pub gpu: String,
-}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct MatrixInfo {
@@ -57,7 +47,7 @@ pub struct Report {
     /// UTC, RFC 3339.
     pub checked_at: String,
     pub matrix: MatrixInfo,
-    pub host: HostInfo,
+    pub host: crate::probe::HostFacts,
     pub environment: EnvironmentInfo,
     pub findings: Vec<Finding>,
     #[serde(flatten)]

@@ -44,7 +44,7 @@ pub fn render(r: &Report, color: bool) -> String {
         r.host.os.as_deref().unwrap_or("?"),
         r.host.arch,
         r.host.cpus,
-        r.host.gpu
+        r.host.gpu_summary()
     ));
     out.push_str(&format!(
         "python: {} {} at {} (from {}, read via {}) · {} distributions · scanned in {:.1} ms\n",

@@ -150,7 +150,8 @@ impl Verification {
 }
 
 /// Decides every cell of `matrix` against `env`.
-pub fn verify(matrix: &Matrix, env: &PythonEnv) -> Verification {
+pub fn verify(matrix: &Matrix, env: &PythonEnv, host: &crate::probe::HostFacts) -> Verification {
+    let _ = host;
     let consistency = consistency::check(env);
     let mut tables = Vec::new();
     for t in &matrix.doc.tables {
@@ -867,6 +868,7 @@ mod tests {
                 .collect::<BTreeMap<_, _>>(),
             shadowed: vec![],
             torch: None,
+            bnb_libraries: vec![],
             findings: vec![],
             scan_ms: 0.0,
         }
@@ -913,7 +915,7 @@ mod tests {
                 ),
             ],
         );
-        let v = verify(&matrix(), &e);
+        let v = verify(&matrix(), &e, &crate::probe::HostFacts::default());
         let peft = find(&v, "peft", "pytorch");
         assert_eq!(peft.verdict, Verdict::Failed, "{peft:?}");
         assert!(peft
@@ -965,7 +967,7 @@ mod tests {
                 ),
             ],
         );
-        let v = verify(&matrix(), &e);
+        let v = verify(&matrix(), &e, &crate::probe::HostFacts::default());
         assert_eq!(find(&v, "transformers", "python").verdict, Verdict::Failed);
         assert_eq!(
             find(&v, "peft", "python").verdict,
@@ -999,7 +1001,7 @@ mod tests {
                 ),
             ],
         );
-        let v = verify(&matrix(), &e);
+        let v = verify(&matrix(), &e, &crate::probe::HostFacts::default());
         let acc = find(&v, "accelerate", "python");
         assert_eq!(acc.verdict, Verdict::Unverified);
         assert!(acc.reason.as_deref().unwrap_or("").contains("not 3.11"));
@@ -1016,7 +1018,7 @@ mod tests {
                 dist("ruff", "0.4.10", &[], None, &[]),
             ],
         );
-        let v = verify(&matrix(), &e);
+        let v = verify(&matrix(), &e, &crate::probe::HostFacts::default());
         // A release candidate of 2.4.0 is before 2.4.0 (PEP 440), so >=2.4.0 fails.
         assert_eq!(find(&v, "torch", "version").verdict, Verdict::Failed);
         assert_eq!(
@@ -1043,7 +1045,7 @@ mod tests {
     #[test]
     fn qualitative_and_na_cells_are_not_checkable() {
         let e = env("3.11.7", vec![dist("dvc", "3.51.0", &[], None, &[])]);
-        let v = verify(&matrix(), &e);
+        let v = verify(&matrix(), &e, &crate::probe::HostFacts::default());
         let gpu = find(&v, "dvc", "gpu-support");
         assert_eq!((gpu.verdict, gpu.checkable), (Verdict::Unverified, false));
         let rating = find(&v, "dvc", "ml-integration");

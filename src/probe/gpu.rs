@@ -1,0 +1,261 @@
+//! GPU facts from the NVIDIA driver, loaded at run time.
+//!
+//! Sources, in order: NVML (`libnvidia-ml.so.1`, through nvml-wrapper) for the driver, its CUDA
+//! version and every GPU; then the CUDA driver API (`libcuda.so.1`, through cudarc) to
+//! cross-check the driver's CUDA version; then, when NVML cannot be loaded, `nvidia-smi` if it
+//! is on PATH. Each library is looked for before its first call (cudarc panics on a missing
+//! library), so a machine with no NVIDIA software at all gets facts that say so, and no panic.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{Fact, Gpu};
+use crate::units::{ComputeCapability, CudaVersion, DriverVersion};
+
+/// What the driver said, or why it said nothing.
+#[derive(Debug, Default, Clone)]
+pub struct GpuProbe {
+    pub driver: Option<Fact<DriverVersion>>,
+    pub driver_cuda: Option<Fact<CudaVersion>>,
+    pub libcuda_cuda: Option<Fact<CudaVersion>>,
+    pub gpus: Vec<Gpu>,
+    /// Why a source gave nothing ("no NVIDIA driver: libnvidia-ml.so.1 not found").
+    pub notes: Vec<String>,
+}
+
+/// Probes the driver and GPUs of this machine.
+pub fn probe() -> GpuProbe {
+    let mut p = GpuProbe::default();
+    match nvml(&mut p) {
+        Ok(()) => {}
+        Err(why) => {
+            p.notes.push(why);
+            nvidia_smi(&mut p);
+        }
+    }
+    libcuda(&mut p);
+    p
+}
+
+fn nvml(p: &mut GpuProbe) -> Result<(), String> {
+    use nvml_wrapper::error::NvmlError;
+    let nvml = match nvml_wrapper::Nvml::init() {
+        Ok(n) => n,
+        Err(NvmlError::LibloadingError(e)) => {
+            return Err(format!(
+                "no NVIDIA driver: libnvidia-ml.so.1 not found ({e})"
+            ))
+        }
+        Err(NvmlError::DriverNotLoaded) => {
+            return Err(
+                "no NVIDIA driver: NVML is installed but the kernel driver is not loaded".into(),
+            )
+        }
+        Err(e) => return Err(format!("NVML could not start: {e}")),
+    };
+    match nvml.sys_driver_version() {
+        Ok(v) => match v.parse::<DriverVersion>() {
+            Ok(d) => p.driver = Some(Fact::new(d, "nvml")),
+            Err(e) => p.notes.push(format!("NVML driver version: {e}")),
+        },
+        Err(e) => p.notes.push(format!("NVML driver version: {e}")),
+    }
+    match nvml.sys_cuda_driver_version() {
+        Ok(v) => match CudaVersion::from_int(v) {
+            Some(c) => p.driver_cuda = Some(Fact::new(c, "nvml")),
+            None => p
+                .notes
+                .push(format!("NVML CUDA driver version out of range: {v}")),
+        },
+        Err(e) => p.notes.push(format!("NVML CUDA driver version: {e}")),
+    }
+    let count = nvml
+        .device_count()
+        .map_err(|e| format!("NVML device count: {e}"))?;
+    for index in 0..count {
+        let dev = match nvml.device_by_index(index) {
+            Ok(d) => d,
+            Err(e) => {
+                p.notes.push(format!("GPU {index}: {e}"));
+                continue;
+            }
+        };
+        let cc = match dev.cuda_compute_capability() {
+            Ok(c) if c.major >= 0 && c.minor >= 0 => {
+                ComputeCapability::new(c.major as u32, c.minor as u32)
+            }
+            Ok(c) => {
+                p.notes.push(format!(
+                    "GPU {index}: compute capability {}.{} out of range",
+                    c.major, c.minor
+                ));
+                continue;
+            }
+            Err(e) => {
+                p.notes
+                    .push(format!("GPU {index}: compute capability: {e}"));
+                continue;
+            }
+        };
+        let mem = dev.memory_info().ok();
+        p.gpus.push(Gpu {
+            index,
+            name: dev.name().unwrap_or_else(|e| format!("unknown ({e})")),
+            uuid: dev.uuid().ok(),
+            compute_capability: cc,
+            memory_total_mib: mem.as_ref().map(|m| m.total / (1024 * 1024)),
+            memory_free_mib: mem.as_ref().map(|m| m.free / (1024 * 1024)),
+            source: "nvml".into(),
+        });
+    }
+    Ok(())
+}
+
+/// The CUDA driver API's own version, a cross-check of NVML's.
+fn libcuda(p: &mut GpuProbe) {
+    // SAFETY: `is_culib_present` only tries to dlopen the candidate library names; it does not
+    // call into the library.
+    if !unsafe { cudarc::driver::sys::is_culib_present() } {
+        p.notes
+            .push("no CUDA driver library: libcuda.so.1 not found".into());
+        return;
+    }
+    if let Err(e) = cudarc::driver::result::init() {
+        p.notes.push(format!("libcuda: cuInit failed: {e:?}"));
+        return;
+    }
+    let mut v: std::ffi::c_int = 0;
+    // SAFETY: libcuda is present (checked above) and initialised; cuDriverGetVersion writes one
+    // int through the pointer, which points at a live local.
+    let r = unsafe { cudarc::driver::sys::cuDriverGetVersion(&mut v) };
+    if r != cudarc::driver::sys::CUresult::CUDA_SUCCESS {
+        p.notes
+            .push(format!("libcuda: cuDriverGetVersion failed: {r:?}"));
+        return;
+    }
+    match CudaVersion::from_int(v) {
+        Some(c) => {
+            if let Some(n) = &p.driver_cuda {
+                if n.value != c {
+                    p.notes.push(format!(
+                        "NVML says the driver supports CUDA {}, libcuda says {c}",
+                        n.value
+                    ));
+                }
+            }
+            p.libcuda_cuda = Some(Fact::new(c, "libcuda"));
+        }
+        None => p
+            .notes
+            .push(format!("libcuda: driver version out of range: {v}")),
+    }
+}
+
+/// The fallback when NVML cannot be loaded but `nvidia-smi` is there.
+fn nvidia_smi(p: &mut GpuProbe) {
+    let Ok(path) = which::which("nvidia-smi") else {
+        return;
+    };
+    let out = run_with_timeout(
+        Command::new(&path).args([
+            "--query-gpu=index,name,uuid,compute_cap,memory.total,memory.free,driver_version",
+            "--format=csv,noheader,nounits",
+        ]),
+        Duration::from_secs(10),
+    );
+    match out {
+        Ok(text) => {
+            let (gpus, driver) = parse_nvidia_smi_csv(&text);
+            if let Some(d) = driver {
+                p.driver = Some(Fact::new(d, "nvidia-smi"));
+            }
+            p.gpus = gpus;
+        }
+        Err(e) => p.notes.push(format!("nvidia-smi: {e}")),
+    }
+}
+
+/// Parses `nvidia-smi --query-gpu=index,name,uuid,compute_cap,memory.total,memory.free,driver_version
+/// --format=csv,noheader,nounits`:
+///
+/// ```text
+/// 0, NVIDIA H100 80GB HBM3, GPU-5a0b2c1e-1234-5678-9abc-def012345678, 9.0, 81559, 80988, 550.54.15
+/// ```
+pub fn parse_nvidia_smi_csv(text: &str) -> (Vec<Gpu>, Option<DriverVersion>) {
+    let mut gpus = Vec::new();
+    let mut driver = None;
+    for line in text.lines() {
+        let f: Vec<&str> = line.split(',').map(str::trim).collect();
+        if f.len() < 7 {
+            continue;
+        }
+        let Ok(cc) = f[3].parse::<ComputeCapability>() else {
+            continue;
+        };
+        gpus.push(Gpu {
+            index: f[0].parse().unwrap_or(gpus.len() as u32),
+            name: f[1].to_string(),
+            uuid: Some(f[2].to_string()).filter(|u| !u.is_empty()),
+            compute_capability: cc,
+            memory_total_mib: f[4].parse().ok(),
+            memory_free_mib: f[5].parse().ok(),
+            source: "nvidia-smi".into(),
+        });
+        driver = driver.or_else(|| f[6].parse().ok());
+    }
+    (gpus, driver)
+}
+
+/// Runs a command with stdin closed and a deadline; returns stdout.
+pub(crate) fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Result<String, String> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("no answer within {} s", timeout.as_secs()));
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!("exit status {}", out.status));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nvidia_smi_csv() {
+        let (gpus, driver) = parse_nvidia_smi_csv(
+            "0, NVIDIA H100 80GB HBM3, GPU-5a0b2c1e-1234-5678-9abc-def012345678, 9.0, 81559, 80988, 550.54.15\n1, Tesla T4, GPU-1, 7.5, 15360, 15100, 550.54.15\n[N/A]\n",
+        );
+        assert_eq!(gpus.len(), 2);
+        assert_eq!(gpus[0].compute_capability, ComputeCapability::new(9, 0));
+        assert_eq!(gpus[1].memory_total_mib, Some(15360));
+        assert_eq!(driver, Some("550.54.15".parse().expect("v")));
+    }
+
+    #[test]
+    fn probe_on_this_machine_never_panics() {
+        // On a machine without NVIDIA software this says so; with it, it finds a driver.
+        let p = probe();
+        assert!(p.driver.is_some() || !p.notes.is_empty());
+        if p.driver.is_none() {
+            eprintln!("no NVIDIA driver here: {:?}", p.notes);
+        }
+    }
+}

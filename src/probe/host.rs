@@ -1,0 +1,284 @@
+//! Host profiles: a host's facts as TOML, captured on the real machine with
+//! `compat probe --format toml` and used anywhere with `--host PATH` instead of probing.
+//!
+//! ```toml
+//! schema = 1
+//! name = "h100-550"
+//! os = "Ubuntu 22.04.4 LTS"
+//! arch = "x86_64"
+//! [driver]
+//! version = "550.54.15"
+//! cuda = "12.4"
+//! [toolkit]
+//! nvcc = "12.4.131"
+//! [[gpus]]
+//! name = "NVIDIA H100 80GB HBM3"
+//! compute_capability = "9.0"
+//! memory_total_mib = 81559
+//! count = 8
+//! ```
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Fact, Gpu, HostFacts};
+use crate::units::{ComputeCapability, CudaVersion, DriverVersion};
+
+#[derive(Debug, thiserror::Error)]
+pub enum HostProfileError {
+    #[error("{path}:{line}:{column}: {message}")]
+    Invalid {
+        path: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("cannot read host profile {path}: {why}")]
+    Read { path: String, why: String },
+    #[error("{var}: {why}")]
+    Override { var: String, why: String },
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub schema: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpus: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<ProfileDriver>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub toolkit: Option<ProfileToolkit>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gpus: Vec<ProfileGpu>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileDriver {
+    pub version: Option<DriverVersion>,
+    /// The highest CUDA the driver supports.
+    pub cuda: Option<CudaVersion>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileToolkit {
+    pub nvcc: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileGpu {
+    pub name: String,
+    pub compute_capability: ComputeCapability,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_total_mib: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<String>,
+    /// Identical GPUs on the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
+}
+
+/// Reads a host profile into facts whose source is `host-profile`.
+pub fn load_profile(path: &Path) -> Result<HostFacts, HostProfileError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| HostProfileError::Read {
+        path: shown.clone(),
+        why: e.to_string(),
+    })?;
+    parse_profile(&text, &shown)
+}
+
+/// Parses profile text; `origin` names it in errors and in the facts' sources.
+pub fn parse_profile(text: &str, origin: &str) -> Result<HostFacts, HostProfileError> {
+    let p: Profile = toml::from_str(text).map_err(|e| {
+        let (line, column) = e
+            .span()
+            .map(|s| crate::matrix::line_col(text, s.start))
+            .unwrap_or((1, 1));
+        HostProfileError::Invalid {
+            path: origin.to_string(),
+            line,
+            column,
+            message: e.message().trim().to_string(),
+        }
+    })?;
+    if p.schema != 1 {
+        return Err(HostProfileError::Invalid {
+            path: origin.to_string(),
+            line: 1,
+            column: 1,
+            message: format!(
+                "unsupported host profile schema {} (this compat reads 1)",
+                p.schema
+            ),
+        });
+    }
+    let src = format!("host-profile:{origin}");
+    let mut gpus = Vec::new();
+    for g in &p.gpus {
+        for _ in 0..g.count.unwrap_or(1).max(1) {
+            gpus.push(Gpu {
+                index: gpus.len() as u32,
+                name: g.name.clone(),
+                uuid: g.uuid.clone(),
+                compute_capability: g.compute_capability,
+                memory_total_mib: g.memory_total_mib,
+                memory_free_mib: None,
+                source: src.clone(),
+            });
+        }
+    }
+    let driver = p.driver.clone().unwrap_or_default();
+    let mut notes = vec![format!(
+        "facts from host profile {origin}{}",
+        p.name
+            .as_ref()
+            .map(|n| format!(" ({n})"))
+            .unwrap_or_default()
+    )];
+    if driver.version.is_none() && gpus.is_empty() {
+        notes.push("no NVIDIA driver (per the host profile)".into());
+    }
+    Ok(HostFacts {
+        hostname: p.hostname.clone(),
+        os: p.os.clone(),
+        kernel: p.kernel.clone(),
+        arch: p.arch.clone().unwrap_or_else(|| "x86_64".into()),
+        cpus: p.cpus.unwrap_or(0),
+        driver: driver.version.map(|v| Fact::new(v, src.clone())),
+        driver_cuda: driver.cuda.map(|v| Fact::new(v, src.clone())),
+        libcuda_cuda: None,
+        gpus,
+        toolkit: p
+            .toolkit
+            .as_ref()
+            .and_then(|t| t.nvcc.clone())
+            .map(|v| Fact::new(v, src.clone())),
+        toolchains: Vec::new(),
+        notes,
+        profile: Some(origin.to_string()),
+    })
+}
+
+/// Writes facts as a host profile that [`parse_profile`] reads back.
+pub fn to_profile_toml(f: &HostFacts) -> String {
+    let mut gpus: Vec<ProfileGpu> = Vec::new();
+    for g in &f.gpus {
+        gpus.push(ProfileGpu {
+            name: g.name.clone(),
+            compute_capability: g.compute_capability,
+            memory_total_mib: g.memory_total_mib,
+            uuid: g.uuid.clone(),
+            count: None,
+        });
+    }
+    let p = Profile {
+        schema: 1,
+        name: f.hostname.clone(),
+        description: Some("captured with `compat probe --format toml`".into()),
+        hostname: f.hostname.clone(),
+        os: f.os.clone(),
+        kernel: f.kernel.clone(),
+        arch: Some(f.arch.clone()),
+        cpus: Some(f.cpus),
+        driver: (f.driver.is_some() || f.cuda().is_some()).then(|| ProfileDriver {
+            version: f.driver.as_ref().map(|d| d.value.clone()),
+            cuda: f.cuda().map(|c| c.value),
+        }),
+        toolkit: f.toolkit.as_ref().map(|t| ProfileToolkit {
+            nvcc: Some(t.value.clone()),
+        }),
+        gpus,
+    };
+    let body = toml::to_string(&p).unwrap_or_else(|e| format!("# cannot serialize: {e}\n"));
+    format!("# compat host profile: use it with `compat check --host THIS_FILE`\n{body}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profile_round_trip() {
+        let f = parse_profile(
+            "schema = 1\nname = \"h100\"\n[driver]\nversion = \"550.54.15\"\ncuda = \"12.4\"\n[[gpus]]\nname = \"NVIDIA H100 80GB HBM3\"\ncompute_capability = \"9.0\"\nmemory_total_mib = 81559\ncount = 2\n",
+            "h100.toml",
+        )
+        .expect("profile");
+        assert_eq!(f.gpus.len(), 2);
+        assert_eq!(
+            f.driver.as_ref().map(|d| d.value.to_string()),
+            Some("550.54.15".into())
+        );
+        assert_eq!(f.gpus[1].source, "host-profile:h100.toml");
+        let again = parse_profile(&to_profile_toml(&f), "again").expect("round trip");
+        assert_eq!(again.gpus.len(), 2);
+        assert_eq!(
+            again.driver_cuda.map(|c| c.value),
+            Some(CudaVersion::new(12, 4))
+        );
+    }
+
+    #[test]
+    fn profile_errors_have_positions() {
+        let e =
+            parse_profile("schema = 1\n[driver]\nversion = \"5x0\"\n", "p.toml").expect_err("bad");
+        assert!(e.to_string().starts_with("p.toml:3:"), "{e}");
+        let e = parse_profile(
+            "schema = 1\n[[gpus]]\nname = \"x\"\ncompute_capability = \"9.0\"\nvram = 1\n",
+            "p.toml",
+        )
+        .expect_err("unknown key");
+        assert!(
+            e.to_string().contains("p.toml:5:1: unknown field `vram`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn overrides_replace_single_facts_and_empty_means_absent() {
+        let mut f = parse_profile(
+            "schema = 1\n[driver]\nversion = \"550.54.15\"\ncuda = \"12.4\"\n[[gpus]]\nname = \"A100\"\ncompute_capability = \"8.0\"\n",
+            "p",
+        )
+        .expect("profile");
+        let vars = |k: &str| match k {
+            "COMPAT_OVERRIDE_CUDA_DRIVER" => Some("13.0".to_string()),
+            "COMPAT_OVERRIDE_GPU_ARCH" => Some("sm_70, 7.0".to_string()),
+            _ => None,
+        };
+        super::super::apply_overrides(&mut f, &vars).expect("overrides");
+        assert_eq!(f.cuda().map(|c| c.value), Some(CudaVersion::new(13, 0)));
+        assert_eq!(f.gpus.len(), 2);
+        assert_eq!(
+            f.min_compute_capability(),
+            Some(ComputeCapability::new(7, 0))
+        );
+        assert_eq!(f.gpus[0].source, "override:COMPAT_OVERRIDE_GPU_ARCH");
+        let empty = |k: &str| {
+            (k == "COMPAT_OVERRIDE_CUDA_DRIVER" || k == "COMPAT_OVERRIDE_GPU_ARCH")
+                .then(String::new)
+        };
+        super::super::apply_overrides(&mut f, &empty).expect("overrides");
+        assert!(f.cuda().is_none());
+        assert!(f.gpus.is_empty());
+        let bad = |k: &str| (k == "COMPAT_OVERRIDE_GPU_ARCH").then(|| "nine".to_string());
+        assert!(super::super::apply_overrides(&mut f, &bad).is_err());
+    }
+}
