@@ -139,7 +139,7 @@ fn check(args: &CheckArgs) -> i32 {
         Ok(m) => m,
         Err(e) => return error(&e.to_string(), Some(&e.hint)),
     };
-    let (host, env) = match facts(args.host.as_ref(), args.python.as_deref()) {
+    let (host, env) = match facts(args.host.as_ref(), args.python.as_deref(), false) {
         Ok(x) => x,
         Err(code) => return code,
     };
@@ -203,10 +203,11 @@ fn check(args: &CheckArgs) -> i32 {
 fn facts(
     host: Option<&PathBuf>,
     python: Option<&std::path::Path>,
+    slow_toolchains: bool,
 ) -> Result<(HostFacts, env::PythonEnv), i32> {
     let opts = ProbeOptions {
         host: host.cloned(),
-        toolchains: true,
+        slow_toolchains,
     };
     let (host, env) = std::thread::scope(|s| {
         let h = s.spawn(|| probe::collect(&opts, &probe::process_vars));
@@ -236,14 +237,14 @@ fn probe_cmd(args: &ProbeArgs) -> i32 {
     let text = if args.format == ProbeFormat::Toml {
         let opts = ProbeOptions {
             host: args.host.clone(),
-            toolchains: true,
+            slow_toolchains: true,
         };
         match probe::collect(&opts, &probe::process_vars) {
             Ok(h) => probe::to_profile_toml(&h),
             Err(e) => return error(&e.to_string(), None),
         }
     } else {
-        let (host, env) = match facts(args.host.as_ref(), args.python.as_deref()) {
+        let (host, env) = match facts(args.host.as_ref(), args.python.as_deref(), true) {
             Ok(x) => x,
             Err(code) => return code,
         };

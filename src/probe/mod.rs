@@ -145,8 +145,9 @@ pub const OVERRIDES: &[(&str, &str)] = &[
 pub struct ProbeOptions {
     /// A host profile to use instead of probing.
     pub host: Option<std::path::PathBuf>,
-    /// Whether to ask the toolchains on PATH for their versions.
-    pub toolchains: bool,
+    /// Whether to also run the Python-based tools (pip, conda, mamba) for their versions when
+    /// their files do not tell (slow: each starts Python).
+    pub slow_toolchains: bool,
 }
 
 /// Collects the host facts: profile or probe, then overrides from `vars`.
@@ -157,14 +158,14 @@ pub fn collect(
     let mut facts = match &opts.host {
         Some(path) => load_profile(path)?,
         None => {
-            let tools = opts.toolchains.then(|| {
-                std::thread::spawn(|| {
-                    toolchains::probe(
-                        std::env::var_os("PATH").as_deref(),
-                        std::time::Duration::from_secs(5),
-                    )
-                })
-            });
+            let slow = opts.slow_toolchains;
+            let tools = Some(std::thread::spawn(move || {
+                toolchains::probe_with(
+                    std::env::var_os("PATH").as_deref(),
+                    std::time::Duration::from_secs(5),
+                    slow,
+                )
+            }));
             let g = gpu::probe();
             let mut f = basic_host();
             f.driver = g.driver;
@@ -181,6 +182,9 @@ pub fn collect(
                 .find(|t| t.name == "nvcc")
                 .and_then(|t| t.version.clone())
                 .map(|v| Fact::new(v, "nvcc"));
+            if let Some(n) = toolchains::host_compiler_note(&f.toolchains) {
+                f.notes.push(n);
+            }
             f
         }
     };

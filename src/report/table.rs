@@ -112,24 +112,22 @@ pub fn render(r: &Report, color: bool) -> String {
         out.push('\n');
     }
 
-    // Why: failed cells with their fix, then unverified reasons grouped.
-    let mut failed = Vec::new();
+    // Why: failed cells with their fix (identical failures grouped), then unverified reasons.
+    let mut failed: Vec<((String, String), Vec<String>)> = Vec::new();
     let mut unverified: Vec<(String, Vec<String>)> = Vec::new();
     for t in &v.tables {
         for row in &t.rows {
             for c in &row.cells {
                 let reason = c.reason.clone().unwrap_or_default();
                 match c.verdict {
-                    Verdict::Failed => failed.push(format!(
-                        "  {} · {}: {}{}",
-                        row.library,
-                        c.title,
-                        reason,
-                        c.fix
-                            .as_ref()
-                            .map(|f| format!("\n      fix: {f}"))
-                            .unwrap_or_default()
-                    )),
+                    Verdict::Failed => {
+                        let key = (reason, c.fix.clone().unwrap_or_default());
+                        let who = format!("{} · {}", row.library, c.title);
+                        match failed.iter_mut().find(|(k, _)| *k == key) {
+                            Some((_, w)) => w.push(who),
+                            None => failed.push((key, vec![who])),
+                        }
+                    }
                     Verdict::Unverified if c.checkable => {
                         let key = if reason.starts_with(crate::verify::NOT_PROBED) {
                             format!("{} ({})", crate::verify::NOT_PROBED, c.title)
@@ -149,9 +147,11 @@ pub fn render(r: &Report, color: bool) -> String {
     }
     if !failed.is_empty() {
         out.push_str(&format!("\n{}\n", p.c("31;1", "Failed cells")));
-        for f in failed {
-            out.push_str(&f);
-            out.push('\n');
+        for ((reason, fix), who) in failed {
+            out.push_str(&format!("  {}: {reason}\n", who.join(", ")));
+            if !fix.is_empty() {
+                out.push_str(&format!("      fix: {fix}\n"));
+            }
         }
     }
     if !unverified.is_empty() {

@@ -7,6 +7,7 @@
 //! stays `unverified` with the reason.
 
 pub mod consistency;
+pub mod cuda;
 
 use pep440_rs::Version;
 use pep508_rs::VersionOrUrl;
@@ -56,6 +57,8 @@ pub struct Cell {
     pub fix: Option<String>,
     /// The facts that decided it.
     pub evidence: Vec<String>,
+    /// What holds only with a condition (verified under minor-version compatibility, ...).
+    pub caveats: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -132,6 +135,8 @@ pub struct Verification {
     pub consistency: Consistency,
     pub past_conflicts: Vec<StatementCheck>,
     pub current_conflicts: Vec<StatementCheck>,
+    /// The document's known issues, as they stand on this host and environment.
+    pub known_issues: Vec<StatementCheck>,
     pub graph_edges: Vec<StatementCheck>,
     pub counts: Counts,
     pub score: Score,
@@ -151,13 +156,12 @@ impl Verification {
 
 /// Decides every cell of `matrix` against `env`.
 pub fn verify(matrix: &Matrix, env: &PythonEnv, host: &crate::probe::HostFacts) -> Verification {
-    let _ = host;
     let consistency = consistency::check(env);
     let mut tables = Vec::new();
     for t in &matrix.doc.tables {
         let mut rows = Vec::new();
         for lib in matrix.rows(t.id.get_ref()) {
-            rows.push(row(matrix, t, lib, env, &consistency));
+            rows.push(row(matrix, t, lib, env, host, &consistency));
         }
         tables.push(TableResult {
             id: t.id.get_ref().clone(),
@@ -238,7 +242,8 @@ pub fn verify(matrix: &Matrix, env: &PythonEnv, host: &crate::probe::HostFacts) 
     Verification {
         installed,
         past_conflicts: past_conflicts(matrix, env, &consistency),
-        current_conflicts: current_conflicts(matrix, env),
+        current_conflicts: current_conflicts(matrix, env, host),
+        known_issues: known_issues(matrix, env, host),
         graph_edges: graph_edges(matrix, env),
         tables,
         consistency,
@@ -252,6 +257,7 @@ fn row(
     table: &crate::matrix::Table,
     lib: &Library,
     env: &PythonEnv,
+    host: &crate::probe::HostFacts,
     cons: &Consistency,
 ) -> Row {
     let dist = env.get(lib.name());
@@ -291,6 +297,7 @@ fn row(
             reason: None,
             fix: None,
             evidence: Vec::new(),
+            caveats: Vec::new(),
         };
         match (&claim, kind) {
             (Claim::Rating(r), ColumnKind::Qualitative) => {
@@ -300,16 +307,17 @@ fn row(
                 cell.reason = Some("the matrix claims N/A: nothing to check".into())
             }
             (Claim::Missing, _) => cell.reason = Some("the matrix makes no claim here".into()),
-            (_, ColumnKind::Cuda) => {
-                cell.reason = Some(format!(
-                    "{NOT_PROBED}: the CUDA column needs the driver, GPU and torch-build probe, which this build does not run"
-                ));
-            }
-            (_, ColumnKind::Gpu) => {
-                cell.reason = Some(format!(
-                    "{NOT_PROBED}: GPU support needs the host probe, which this build does not run"
-                ));
-            }
+            (_, ColumnKind::Cuda) => match col.parsed_target() {
+                Target::Cuda(a, b) => cuda::cuda_cell(
+                    &mut cell,
+                    crate::units::CudaVersion::new(a as u32, b as u32),
+                    d,
+                    env,
+                    host,
+                ),
+                _ => cell.reason = Some("the column has no CUDA target".into()),
+            },
+            (_, ColumnKind::Gpu) => cuda::gpu_cell(&mut cell, d, host),
             (_, ColumnKind::Python) => python_cell(&mut cell, col.parsed_target(), d, env),
             (_, ColumnKind::Pytorch) => pytorch_cell(&mut cell, col.parsed_target(), lib, d, env),
             (_, ColumnKind::Qualitative) => {
@@ -371,6 +379,7 @@ fn not_installed(
             lib.name()
         )),
         fix: None,
+        caveats: Vec::new(),
         evidence: vec![format!(
             "no distribution named `{}` in {}",
             crate::matrix::normalize(lib.name()),
@@ -394,6 +403,7 @@ fn version_cell(matrix: &Matrix, lib: &Library, d: &Distribution, claim: Claim) 
         checkable: true,
         reason: None,
         fix: None,
+        caveats: Vec::new(),
         evidence: vec![format!(
             "installed {} {} ({})",
             d.name,
@@ -709,7 +719,11 @@ fn past_conflicts(matrix: &Matrix, env: &PythonEnv, cons: &Consistency) -> Vec<S
 }
 
 /// Current known issues: what the installed metadata says about them.
-fn current_conflicts(matrix: &Matrix, env: &PythonEnv) -> Vec<StatementCheck> {
+fn current_conflicts(
+    matrix: &Matrix,
+    env: &PythonEnv,
+    host: &crate::probe::HostFacts,
+) -> Vec<StatementCheck> {
     let Some(c) = &matrix.doc.conflicts else {
         return Vec::new();
     };
@@ -723,7 +737,7 @@ fn current_conflicts(matrix: &Matrix, env: &PythonEnv) -> Vec<StatementCheck> {
                 evidence: Vec::new(),
             };
             if k.topic.as_deref() == Some("gpu-arch") {
-                check.reason = Some(format!("{NOT_PROBED}: needs the GPUs' compute capability and torch's arch list"));
+                old_gpu_arch(&mut check, host);
                 return check;
             }
             let first = k.libraries.first().map(|l| l.get_ref().as_str()).unwrap_or("");
@@ -744,6 +758,103 @@ fn current_conflicts(matrix: &Matrix, env: &PythonEnv) -> Vec<StatementCheck> {
                 }
             }
             check
+        })
+        .collect()
+}
+
+/// The current known issue on older GPU architectures: every GPU against the newest CUDA
+/// release in compat's tables.
+fn old_gpu_arch(check: &mut StatementCheck, host: &crate::probe::HostFacts) {
+    check.text = format!(
+        "{} — every GPU of this host is supported by the newest CUDA",
+        check.text
+    );
+    if host.gpus.is_empty() {
+        check.reason = Some(cuda::no_driver_reason(host));
+        return;
+    }
+    let k = crate::knowledge::builtin();
+    let newest = k.newest_cuda();
+    let old: Vec<String> = host
+        .gpus
+        .iter()
+        .filter(|g| k.cuda_supports_arch(newest, g.compute_capability) == Some(false))
+        .map(|g| format!("{} ({})", g.name, g.compute_capability.sm()))
+        .collect();
+    if old.is_empty() {
+        check.verdict = Verdict::Verified;
+        check.evidence.push(format!(
+            "CUDA {newest} supports every GPU here ({})",
+            host.gpu_summary()
+        ));
+    } else {
+        check.verdict = Verdict::Failed;
+        check.reason = Some(format!(
+            "CUDA {newest} does not support {}: keep this host on CUDA {}.x wheels",
+            old.join(", "),
+            newest.major - 1
+        ));
+    }
+}
+
+/// The document's known issues, decided where the facts allow.
+fn known_issues(
+    matrix: &Matrix,
+    env: &PythonEnv,
+    host: &crate::probe::HostFacts,
+) -> Vec<StatementCheck> {
+    let k = crate::knowledge::builtin();
+    matrix
+        .doc
+        .known_issues
+        .iter()
+        .map(|ki| {
+            let mut c = StatementCheck {
+                text: ki.title.clone(),
+                verdict: Verdict::Unverified,
+                reason: None,
+                evidence: Vec::new(),
+            };
+            if ki.id.get_ref() == "mixed-precision" {
+                c.text = "bf16 runs natively on every GPU (else the seed's fp16 mitigation applies)".into();
+                if host.gpus.is_empty() {
+                    c.reason = Some(cuda::no_driver_reason(host));
+                    return c;
+                }
+                let slow: Vec<String> = host
+                    .gpus
+                    .iter()
+                    .filter(|g| !k.precision(g.compute_capability).bf16_native)
+                    .map(|g| format!("{} ({})", g.name, g.compute_capability.sm()))
+                    .collect();
+                if slow.is_empty() {
+                    c.verdict = Verdict::Verified;
+                    c.evidence.push(format!("every GPU is sm_80 or newer ({})", host.gpu_summary()));
+                } else {
+                    c.verdict = Verdict::Failed;
+                    c.reason = Some(format!(
+                        "no native bf16 on {} (it needs sm_80; emulation is not support): use torch.float16 with automatic loss scaling",
+                        slow.join(", ")
+                    ));
+                }
+                return c;
+            }
+            // Otherwise: the mitigation's library is installed, or not.
+            c.text = format!("{}: the mitigation ({}) is available", ki.title, ki.solution);
+            for l in &ki.libraries {
+                match env.get(l.get_ref()) {
+                    Some(d) => {
+                        c.verdict = Verdict::Verified;
+                        c.evidence.push(format!("{} {} is installed", d.normalized, d.version_text));
+                    }
+                    None => {
+                        c.verdict = Verdict::NotInstalled;
+                        c.reason = Some(format!("{} is not installed in this environment", l.get_ref()));
+                        break;
+                    }
+                }
+            }
+            c
         })
         .collect()
 }
@@ -1055,5 +1166,127 @@ mod tests {
         );
         assert_eq!(find(&v, "dvc", "version").verdict, Verdict::Verified);
         assert!(!v.failed());
+    }
+
+    fn host(text: &str) -> crate::probe::HostFacts {
+        crate::probe::host::parse_profile(text, "test").expect("profile")
+    }
+
+    fn torch_env(
+        version: &str,
+        cuda: Option<&str>,
+        hip: Option<&str>,
+        bnb_libs: &[&str],
+    ) -> PythonEnv {
+        let mut e = env(
+            "3.11.7",
+            vec![
+                dist("torch", version, &[], None, &[]),
+                dist("bitsandbytes", "0.50.0", &["torch<3,>=2.3"], None, &[]),
+            ],
+        );
+        e.torch = Some(crate::env::TorchVersionPy {
+            version: Some(version.into()),
+            cuda: cuda.map(str::to_string),
+            hip: hip.map(str::to_string),
+            git_version: None,
+            debug: Some(false),
+        });
+        e.bnb_libraries = bnb_libs.iter().map(|s| s.to_string()).collect();
+        e
+    }
+
+    const V100_580: &str = "schema = 1\n[driver]\nversion = \"580.65.06\"\ncuda = \"13.0\"\n[[gpus]]\nname = \"Tesla V100-SXM2-32GB\"\ncompute_capability = \"7.0\"\n";
+    const H100_550: &str = "schema = 1\n[driver]\nversion = \"550.54.15\"\ncuda = \"12.4\"\n[[gpus]]\nname = \"NVIDIA H100 80GB HBM3\"\ncompute_capability = \"9.0\"\n";
+
+    #[test]
+    fn cu130_torch_on_volta_fails_although_the_driver_allows_cuda_13() {
+        let e = torch_env(
+            "2.9.0+cu130",
+            Some("13.0"),
+            None,
+            &["libbitsandbytes_cuda130.so"],
+        );
+        let v = verify(&matrix(), &e, &host(V100_580));
+        let c = find(&v, "torch", "cuda");
+        assert_eq!(c.verdict, Verdict::Failed, "{c:?}");
+        let why = c.reason.as_deref().unwrap_or("");
+        assert!(
+            why.contains("no kernels for Tesla V100-SXM2-32GB (sm_70)"),
+            "{why}"
+        );
+        let fix = c.fix.as_deref().unwrap_or("");
+        assert!(
+            fix.contains("cu12"),
+            "the fix names a CUDA 12 variant that still has sm_70: {fix}"
+        );
+    }
+
+    #[test]
+    fn cpu_and_rocm_builds_of_torch_fail_the_cuda_column() {
+        for (cuda, hip, word) in [(None, None, "CPU-only"), (None, Some("6.1"), "ROCm")] {
+            let e = torch_env("2.4.1", cuda, hip, &[]);
+            let v = verify(&matrix(), &e, &host(H100_550));
+            let c = find(&v, "torch", "cuda");
+            assert_eq!(c.verdict, Verdict::Failed);
+            assert!(c.reason.as_deref().unwrap_or("").contains(word), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn bitsandbytes_never_loads_across_a_major_version() {
+        let e = torch_env(
+            "2.9.0+cu130",
+            Some("13.0"),
+            None,
+            &["libbitsandbytes_cuda124.so", "libbitsandbytes_cuda128.so"],
+        );
+        let h = host("schema = 1\n[driver]\nversion = \"580.65.06\"\ncuda = \"13.0\"\n[[gpus]]\nname = \"NVIDIA H100 80GB HBM3\"\ncompute_capability = \"9.0\"\n");
+        let v = verify(&matrix(), &e, &h);
+        assert_eq!(
+            find(&v, "torch", "cuda")
+                .reason
+                .as_deref()
+                .map(|r| r.contains("not 12.4")),
+            Some(true)
+        );
+        let b = find(&v, "bitsandbytes", "cuda");
+        assert_eq!(b.verdict, Verdict::Failed, "{b:?}");
+        assert!(b
+            .reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("never crosses a major version"));
+    }
+
+    #[test]
+    fn a_torch_built_for_another_cuda_minor_leaves_the_12_4_claim_unverified() {
+        let e = torch_env(
+            "2.6.0+cu126",
+            Some("12.6"),
+            None,
+            &["libbitsandbytes_cuda126.so"],
+        );
+        let h = host("schema = 1\n[driver]\nversion = \"560.35.03\"\ncuda = \"12.6\"\n[[gpus]]\nname = \"NVIDIA H100 80GB HBM3\"\ncompute_capability = \"9.0\"\n");
+        let v = verify(&matrix(), &e, &h);
+        let c = find(&v, "torch", "cuda");
+        assert_eq!(c.verdict, Verdict::Unverified, "{c:?}");
+        assert!(c
+            .reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("built for CUDA 12.6, not 12.4"));
+        // An older driver than torch's CUDA needs, across a major: failed, with the fix.
+        let old = host("schema = 1\n[driver]\nversion = \"470.82.01\"\ncuda = \"11.4\"\n[[gpus]]\nname = \"NVIDIA A100-SXM4-80GB\"\ncompute_capability = \"8.0\"\n");
+        let v = verify(&matrix(), &e, &old);
+        let c = find(&v, "torch", "cuda");
+        assert_eq!(c.verdict, Verdict::Failed);
+        assert!(
+            c.fix
+                .as_deref()
+                .unwrap_or("")
+                .contains("upgrade the NVIDIA driver"),
+            "{c:?}"
+        );
     }
 }
