@@ -439,7 +439,8 @@ fn bnb_checks(
         ));
     } else {
         cell.caveats.push(format!(
-            "the architectures of bitsandbytes' CUDA {sel} build are not in compat's tables"
+            "the architectures of bitsandbytes {}'s CUDA {sel} build are not in compat's tables",
+            d.version_text
         ));
     }
     let nf4_floor = ComputeCapability::new(6, 0);
