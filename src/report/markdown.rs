@@ -146,6 +146,12 @@ pub fn render(r: &Report) -> String {
                     (cl, _) => cl.seed_text(),
                 };
                 let mut text = format!("{claim} → {}", sym(c.verdict));
+                if c.verdict == Verdict::Verified && !c.caveats.is_empty() {
+                    text.push_str(&format!(
+                        " (with caveat){}",
+                        notes.mark(c.caveats.join("; "))
+                    ));
+                }
                 if c.verdict != Verdict::Verified {
                     let mut why = Vec::new();
                     if let Some(r) = &c.reason {
@@ -200,10 +206,15 @@ pub fn render(r: &Report) -> String {
                         code
                     ));
                 }
-                let libs: Vec<String> =
-                    k.libraries.iter().map(|l| installed(l.get_ref())).collect();
-                if !libs.is_empty() {
-                    o.push_str(&format!("**Here**: {}.\n", libs.join("; ")));
+                match v.known_issues.get(n) {
+                    Some(s) => o.push_str(&format!("**Here**: {}\n", statement(s, &mut notes))),
+                    None => {
+                        let libs: Vec<String> =
+                            k.libraries.iter().map(|l| installed(l.get_ref())).collect();
+                        if !libs.is_empty() {
+                            o.push_str(&format!("**Here**: {}.\n", libs.join("; ")));
+                        }
+                    }
                 }
                 o.push('\n');
             }

@@ -154,6 +154,26 @@ pub fn render(r: &Report, color: bool) -> String {
             }
         }
     }
+    let mut caveats: Vec<(String, Vec<String>)> = Vec::new();
+    for t in &v.tables {
+        for row in &t.rows {
+            for c in row.cells.iter().filter(|c| c.verdict == Verdict::Verified) {
+                for cav in &c.caveats {
+                    let who = format!("{} · {}", row.library, c.title);
+                    match caveats.iter_mut().find(|(k, _)| k == cav) {
+                        Some((_, w)) => w.push(who),
+                        None => caveats.push((cav.clone(), vec![who])),
+                    }
+                }
+            }
+        }
+    }
+    if !caveats.is_empty() {
+        out.push_str(&format!("\n{}\n", p.c("33", "Verified with caveats")));
+        for (cav, who) in caveats {
+            out.push_str(&format!("  {}: {cav}\n", who.join(", ")));
+        }
+    }
     if !unverified.is_empty() {
         out.push_str(&format!(
             "\n{}\n",
@@ -166,6 +186,27 @@ pub fn render(r: &Report, color: bool) -> String {
                 who.join(", ")
             };
             out.push_str(&format!("  {reason}: {who}\n"));
+        }
+    }
+
+    // The known issues as they stand on this host.
+    let applies: Vec<_> = v
+        .known_issues
+        .iter()
+        .chain(&v.current_conflicts)
+        .filter(|s| s.verdict == Verdict::Failed)
+        .collect();
+    if !applies.is_empty() {
+        out.push_str(&format!(
+            "\n{}\n",
+            p.c("33;1", "Known issues that apply here")
+        ));
+        for s in applies {
+            out.push_str(&format!(
+                "  {}: {}\n",
+                s.text,
+                s.reason.as_deref().unwrap_or("")
+            ));
         }
     }
 
