@@ -41,10 +41,8 @@ fn nvml(p: &mut GpuProbe) -> Result<(), String> {
     use nvml_wrapper::error::NvmlError;
     let nvml = match nvml_wrapper::Nvml::init() {
         Ok(n) => n,
-        Err(NvmlError::LibloadingError(e)) => {
-            return Err(format!(
-                "no NVIDIA driver: libnvidia-ml.so.1 not found ({e})"
-            ))
+        Err(NvmlError::LibloadingError(_)) => {
+            return Err("no NVIDIA driver: libnvidia-ml.so.1 not found".into())
         }
         Err(NvmlError::DriverNotLoaded) => {
             return Err(
