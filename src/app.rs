@@ -32,6 +32,13 @@ pub enum Command {
     /// Print every host fact (driver, GPUs, CUDA, toolchains) and environment fact, each with
     /// its source. `--format toml` writes a host profile for `--host`.
     Probe(ProbeArgs),
+    /// The order in which to install the matrix's libraries on this host (or --host), with the
+    /// exact commands and the reason for each step.
+    #[command(
+        name = "install-order",
+        after_help = "Exit codes:\n  0  a plan was made\n  2  bad input (matrix, host profile), or the matrix's stages contradict its dependency graph"
+    )]
+    InstallOrder(InstallOrderArgs),
     /// List the built-in matrices.
     Matrices,
 }
@@ -61,6 +68,37 @@ pub struct ProbeArgs {
     /// `toml` writes this host's profile (host facts only).
     #[arg(long, value_enum, default_value = "table")]
     pub format: ProbeFormat,
+    /// Write to PATH (atomically) instead of standard output.
+    #[arg(long, short, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    Shell,
+    Table,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InstallOrderArgs {
+    /// A matrix file (TOML). Default: the built-in `llm-compression` matrix.
+    #[arg(long, value_name = "PATH")]
+    pub matrix: Option<PathBuf>,
+    /// Plan for a host profile instead of this machine.
+    #[arg(long, value_name = "PATH")]
+    pub host: Option<PathBuf>,
+    /// The installer the commands use.
+    #[arg(long, value_enum, default_value = "pip")]
+    pub tool: crate::plan::Tool,
+    #[arg(long, value_enum, default_value = "shell")]
+    pub format: PlanFormat,
+    /// Base URL of PyTorch's wheel index (ending in /whl); `/cu124`, `/cpu`... is appended.
+    #[arg(long, value_name = "URL", env = "COMPAT_TORCH_INDEX_URL")]
+    pub torch_index_url: Option<String>,
+    /// The interpreter the commands call.
+    #[arg(long, value_name = "PYTHON", default_value = "python")]
+    pub python: String,
     /// Write to PATH (atomically) instead of standard output.
     #[arg(long, short, value_name = "PATH")]
     pub output: Option<PathBuf>,
@@ -109,6 +147,7 @@ pub fn main() -> i32 {
     match cli.command {
         Command::Check(args) => check(&args),
         Command::Probe(args) => probe_cmd(&args),
+        Command::InstallOrder(args) => install_order(&args),
         Command::Matrices => {
             for (id, _) in matrix::BUILTIN {
                 println!("{id}");
@@ -263,4 +302,53 @@ fn probe_cmd(args: &ProbeArgs) -> i32 {
             0
         }
     }
+}
+
+fn write_or_print(output: Option<&PathBuf>, text: &str) -> i32 {
+    match output {
+        Some(path) => match report::write_atomic(path, text) {
+            Ok(()) => 0,
+            Err(e) => error(&format!("cannot write {}: {e}", path.display()), None),
+        },
+        None => {
+            print!("{text}");
+            0
+        }
+    }
+}
+
+fn install_order(args: &InstallOrderArgs) -> i32 {
+    let m = match load_matrix(args.matrix.as_deref()) {
+        Ok(m) => m,
+        Err(e) => return error(&e.to_string(), Some(&e.hint)),
+    };
+    let opts = ProbeOptions {
+        host: args.host.clone(),
+        slow_toolchains: false,
+    };
+    let host = match probe::collect(&opts, &probe::process_vars) {
+        Ok(h) => h,
+        Err(e) => return error(&e.to_string(), None),
+    };
+    let popts = crate::plan::PlanOptions {
+        tool: args.tool,
+        torch_index: args.torch_index_url.clone().filter(|u| !u.is_empty()),
+        torch_latest: None,
+        python: args.python.clone(),
+    };
+    let plan = match crate::plan::plan(&m, &host, crate::knowledge::builtin(), &popts) {
+        Ok(p) => p,
+        Err(e) => {
+            return error(
+                &format!("{}: {e}", m.origin),
+                Some("fix the matrix's [[install.stages]] or [[graph]] so every library comes after what it requires"),
+            )
+        }
+    };
+    let text = match args.format {
+        PlanFormat::Shell => crate::plan::render_shell(&plan),
+        PlanFormat::Table => crate::plan::render_table(&plan),
+        PlanFormat::Json => serde_json::to_string_pretty(&plan).unwrap_or_default() + "\n",
+    };
+    write_or_print(args.output.as_ref(), &text)
 }

@@ -8,6 +8,7 @@ pub mod app;
 pub mod env;
 pub mod knowledge;
 pub mod matrix;
+pub mod plan;
 pub mod probe;
 pub mod report;
 pub mod units;

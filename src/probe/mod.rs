@@ -86,9 +86,10 @@ impl HostFacts {
     /// One line for report headers.
     pub fn gpu_summary(&self) -> String {
         if self.gpus.is_empty() {
-            return match (&self.driver, self.notes.first()) {
+            let why = self.notes.iter().find(|n| n.contains("no NVIDIA driver"));
+            return match (&self.driver, why) {
                 (None, Some(n)) => n.clone(),
-                (None, None) => "no NVIDIA GPU".into(),
+                (None, None) => "no NVIDIA driver, no GPU".into(),
                 (Some(d), _) => format!("driver {} but no GPU", d.value),
             };
         }
