@@ -15,7 +15,7 @@ use crate::probe::{self, HostFacts, ProbeOptions};
 use crate::report::{self, EnvironmentInfo, MatrixInfo, Report};
 use crate::verify;
 
-const EXIT_CODES: &str = "Exit codes:\n  0  nothing failed\n  1  at least one cell or dependency check failed\n  2  bad input or usage (unreadable or invalid matrix, bad flag, no Python environment)";
+const EXIT_CODES: &str = "Exit codes:\n  0  nothing failed\n  1  at least one cell or dependency check failed (with --fail-on unverified: or a checkable cell is not verified)\n  2  bad input or usage (unreadable or invalid matrix, host profile or requirements file, bad flag, no Python environment)";
 
 #[derive(Debug, Parser)]
 #[command(name = "compat", version, about = "Verify a GPU machine-learning environment against a declared compatibility matrix", after_help = EXIT_CODES)]
@@ -39,6 +39,11 @@ pub enum Command {
         after_help = "Exit codes:\n  0  a plan was made\n  2  bad input (matrix, host profile), or the matrix's stages contradict its dependency graph"
     )]
     InstallOrder(InstallOrderArgs),
+    /// Merge per-node JSON reports (`compat check --format json`) into one fleet matrix.
+    #[command(
+        after_help = "Exit codes:\n  0  no node failed\n  1  at least one node's report failed\n  2  a file is not a compat check report"
+    )]
+    Merge(MergeArgs),
     /// List the built-in matrices.
     Matrices,
 }
@@ -47,7 +52,20 @@ pub enum Command {
 pub enum Format {
     Table,
     Json,
+    /// The verified matrix in the seed's own shape.
     Markdown,
+    /// JUnit XML, one test case per cell.
+    Junit,
+    /// A short Markdown summary for a CI job's step summary.
+    Summary,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    /// Exit 1 when a cell or check failed.
+    Failed,
+    /// Also exit 1 when a checkable cell is unverified or not installed.
+    Unverified,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -104,6 +122,23 @@ pub struct InstallOrderArgs {
     pub output: Option<PathBuf>,
 }
 
+#[derive(Debug, clap::Args)]
+pub struct MergeArgs {
+    /// The reports, one per node.
+    #[arg(required = true, value_name = "REPORT.json")]
+    pub reports: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: MergeFormat,
+    #[arg(long, short, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MergeFormat {
+    Table,
+    Json,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ColorChoice {
     Auto,
@@ -132,6 +167,10 @@ pub struct CheckArgs {
     /// Colour in the table format. `auto`: only on a terminal, and never when NO_COLOR is set.
     #[arg(long, value_enum, default_value = "auto")]
     pub color: ColorChoice,
+    /// How strict the gate is: `failed` (default) or `unverified` (every checkable cell must be
+    /// verified).
+    #[arg(long, value_enum, default_value = "failed")]
+    pub fail_on: FailOn,
 }
 
 /// Runs compat with the process arguments and returns the exit code.
@@ -148,6 +187,7 @@ pub fn main() -> i32 {
         Command::Check(args) => check(&args),
         Command::Probe(args) => probe_cmd(&args),
         Command::InstallOrder(args) => install_order(&args),
+        Command::Merge(args) => merge(&args),
         Command::Matrices => {
             for (id, _) in matrix::BUILTIN {
                 println!("{id}");
@@ -183,7 +223,20 @@ fn check(args: &CheckArgs) -> i32 {
         Err(code) => return code,
     };
     let verification = verify::verify(&m, &env, &host);
-    let exit_code = i32::from(verification.failed());
+    let strict = args.fail_on == FailOn::Unverified;
+    let undecided = verification
+        .tables
+        .iter()
+        .flat_map(|t| &t.rows)
+        .flat_map(|r| &r.cells)
+        .any(|c| {
+            c.checkable
+                && matches!(
+                    c.verdict,
+                    verify::Verdict::Unverified | verify::Verdict::NotInstalled
+                )
+        });
+    let exit_code = i32::from(verification.failed() || (strict && undecided));
     let r = Report {
         schema: report::SCHEMA,
         compat_version: env!("CARGO_PKG_VERSION"),
@@ -213,6 +266,8 @@ fn check(args: &CheckArgs) -> i32 {
     let text = match args.format {
         Format::Json => report::json(&r),
         Format::Markdown => report::markdown(&r),
+        Format::Junit => report::junit(&r, strict),
+        Format::Summary => report::summary(&r),
         Format::Table => {
             let color = match args.color {
                 ColorChoice::Always => true,
@@ -351,4 +406,25 @@ fn install_order(args: &InstallOrderArgs) -> i32 {
         PlanFormat::Json => serde_json::to_string_pretty(&plan).unwrap_or_default() + "\n",
     };
     write_or_print(args.output.as_ref(), &text)
+}
+
+fn merge(args: &MergeArgs) -> i32 {
+    let fleet = match crate::fleet::merge(&args.reports) {
+        Ok(f) => f,
+        Err(e) => {
+            return error(
+                &e.to_string(),
+                Some("pass the JSON reports of `compat check --format json`"),
+            )
+        }
+    };
+    let text = match args.format {
+        MergeFormat::Table => crate::fleet::render_table(&fleet),
+        MergeFormat::Json => serde_json::to_string_pretty(&fleet).unwrap_or_default() + "\n",
+    };
+    let code = write_or_print(args.output.as_ref(), &text);
+    if code != 0 {
+        return code;
+    }
+    i32::from(!fleet.failing_hosts.is_empty())
 }

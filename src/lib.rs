@@ -6,10 +6,12 @@
 
 pub mod app;
 pub mod env;
+pub mod fleet;
 pub mod knowledge;
 pub mod matrix;
 pub mod plan;
 pub mod probe;
 pub mod report;
+pub mod risk;
 pub mod units;
 pub mod verify;

@@ -4,8 +4,10 @@
 //! The JSON form is machine output with a versioned schema (`docs/report-schema.md`); it is
 //! never coloured.
 
+mod junit;
 mod markdown;
 mod probe;
+mod summary;
 mod table;
 
 use std::io::Write;
@@ -17,8 +19,10 @@ use crate::env::{Finding, Interpreter, TorchVersionPy};
 use crate::matrix::Matrix;
 use crate::verify::Verification;
 
+pub use junit::render as junit;
 pub use markdown::render as markdown;
 pub use probe::{probe_json, probe_table};
+pub use summary::render as summary;
 pub use table::render as table;
 
 /// The JSON schema id of a `compat check` report. Bump the number on an incompatible change.

@@ -550,7 +550,7 @@ fn pytorch_cell(cell: &mut Cell, target: Target, lib: &Library, d: &Distribution
                 torch.version_text
             ));
             cell.fix = Some(format!(
-                "pip install 'torch{spec}' from the CUDA index that fits the driver"
+                "install torch{spec} from the CUDA wheel index that fits the driver (`compat install-order` prints the command)"
             ));
         } else {
             cell.reason = Some(format!(
