@@ -39,6 +39,12 @@ pub enum Command {
         after_help = "Exit codes:\n  0  a plan was made\n  2  bad input (matrix, host profile), or the matrix's stages contradict its dependency graph"
     )]
     InstallOrder(InstallOrderArgs),
+    /// The matrix's risk table with evidence gathered now: installed versions, the package
+    /// index (drift, pre-releases, staleness, yanked releases), driver headroom, mitigations.
+    #[command(
+        after_help = "Exit codes:\n  0  no risk at or above --fail-on\n  1  a risk at or above --fail-on (default high)\n  2  bad input"
+    )]
+    Risk(RiskArgs),
     /// Merge per-node JSON reports (`compat check --format json`) into one fleet matrix.
     #[command(
         after_help = "Exit codes:\n  0  no node failed\n  1  at least one node's report failed\n  2  a file is not a compat check report"
@@ -123,6 +129,36 @@ pub struct InstallOrderArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct RiskArgs {
+    #[arg(long, value_name = "PATH")]
+    pub matrix: Option<PathBuf>,
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<PathBuf>,
+    #[arg(long, value_name = "PATH")]
+    pub host: Option<PathBuf>,
+    /// The package index (else COMPAT_INDEX_URL, PIP_INDEX_URL, pip's configuration).
+    #[arg(long, value_name = "URL")]
+    pub index_url: Option<String>,
+    /// Use only the index cache, never the network.
+    #[arg(long)]
+    pub offline: bool,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: RiskFormat,
+    /// Exit 1 when a risk at or above this level is found.
+    #[arg(long, value_enum, default_value = "high")]
+    pub fail_on: crate::matrix::RiskLevel,
+    #[arg(long, short, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RiskFormat {
+    Table,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct MergeArgs {
     /// The reports, one per node.
     #[arg(required = true, value_name = "REPORT.json")]
@@ -171,6 +207,18 @@ pub struct CheckArgs {
     /// verified).
     #[arg(long, value_enum, default_value = "failed")]
     pub fail_on: FailOn,
+    /// Check what is about to be installed instead of what is installed: a requirements file,
+    /// a pylock.toml, a uv.lock, or the JSON of `pip install --dry-run --report`. Unpinned
+    /// requirements are resolved by pip's own resolver (with the target interpreter).
+    #[arg(long, value_name = "FILE")]
+    pub requirements: Option<PathBuf>,
+    /// The package index for planned packages' metadata (else COMPAT_INDEX_URL, PIP_INDEX_URL,
+    /// pip's configuration).
+    #[arg(long, value_name = "URL")]
+    pub index_url: Option<String>,
+    /// Use only the index cache, never the network.
+    #[arg(long)]
+    pub offline: bool,
 }
 
 /// Runs compat with the process arguments and returns the exit code.
@@ -188,6 +236,7 @@ pub fn main() -> i32 {
         Command::Probe(args) => probe_cmd(&args),
         Command::InstallOrder(args) => install_order(&args),
         Command::Merge(args) => merge(&args),
+        Command::Risk(args) => risk(&args),
         Command::Matrices => {
             for (id, _) in matrix::BUILTIN {
                 println!("{id}");
@@ -218,10 +267,43 @@ fn check(args: &CheckArgs) -> i32 {
         Ok(m) => m,
         Err(e) => return error(&e.to_string(), Some(&e.hint)),
     };
-    let (host, env) = match facts(args.host.as_ref(), args.python.as_deref(), false) {
+    let (host, mut env) = match facts(args.host.as_ref(), args.python.as_deref(), false) {
         Ok(x) => x,
         Err(code) => return code,
     };
+    let mut plan_info = None;
+    if let Some(path) = &args.requirements {
+        let mut plan = match crate::requirements::read_plan(path) {
+            Ok(p) => p,
+            Err(e) => return error(&e.to_string(), Some("requirements files are PEP 508 lines; locks are pylock.toml or uv.lock; reports come from `pip install --dry-run --report`")),
+        };
+        if plan.unpinned > 0 && plan.format == crate::requirements::PlanFormat::Requirements {
+            let Some(py) = env.interpreter.executable.clone() else {
+                return error(
+                    &format!("{}: {} requirements are not pinned, and there is no interpreter to run pip's resolver", path.display(), plan.unpinned),
+                    Some("pin every requirement (==), or pass --python with an interpreter"),
+                );
+            };
+            plan = match crate::requirements::resolve_with_pip(&py, path, std::time::Duration::from_secs(300)) {
+                Ok(p) => p,
+                Err(e) => return error(&e.to_string(), Some("pin every requirement, or pass a lock file or a `pip install --dry-run --report` JSON")),
+            };
+        }
+        let lookup = planned_metadata(args, env.interpreter.executable.as_deref());
+        env = crate::requirements::planned::planned_env(
+            &plan,
+            env.interpreter.clone(),
+            crate::knowledge::builtin(),
+            &*lookup,
+        );
+        plan_info = Some(report::PlanInfo {
+            path: path.display().to_string(),
+            format: plan.format,
+            packages: plan.packages.len(),
+            index_urls: plan.index_urls.clone(),
+            notes: plan.notes.clone(),
+        });
+    }
     let verification = verify::verify(&m, &env, &host);
     let strict = args.fail_on == FailOn::Unverified;
     let undecided = verification
@@ -259,6 +341,7 @@ fn check(args: &CheckArgs) -> i32 {
             interpreter: env.interpreter.clone(),
         },
         findings: env.findings.clone(),
+        plan: plan_info,
         verification,
         exit_code,
         matrix_doc: Some(m),
@@ -427,4 +510,124 @@ fn merge(args: &MergeArgs) -> i32 {
         return code;
     }
     i32::from(!fleet.failing_hosts.is_empty())
+}
+
+/// The package-index client for `--index-url` / the environment / pip's configuration.
+fn index_client(
+    flag: Option<&str>,
+    offline: bool,
+    python: Option<&std::path::Path>,
+) -> (crate::index::Client, String) {
+    let choice = crate::index::discover(flag, &probe::process_vars, python);
+    let desc = match (choice.redacted_url(), offline) {
+        (Some(u), false) => format!("{u} (from {})", choice.source),
+        (Some(u), true) => format!("{u} (from {}), offline: cache only", choice.source),
+        (None, _) => format!(
+            "none configured{}: working offline from the cache",
+            choice
+                .note
+                .as_ref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default()
+        ),
+    };
+    let client = crate::index::Client::new(crate::index::ClientOptions {
+        index_url: choice.url.clone(),
+        offline: offline || choice.url.is_none(),
+        ..Default::default()
+    });
+    (client, desc)
+}
+
+/// How planned packages' metadata is looked up: the package index (PEP 658 metadata files).
+fn planned_metadata(
+    args: &CheckArgs,
+    python: Option<&std::path::Path>,
+) -> Box<crate::requirements::planned::MetadataFn> {
+    let (client, _) = index_client(args.index_url.as_deref(), args.offline, python);
+    Box::new(move |name: &str, version: &str| {
+        let v: pep440_rs::Version = version.parse().ok()?;
+        let (_, project) = client.projects(&[name.to_string()]).into_iter().next()?;
+        let project = project.ok()?;
+        let md = client.metadata(&project, &v).ok()?;
+        Some((md.requires_dist, md.requires_python))
+    })
+}
+
+fn risk(args: &RiskArgs) -> i32 {
+    let m = match load_matrix(args.matrix.as_deref()) {
+        Ok(m) => m,
+        Err(e) => return error(&e.to_string(), Some(&e.hint)),
+    };
+    let (host, env) = match facts(args.host.as_ref(), args.python.as_deref(), false) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let (client, desc) = index_client(
+        args.index_url.as_deref(),
+        args.offline,
+        env.interpreter.executable.as_deref(),
+    );
+    let mut names: Vec<String> = m
+        .doc
+        .risks
+        .iter()
+        .flat_map(|r| {
+            r.libraries
+                .iter()
+                .map(|l| crate::matrix::normalize(l.get_ref()))
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    let facts: crate::risk::IndexFacts = client
+        .projects(&names)
+        .into_iter()
+        .map(|(n, r)| {
+            let f = r
+                .map_err(|e| e.to_string())
+                .map(|p| crate::risk::ProjectFacts {
+                    latest: p.latest().map(|r| r.version.clone()),
+                    latest_any: p.latest_any().map(|r| r.version.clone()),
+                    latest_upload: p.latest_any().and_then(|r| r.upload_time.clone()),
+                    yanked: p
+                        .releases
+                        .iter()
+                        .filter(|r| r.yanked)
+                        .map(|r| r.version.clone())
+                        .collect(),
+                    releases: p.releases.len(),
+                    source: match p.source {
+                        crate::index::FetchSource::Network => "network".into(),
+                        crate::index::FetchSource::Cache { age_s } => {
+                            format!("cache, {age_s} s old")
+                        }
+                    },
+                });
+            (crate::matrix::normalize(&n), f)
+        })
+        .collect();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let report = crate::risk::assess(
+        &m,
+        &env,
+        &host,
+        crate::knowledge::builtin(),
+        &facts,
+        &desc,
+        now,
+    );
+    let text = match args.format {
+        RiskFormat::Table => crate::risk::render_table(&report),
+        RiskFormat::Json => serde_json::to_string_pretty(&report).unwrap_or_default() + "\n",
+        RiskFormat::Markdown => crate::risk::render_markdown(&report),
+    };
+    let code = write_or_print(args.output.as_ref(), &text);
+    if code != 0 {
+        return code;
+    }
+    i32::from(report.highest.is_some_and(|h| h >= args.fail_on))
 }

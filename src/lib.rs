@@ -7,11 +7,13 @@
 pub mod app;
 pub mod env;
 pub mod fleet;
+pub mod index;
 pub mod knowledge;
 pub mod matrix;
 pub mod plan;
 pub mod probe;
 pub mod report;
+pub mod requirements;
 pub mod risk;
 pub mod units;
 pub mod verify;

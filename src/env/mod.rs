@@ -41,8 +41,11 @@ pub struct Distribution {
     #[serde(skip)]
     pub requires_python_spec: Option<VersionSpecifiers>,
     pub wheel_tags: Vec<String>,
-    /// The `.dist-info` / `.egg-info` path.
+    /// The `.dist-info` / `.egg-info` path (`plan:FILE` for a planned package).
     pub path: PathBuf,
+    /// Whether its metadata (Requires-Dist, Requires-Python) was read; false for a planned
+    /// package whose metadata could not be had.
+    pub metadata_read: bool,
     pub format: DistFormat,
 }
 
@@ -115,9 +118,29 @@ pub struct PythonEnv {
     pub findings: Vec<Finding>,
     /// How long reading took, in milliseconds.
     pub scan_ms: f64,
+    /// These are the packages of a plan (`--requirements`), not an installed environment.
+    pub planned: bool,
 }
 
 impl PythonEnv {
+    /// "installed" or "planned", for messages.
+    pub fn word(&self) -> &'static str {
+        if self.planned {
+            "planned"
+        } else {
+            "installed"
+        }
+    }
+
+    /// "in this environment" or "in the plan", for messages.
+    pub fn place(&self) -> &'static str {
+        if self.planned {
+            "in the plan"
+        } else {
+            "in this environment"
+        }
+    }
+
     pub fn get(&self, name: &str) -> Option<&Distribution> {
         self.distributions.get(&crate::matrix::normalize(name))
     }

@@ -155,6 +155,7 @@ pub fn scan(interp: Interpreter) -> PythonEnv {
         torch,
         findings,
         scan_ms: 0.0,
+        planned: false,
     }
 }
 
@@ -304,6 +305,7 @@ fn read_dist(path: &Path) -> (Option<Distribution>, Vec<Finding>) {
         requires_python_spec,
         wheel_tags,
         path: path.to_path_buf(),
+        metadata_read: true,
         format,
     };
     (Some(dist), findings)

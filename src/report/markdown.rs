@@ -84,6 +84,12 @@ pub fn render(r: &Report) -> String {
             .unwrap_or_default()
     ));
 
+    if let Some(p) = &r.plan {
+        o.push_str(&format!(
+            "> **Plan**: {} packages from `{}` — nothing was installed; every verdict is about the plan.\n\n",
+            p.packages, p.path
+        ));
+    }
     o.push_str(&format!(
         "## {}\n\n",
         doc.and_then(|d| d.section.clone())

@@ -28,6 +28,16 @@ pub use table::render as table;
 /// The JSON schema id of a `compat check` report. Bump the number on an incompatible change.
 pub const SCHEMA: &str = "compat.check/1";
 
+/// What a plan-checking report judged.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanInfo {
+    pub path: String,
+    pub format: crate::requirements::PlanFormat,
+    pub packages: usize,
+    pub index_urls: Vec<String>,
+    pub notes: Vec<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct MatrixInfo {
     pub id: String,
@@ -54,6 +64,8 @@ pub struct Report {
     pub host: crate::probe::HostFacts,
     pub environment: EnvironmentInfo,
     pub findings: Vec<Finding>,
+    /// Set when the report judges a plan (`--requirements`) rather than an installed environment.
+    pub plan: Option<PlanInfo>,
     #[serde(flatten)]
     pub verification: Verification,
     /// 0 nothing failed, 1 something failed.

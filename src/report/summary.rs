@@ -25,6 +25,12 @@ pub fn render(r: &Report) -> String {
             .map(|t| format!(" · torch {t}"))
             .unwrap_or_default()
     ));
+    if let Some(p) = &r.plan {
+        o.push_str(&format!(
+            "Checked the **plan** {} ({} packages): nothing was installed.\n\n",
+            p.path, p.packages
+        ));
+    }
     let n = &v.counts;
     o.push_str(&format!(
         "| verified | failed | unverified | not installed | score | claimed |\n|---|---|---|---|---|---|\n| {} | {} | {} | {} | {:.0}% ({}/{}) | {} |\n\n",

@@ -56,6 +56,18 @@ pub fn render(r: &Report, color: bool) -> String {
         r.environment.distributions,
         r.environment.scan_ms
     ));
+    if let Some(plan) = &r.plan {
+        out.push_str(&format!(
+            "{} {} packages from {} ({:?}) — nothing is installed; every verdict is about the plan\n",
+            p.c("1;36", "PLAN:"),
+            plan.packages,
+            plan.path,
+            plan.format
+        ));
+        for n in &plan.notes {
+            out.push_str(&format!("  note: {n}\n"));
+        }
+    }
     if let Some(t) = &r.environment.torch {
         out.push_str(&format!(
             "torch build: {} · CUDA {} · HIP {} (torch/version.py)\n",
@@ -79,7 +91,14 @@ pub fn render(r: &Report, color: bool) -> String {
         table
             .load_preset(presets::UTF8_FULL_CONDENSED)
             .set_content_arrangement(ContentArrangement::Disabled);
-        let mut header = vec![TCell::new("Library"), TCell::new("Installed")];
+        let mut header = vec![
+            TCell::new("Library"),
+            TCell::new(if r.plan.is_some() {
+                "Planned"
+            } else {
+                "Installed"
+            }),
+        ];
         for c in &t.columns {
             header.push(TCell::new(&c.title));
         }

@@ -89,7 +89,8 @@ pub struct RiskRow {
     pub libraries: Vec<String>,
     pub risk: String,
     pub mitigation: String,
-    pub claimed_level: RiskLevel,
+    /// The matrix's level; `None` for rows compat adds (known issues' mitigations).
+    pub claimed_level: Option<RiskLevel>,
     /// `None` when no fact could be gathered for the row.
     pub level: Option<RiskLevel>,
     pub fired: Vec<Fired>,
@@ -398,29 +399,6 @@ pub fn assess(
                 );
             }
         }
-        // Mitigations the seed's known issues name, for the libraries of this row.
-        for ki in &matrix.doc.known_issues {
-            let names: Vec<String> = ki
-                .libraries
-                .iter()
-                .map(|l| normalize(l.get_ref()))
-                .collect();
-            if libs.iter().any(|l| names.contains(&normalize(l)))
-                || (r.topic.as_deref() == Some("cuda") && ki.id.get_ref() == "cuda-oom")
-            {
-                for n in &names {
-                    if env.get(n).is_none() {
-                        fire(
-                            &mut fired,
-                            "mitigation-missing",
-                            format!("\"{}\" relies on {n}, which is not installed", ki.solution),
-                        );
-                    } else {
-                        evidence.push(format!("mitigation for \"{}\": {n} is installed", ki.title));
-                    }
-                }
-            }
-        }
         // `not-installed` only informs; it does not lower a level set by real evidence.
         let level = fired
             .iter()
@@ -432,11 +410,43 @@ pub fn assess(
             libraries: libs,
             risk: r.risk.clone(),
             mitigation: r.mitigation.clone(),
-            claimed_level: r.level,
+            claimed_level: Some(r.level),
             level,
             fired,
             evidence,
         });
+    }
+    // The known issues whose solution is another library: is that mitigation installed?
+    for ki in &matrix.doc.known_issues {
+        for l in &ki.libraries {
+            let n = normalize(l.get_ref());
+            if n == "torch" {
+                continue; // the solution is a torch feature (fp16), not a library to install
+            }
+            let mut fired = Vec::new();
+            let mut evidence = Vec::new();
+            match env.get(&n) {
+                Some(d) => evidence.push(format!(
+                    "{n} {} is installed: the mitigation is ready",
+                    d.version_text
+                )),
+                None => fire(
+                    &mut fired,
+                    "mitigation-missing",
+                    format!("\"{}\" relies on {n}, which is not installed", ki.solution),
+                ),
+            }
+            rows.push(RiskRow {
+                subject: format!("known issue: {}", ki.title),
+                libraries: vec![n.clone()],
+                risk: ki.issue.clone(),
+                mitigation: ki.solution.clone(),
+                claimed_level: None,
+                level: fired.iter().map(|f| f.level).max().or(Some(RiskLevel::Low)),
+                fired,
+                evidence,
+            });
+        }
     }
     let highest = rows.iter().filter_map(|r| r.level).max();
     RiskReport {
@@ -471,7 +481,7 @@ pub fn render_table(r: &RiskReport) -> String {
         ]);
     for row in &r.rows {
         t.add_row(vec![
-            lvl(Some(row.claimed_level)).to_string(),
+            lvl(row.claimed_level).to_string(),
             lvl(row.level).to_string(),
             row.subject.clone(),
             format!("{}\nmitigation: {}", row.risk, row.mitigation),
@@ -496,7 +506,7 @@ pub fn render_markdown(r: &RiskReport) -> String {
     for row in &r.rows {
         o.push_str(&format!(
             "| {} | **{}** | {} | {} | {} | {} | {} |\n",
-            lvl(Some(row.claimed_level)),
+            lvl(row.claimed_level),
             lvl(row.level),
             esc(&row.subject),
             esc(&row.risk),

@@ -166,14 +166,21 @@ pub fn cuda_cell(
         );
         return;
     };
-    let tb = env.torch.clone().unwrap_or_default();
+    let tb = match &env.torch {
+        Some(t) if t.version.is_some() || t.cuda.is_some() || t.hip.is_some() => t.clone(),
+        _ => {
+            cell.reason = Some(if env.planned {
+                "the plan does not say which CUDA build of torch it installs (no +cuXYZ version, no CUDA index, no pinned CUDA runtime)".into()
+            } else {
+                "torch/version.py is missing or unreadable: torch's CUDA build is unknown".into()
+            });
+            return;
+        }
+    };
     let tv = torch.version.clone().map(|v| v.without_local());
     let Some(tc_text) = tb.cuda.clone() else {
         let what = match &tb.hip {
             Some(h) => format!("a ROCm build (HIP {h})"),
-            None if tb.version.is_none() => {
-                "of unknown build (torch/version.py unreadable)".to_string()
-            }
             None => "a CPU-only build".to_string(),
         };
         fail(
@@ -246,12 +253,13 @@ pub fn cuda_cell(
         }
         Some(archs) => {
             let list: Vec<String> = archs.sass.iter().map(|c| c.sm()).collect();
-            let missing: Vec<String> = host
+            let mut missing: Vec<String> = host
                 .gpus
                 .iter()
                 .filter(|g| !archs.runs_on(g.compute_capability))
                 .map(|g| format!("{} ({})", g.name, g.compute_capability.sm()))
                 .collect();
+            missing.dedup();
             if !missing.is_empty() {
                 let alt = better_variants(k, host, &tv);
                 let fix = match (alt.first(), first_torch_that_fits(k, host)) {
@@ -413,12 +421,13 @@ fn bnb_checks(
         None => None,
     };
     if let Some((lo, hi)) = archs {
-        let outside: Vec<String> = host
+        let mut outside: Vec<String> = host
             .gpus
             .iter()
             .filter(|g| g.compute_capability < lo || g.compute_capability > hi)
             .map(|g| format!("{} ({})", g.name, g.compute_capability.sm()))
             .collect();
+        outside.dedup();
         if !outside.is_empty() {
             fail(
                 cell,

@@ -273,7 +273,7 @@ fn row(
             version_claim,
             true,
         ),
-        Some(d) => version_cell(matrix, lib, d, version_claim),
+        Some(d) => version_cell(matrix, lib, d, version_claim, env.word()),
     });
     for col in &table.columns {
         let kind = col.kind;
@@ -318,6 +318,14 @@ fn row(
                 _ => cell.reason = Some("the column has no CUDA target".into()),
             },
             (_, ColumnKind::Gpu) => cuda::gpu_cell(&mut cell, d, host),
+            (_, ColumnKind::Python | ColumnKind::Pytorch) if !d.metadata_read => {
+                cell.reason = Some(format!(
+                    "no metadata for {} {} {}: its Requires-Python and Requires-Dist are unknown (offline, or no index)",
+                    env.word(),
+                    d.name,
+                    d.version_text
+                ));
+            }
             (_, ColumnKind::Python) => python_cell(&mut cell, col.parsed_target(), d, env),
             (_, ColumnKind::Pytorch) => pytorch_cell(&mut cell, col.parsed_target(), lib, d, env),
             (_, ColumnKind::Qualitative) => {
@@ -374,10 +382,7 @@ fn not_installed(
         claim,
         verdict: Verdict::NotInstalled,
         checkable,
-        reason: Some(format!(
-            "{} is not installed in this environment",
-            lib.name()
-        )),
+        reason: Some(format!("{} is not installed {}", lib.name(), env.place())),
         fix: None,
         caveats: Vec::new(),
         evidence: vec![format!(
@@ -393,7 +398,13 @@ fn not_installed(
     }
 }
 
-fn version_cell(matrix: &Matrix, lib: &Library, d: &Distribution, claim: Claim) -> Cell {
+fn version_cell(
+    matrix: &Matrix,
+    lib: &Library,
+    d: &Distribution,
+    claim: Claim,
+    env_word: &str,
+) -> Cell {
     let mut cell = Cell {
         column: "version".into(),
         title: "Version".into(),
@@ -405,7 +416,8 @@ fn version_cell(matrix: &Matrix, lib: &Library, d: &Distribution, claim: Claim) 
         fix: None,
         caveats: Vec::new(),
         evidence: vec![format!(
-            "installed {} {} ({})",
+            "{} {} {} ({})",
+            env_word,
             d.name,
             d.version_text,
             d.path.display()
@@ -525,7 +537,7 @@ fn pytorch_cell(cell: &mut Cell, target: Target, lib: &Library, d: &Distribution
         return;
     };
     let Some(torch) = env.get("torch") else {
-        cell.reason = Some("torch is not installed in this environment".into());
+        cell.reason = Some(format!("torch is not installed {}", env.place()));
         return;
     };
     let Some(tv) = &torch.version else {
@@ -940,6 +952,7 @@ mod tests {
             requires_python_spec: requires_python.map(|s| s.parse().expect("spec")),
             wheel_tags: tags.iter().map(|s| s.to_string()).collect(),
             path: PathBuf::from(format!("/site/{name}-{version}.dist-info")),
+            metadata_read: true,
             format: DistFormat::DistInfo,
         }
     }
@@ -982,6 +995,7 @@ mod tests {
             bnb_libraries: vec![],
             findings: vec![],
             scan_ms: 0.0,
+            planned: false,
         }
     }
 
