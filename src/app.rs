@@ -45,6 +45,13 @@ pub enum Command {
         after_help = "Exit codes:\n  0  no risk at or above --fail-on\n  1  a risk at or above --fail-on (default high)\n  2  bad input"
     )]
     Risk(RiskArgs),
+    /// Run the smoke compressions: int8 (LLM.int8), NF4 (+ double quantization), LoRA, 2:4
+    /// sparsity, fp16/bf16 GEMM and a safetensors round trip on Mistral-7B layers, on the GPU
+    /// (CUDA kernels compiled at run time) and the CPU, checked against an f32 reference.
+    #[command(
+        after_help = "Exit codes:\n  0  every check that ran passed\n  1  a check failed\n  2  bad input (config, weights, dump folder)"
+    )]
+    Smoke(SmokeArgs),
     /// Merge per-node JSON reports (`compat check --format json`) into one fleet matrix.
     #[command(
         after_help = "Exit codes:\n  0  no node failed\n  1  at least one node's report failed\n  2  a file is not a compat check report"
@@ -219,6 +226,53 @@ pub struct CheckArgs {
     /// Use only the index cache, never the network.
     #[arg(long)]
     pub offline: bool,
+    /// Also run the smoke compressions (quantize + matmul on Mistral-7B layers) and fold them
+    /// into the matrix as evidence.
+    #[arg(long, value_enum, default_value = "none")]
+    pub smoke: SmokeLevel,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SmokeLevel {
+    None,
+    Quick,
+    Full,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SmokeDevice {
+    Auto,
+    Cpu,
+    Cuda,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SmokeArgs {
+    /// quick: q_proj and down_proj; full: every projection of a decoder layer.
+    #[arg(long, value_enum, default_value = "quick")]
+    pub level: SmokeLevel,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub device: SmokeDevice,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: MergeFormat,
+    /// A model config.json (default: Mistral-7B-v0.1's shapes, built in).
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// A safetensors checkpoint (file or folder); else the Hugging Face cache, else synthetic weights.
+    #[arg(long, value_name = "PATH")]
+    pub weights: Option<PathBuf>,
+    /// Write every compressed tensor as safetensors in bitsandbytes' own layouts.
+    #[arg(long, value_name = "DIR")]
+    pub dump: Option<PathBuf>,
+    #[arg(long, default_value_t = 16)]
+    pub lora_rank: usize,
+    #[arg(long, default_value_t = 32.0)]
+    pub lora_alpha: f32,
+    /// Host facts from a profile instead of probing (the GPU path still needs a real GPU).
+    #[arg(long, value_name = "PATH")]
+    pub host: Option<PathBuf>,
+    #[arg(long, short, value_name = "PATH")]
+    pub output: Option<PathBuf>,
 }
 
 /// Runs compat with the process arguments and returns the exit code.
@@ -237,6 +291,7 @@ pub fn main() -> i32 {
         Command::InstallOrder(args) => install_order(&args),
         Command::Merge(args) => merge(&args),
         Command::Risk(args) => risk(&args),
+        Command::Smoke(args) => smoke_cmd(&args),
         Command::Matrices => {
             for (id, _) in matrix::BUILTIN {
                 println!("{id}");
@@ -304,7 +359,25 @@ fn check(args: &CheckArgs) -> i32 {
             notes: plan.notes.clone(),
         });
     }
-    let verification = verify::verify(&m, &env, &host);
+    let smoke = match args.smoke {
+        SmokeLevel::None => None,
+        level => {
+            let opts = crate::smoke::SmokeOptions {
+                level: if level == SmokeLevel::Full {
+                    crate::smoke::Level::Full
+                } else {
+                    crate::smoke::Level::Quick
+                },
+                progress: level == SmokeLevel::Full && std::io::stderr().is_terminal(),
+                ..Default::default()
+            };
+            match crate::smoke::run(&opts, &host) {
+                Ok(r) => Some(r),
+                Err(e) => return error(&e.to_string(), None),
+            }
+        }
+    };
+    let verification = verify::verify_with_smoke(&m, &env, &host, smoke.as_ref());
     let strict = args.fail_on == FailOn::Unverified;
     let undecided = verification
         .tables
@@ -318,7 +391,11 @@ fn check(args: &CheckArgs) -> i32 {
                     verify::Verdict::Unverified | verify::Verdict::NotInstalled
                 )
         });
-    let exit_code = i32::from(verification.failed() || (strict && undecided));
+    let exit_code = i32::from(
+        verification.failed()
+            || (strict && undecided)
+            || smoke.as_ref().is_some_and(|s| s.failed()),
+    );
     let r = Report {
         schema: report::SCHEMA,
         compat_version: env!("CARGO_PKG_VERSION"),
@@ -342,6 +419,7 @@ fn check(args: &CheckArgs) -> i32 {
         },
         findings: env.findings.clone(),
         plan: plan_info,
+        smoke,
         verification,
         exit_code,
         matrix_doc: Some(m),
@@ -630,4 +708,57 @@ fn risk(args: &RiskArgs) -> i32 {
         return code;
     }
     i32::from(report.highest.is_some_and(|h| h >= args.fail_on))
+}
+
+fn smoke_cmd(args: &SmokeArgs) -> i32 {
+    let opts = ProbeOptions {
+        host: args.host.clone(),
+        slow_toolchains: false,
+    };
+    let host = match probe::collect(&opts, &probe::process_vars) {
+        Ok(h) => h,
+        Err(e) => return error(&e.to_string(), None),
+    };
+    let sopts = crate::smoke::SmokeOptions {
+        level: if args.level == SmokeLevel::Full {
+            crate::smoke::Level::Full
+        } else {
+            crate::smoke::Level::Quick
+        },
+        device: match args.device {
+            SmokeDevice::Auto => crate::smoke::DeviceChoice::Auto,
+            SmokeDevice::Cpu => crate::smoke::DeviceChoice::Cpu,
+            SmokeDevice::Cuda => crate::smoke::DeviceChoice::Cuda,
+        },
+        config: args.config.clone(),
+        weights: args.weights.clone(),
+        dump: args.dump.clone(),
+        lora_rank: args.lora_rank,
+        lora_alpha: args.lora_alpha,
+        progress: args.level == SmokeLevel::Full && std::io::stderr().is_terminal(),
+        ..Default::default()
+    };
+    if args.level == SmokeLevel::None {
+        return error(
+            "--level none runs nothing",
+            Some("use --level quick or --level full"),
+        );
+    }
+    let r =
+        match crate::smoke::run(&sopts, &host) {
+            Ok(r) => r,
+            Err(e) => return error(
+                &e.to_string(),
+                Some("--config takes a model config.json; --weights a safetensors file or folder"),
+            ),
+        };
+    let text = match args.format {
+        MergeFormat::Table => crate::smoke::render_table(&r),
+        MergeFormat::Json => serde_json::to_string_pretty(&r).unwrap_or_default() + "\n",
+    };
+    let code = write_or_print(args.output.as_ref(), &text);
+    if code != 0 {
+        return code;
+    }
+    i32::from(r.failed())
 }

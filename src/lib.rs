@@ -15,5 +15,6 @@ pub mod probe;
 pub mod report;
 pub mod requirements;
 pub mod risk;
+pub mod smoke;
 pub mod units;
 pub mod verify;

@@ -180,6 +180,15 @@ fn validate(doc: &MatrixDoc) -> Result<HashMap<String, VersionSpecifiers>, Inval
             })?;
             specs.insert(name.clone(), spec);
         }
+        for id in &l.smoke {
+            if !crate::smoke::CHECK_IDS.contains(&id.get_ref().as_str()) {
+                return Err((
+                    id.span(),
+                    format!("`{}` is not a smoke check", id.get_ref()),
+                    "smoke checks: int8-llm, nf4, nf4-dq, lora, sparse-2-4, gemm-fp16, gemm-bf16, safetensors-roundtrip",
+                ));
+            }
+        }
         match &l.table {
             Some(t) => {
                 let Some(table) = tables.get(t.get_ref().as_str()) else {

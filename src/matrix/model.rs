@@ -195,6 +195,9 @@ pub struct Library {
     pub claims: BTreeMap<Spanned<String>, Spanned<String>>,
     #[serde(default)]
     pub notes: Option<String>,
+    /// The smoke checks that exercise this library (`gemm-fp16`, `nf4`, ...).
+    #[serde(default)]
+    pub smoke: Vec<Spanned<String>>,
 }
 
 impl Library {

@@ -313,10 +313,48 @@ pub fn render(r: &Report) -> String {
                     }
                 ));
                 for c in &g.claims {
+                    let measured = r.smoke.as_ref().and_then(|sm| {
+                        let lib = c
+                            .library
+                            .as_ref()
+                            .map(|l| l.get_ref().to_ascii_lowercase())?;
+                        sm.claims
+                            .iter()
+                            .find(|m| m.library.to_ascii_lowercase() == lib)
+                    });
+                    if let Some(m) = measured.filter(|m| m.measured.is_some()) {
+                        let verdict = match m.holds {
+                            Some(true) => Verdict::Verified,
+                            Some(false) => Verdict::Failed,
+                            None => Verdict::Unverified,
+                        };
+                        o.push_str(&format!(
+                            "- **{}**: {} — measured here: {} — {}{}\n",
+                            c.subject,
+                            c.claim,
+                            m.measured.as_deref().unwrap_or(""),
+                            sym(verdict),
+                            notes.mark(format!(
+                                "{} (on this machine's {}; the claim is for {})",
+                                m.how,
+                                r.smoke
+                                    .as_ref()
+                                    .and_then(|s| s.gpu.clone())
+                                    .unwrap_or_else(|| "CPU".into()),
+                                g.gpu
+                            ))
+                        ));
+                        continue;
+                    }
                     let why = if c.metric == "qualitative" {
                         "a qualitative statement: no measurement can decide it".to_string()
+                    } else if r.smoke.is_some() {
+                        format!("not measurable by compat's smoke checks on this machine (the claim is for {})", g.gpu)
                     } else {
-                        format!("not measured: needs the smoke kernels on a {} GPU, which this build does not run", g.gpu)
+                        format!(
+                            "not measured: run `compat check --smoke quick` (the claim is for {})",
+                            g.gpu
+                        )
                     };
                     o.push_str(&format!(
                         "- **{}**: {} — {}{}\n",

@@ -66,6 +66,8 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// Set when the report judges a plan (`--requirements`) rather than an installed environment.
     pub plan: Option<PlanInfo>,
+    /// The smoke compressions (`--smoke quick|full`), when they ran.
+    pub smoke: Option<crate::smoke::SmokeReport>,
     #[serde(flatten)]
     pub verification: Verification,
     /// 0 nothing failed, 1 something failed.

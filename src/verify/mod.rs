@@ -69,6 +69,8 @@ pub struct Row {
     pub notes: Option<String>,
     /// Broken requirements declared by this library (from the consistency check).
     pub broken_requirements: Vec<String>,
+    /// The smoke checks that exercised this library's operations, one line each.
+    pub smoke: Vec<String>,
     pub cells: Vec<Cell>,
 }
 
@@ -156,12 +158,28 @@ impl Verification {
 
 /// Decides every cell of `matrix` against `env`.
 pub fn verify(matrix: &Matrix, env: &PythonEnv, host: &crate::probe::HostFacts) -> Verification {
+    verify_with_smoke(matrix, env, host, None)
+}
+
+/// [`verify`], with the smoke checks' results as evidence: a GPU pass adds to the row's CUDA
+/// cell, a GPU failure is a caveat on it; CPU results are evidence for the operation itself
+/// (the row's `smoke` lines), not for CUDA.
+pub fn verify_with_smoke(
+    matrix: &Matrix,
+    env: &PythonEnv,
+    host: &crate::probe::HostFacts,
+    smoke: Option<&crate::smoke::SmokeReport>,
+) -> Verification {
     let consistency = consistency::check(env);
     let mut tables = Vec::new();
     for t in &matrix.doc.tables {
         let mut rows = Vec::new();
         for lib in matrix.rows(t.id.get_ref()) {
-            rows.push(row(matrix, t, lib, env, host, &consistency));
+            let mut r = row(matrix, t, lib, env, host, &consistency);
+            if let Some(sm) = smoke {
+                fold_smoke(&mut r, lib, sm);
+            }
+            rows.push(r);
         }
         tables.push(TableResult {
             id: t.id.get_ref().clone(),
@@ -355,6 +373,7 @@ fn row(
             .filter(|p| dist.is_some_and(|d| d.normalized == p.package))
             .map(|p| p.message.clone())
             .collect(),
+        smoke: Vec::new(),
         cells,
     }
 }
@@ -636,6 +655,49 @@ fn pytorch_cell(cell: &mut Cell, target: Target, lib: &Library, d: &Distribution
             .push(format!("not for this platform: {}", ignored.join("; ")));
     }
     cell.verdict = Verdict::Verified;
+}
+
+/// Adds a library's smoke results to its row and its CUDA cell.
+fn fold_smoke(row: &mut Row, lib: &Library, sm: &crate::smoke::SmokeReport) {
+    for id in &lib.smoke {
+        let id = id.get_ref().as_str();
+        for device in ["cpu", "cuda"] {
+            let Some(v) = sm.verdict(id, device) else {
+                continue;
+            };
+            let worst = sm
+                .checks_for(id, device)
+                .filter_map(|c| c.max_rel_error.zip(c.bound))
+                .fold(None::<(f64, f64)>, |acc, x| {
+                    if acc.is_none_or(|a| x.0 > a.0) {
+                        Some(x)
+                    } else {
+                        acc
+                    }
+                });
+            let why = sm.checks_for(id, device).find_map(|c| c.reason.clone());
+            let line = format!(
+                "smoke {id} on {device}: {}{}{}",
+                v.as_str(),
+                worst
+                    .map(|(e, b)| format!(" (max rel. error {e:.2e}, bound {b:.0e})"))
+                    .unwrap_or_default(),
+                why.map(|w| format!(": {w}")).unwrap_or_default()
+            );
+            row.smoke.push(line.clone());
+            if device == "cuda" {
+                if let Some(cell) = row.cells.iter_mut().find(|c| c.kind == "cuda") {
+                    match v {
+                        Verdict::Verified => cell
+                            .evidence
+                            .push(format!("{line} — the kernel ran correctly on this GPU")),
+                        Verdict::Failed => cell.caveats.push(line),
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Past conflicts the document calls resolved: resolved here when no installed requirement

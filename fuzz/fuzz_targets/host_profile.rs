@@ -1,0 +1,18 @@
+//! A host profile (`--host`), and the override values of COMPAT_OVERRIDE_*.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Ok(mut facts) = compat::probe::host::parse_profile(text, "fuzz.toml") {
+            let back = compat::probe::to_profile_toml(&facts);
+            assert!(compat::probe::host::parse_profile(&back, "again").is_ok(), "a written profile reads back");
+            let v = text.to_string();
+            let vars = move |k: &str| (k == "COMPAT_OVERRIDE_GPU_ARCH").then(|| v.clone());
+            let _ = compat::probe::apply_overrides(&mut facts, &vars);
+        }
+        let _ = text.parse::<compat::units::DriverVersion>();
+        let _ = text.parse::<compat::units::CudaVersion>();
+        let _ = text.parse::<compat::units::ComputeCapability>();
+    }
+});

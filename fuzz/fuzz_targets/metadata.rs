@@ -1,0 +1,23 @@
+//! The files of an installed distribution: METADATA/PKG-INFO, WHEEL, requires.txt, pyvenv.cfg,
+//! .pth and torch/version.py, and every Requires-Dist line through PEP 508.
+#![no_main]
+use compat::env::metadata::*;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let text = String::from_utf8_lossy(data);
+    let md = parse_core_metadata(&text);
+    for line in md.requires_dist.iter().chain(requires_txt_to_requires_dist(&text).iter()) {
+        let _ = line.parse::<pep508_rs::Requirement>();
+    }
+    if let Some(v) = &md.version {
+        let _ = v.parse::<pep440_rs::Version>();
+    }
+    if let Some(rp) = &md.requires_python {
+        let _ = rp.parse::<pep440_rs::VersionSpecifiers>();
+    }
+    let _ = parse_wheel(&text);
+    let _ = parse_pyvenv_cfg(&text);
+    let _ = pth_paths(&text);
+    let _ = parse_torch_version_py(&text);
+});

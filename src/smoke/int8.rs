@@ -1,0 +1,278 @@
+//! LLM.int8 (bitsandbytes 8-bit): vector-wise int8 quantization with outlier decomposition.
+//!
+//! The format is bitsandbytes' `int8_vectorwise_quant`, checked bit for bit against its golden
+//! output: per row, `absmax` (f32, bitsandbytes' `SCB`) and `q = round_half_even(x * (127 /
+//! absmax))` as int8. With a threshold (6.0 for activations), elements with `|x| >= threshold`
+//! are left out of the row absmax, and every column holding one is an *outlier column*: zeroed in
+//! the int8 values and multiplied separately in 16-bit.
+//!
+//! The matmul follows bitsandbytes' `MatMul8bitLt`: the weight is quantized row-wise once
+//! (threshold 0), each activation row at run time (threshold 6.0); the int8 product accumulates
+//! in i32 and is rescaled by `sx[b] * sw[n] / 127²`; the outlier columns of the activation are
+//! multiplied in fp16 with the weight's columns dequantized from int8 (`CB[:, cols] * SCB /
+//! 127`, as bitsandbytes does), so no fp16 copy of the weight is kept.
+
+use super::par;
+
+/// 1/127 as bitsandbytes writes it (`int8_vectorwise_dequant`); its f32 is what is used.
+#[allow(clippy::excessive_precision)]
+const INV_127: f32 = 7.874_015_718_698_502e-3;
+
+/// A row-wise int8-quantized matrix.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Int8 {
+    pub rows: usize,
+    pub cols: usize,
+    pub values: Vec<i8>,
+    pub row_absmax: Vec<f32>,
+    /// Outlier columns (ascending), empty without a threshold.
+    pub outlier_cols: Vec<usize>,
+}
+
+impl Int8 {
+    /// Bytes bitsandbytes keeps: the int8 values, the f32 row absmax and the i64 outlier column
+    /// indices.
+    pub fn bytes(&self) -> u64 {
+        (self.values.len() + 4 * self.row_absmax.len() + 8 * self.outlier_cols.len()) as u64
+    }
+}
+
+/// Quantizes `x` (`[rows, cols]`) row-wise; `threshold <= 0` disables outlier handling.
+pub fn quantize(x: &[f32], rows: usize, cols: usize, threshold: f32) -> Int8 {
+    assert_eq!(x.len(), rows * cols);
+    let is_outlier = |v: f32| threshold > 0.0 && v.abs() >= threshold;
+    let mut outlier = vec![false; cols];
+    if threshold > 0.0 {
+        for row in x.chunks_exact(cols.max(1)) {
+            for (o, &v) in outlier.iter_mut().zip(row) {
+                *o |= is_outlier(v);
+            }
+        }
+    }
+    let outlier_cols: Vec<usize> = (0..cols).filter(|&c| outlier[c]).collect();
+    let mut values = vec![0i8; rows * cols];
+    let mut row_absmax = vec![0f32; rows];
+    par::for_chunks2(
+        &mut values,
+        cols.max(1),
+        &mut row_absmax,
+        1,
+        |first, vals, am| {
+            for (j, a) in am.iter_mut().enumerate() {
+                let r = first + j;
+                let row = &x[r * cols..(r + 1) * cols];
+                let m = row
+                    .iter()
+                    .filter(|v| !is_outlier(**v))
+                    .fold(0f32, |m, v| m.max(v.abs()));
+                *a = m;
+                let out = &mut vals[j * cols..(j + 1) * cols];
+                if m == 0.0 {
+                    out.fill(0);
+                    continue;
+                }
+                let s = 127.0f32 / m;
+                for ((o, &v), &is_out) in out.iter_mut().zip(row).zip(&outlier) {
+                    *o = if is_out {
+                        0
+                    } else {
+                        (v * s).round_ties_even().clamp(-127.0, 127.0) as i8
+                    };
+                }
+            }
+        },
+    );
+    Int8 {
+        rows,
+        cols,
+        values,
+        row_absmax,
+        outlier_cols,
+    }
+}
+
+/// bitsandbytes' `int8_vectorwise_dequant`: `(q * absmax) * (1/127)` in f32.
+pub fn dequantize(q: &Int8) -> Vec<f32> {
+    let mut out = vec![0f32; q.values.len()];
+    par::for_chunks(&mut out, q.cols.max(1), |first, piece| {
+        for (j, row) in piece.chunks_mut(q.cols.max(1)).enumerate() {
+            let r = first + j;
+            let a = q.row_absmax[r];
+            for (o, &v) in row.iter_mut().zip(&q.values[r * q.cols..(r + 1) * q.cols]) {
+                *o = (f32::from(v) * a) * INV_127;
+            }
+        }
+    });
+    out
+}
+
+/// The int8 weight's column `c` of row `r`, dequantized and rounded to fp16 (the outlier path).
+#[inline]
+fn weight_f16(w: &Int8, r: usize, c: usize) -> f32 {
+    let v = (f32::from(w.values[r * w.cols + c]) * w.row_absmax[r]) * INV_127;
+    half::f16::from_f32(v).to_f32()
+}
+
+/// LLM.int8 matmul: `y[b][n] = x[b] . W[n]` with `w` quantized row-wise (threshold 0) and
+/// `x` (`[batch, cols]`) quantized here with `threshold`. Returns `y` (`[batch, rows]`) and the
+/// quantized activations.
+pub fn matmul(w: &Int8, x: &[f32], batch: usize, threshold: f32) -> (Vec<f32>, Int8) {
+    let cols = w.cols;
+    let xq = quantize(x, batch, cols, threshold);
+    let x16: Vec<Vec<f32>> = (0..batch)
+        .map(|b| {
+            xq.outlier_cols
+                .iter()
+                .map(|&c| half::f16::from_f32(x[b * cols + c]).to_f32())
+                .collect()
+        })
+        .collect();
+    let mut yt = vec![0f32; w.rows * batch];
+    par::for_chunks(&mut yt, batch.max(1), |first, piece| {
+        for (j, out) in piece.chunks_mut(batch.max(1)).enumerate() {
+            let r = first + j;
+            let wr = &w.values[r * cols..(r + 1) * cols];
+            for (b, o) in out.iter_mut().enumerate() {
+                let xr = &xq.values[b * cols..(b + 1) * cols];
+                let acc = dot_i8(wr, xr);
+                let mut y = acc as f32 * (xq.row_absmax[b] * w.row_absmax[r]) * (1.0 / 16129.0);
+                let mut extra = 0f32;
+                for (k, &c) in xq.outlier_cols.iter().enumerate() {
+                    extra += x16[b][k] * weight_f16(w, r, c);
+                }
+                y += extra;
+                *o = y;
+            }
+        }
+    });
+    (super::nf4::transpose(&yt, w.rows, batch), xq)
+}
+
+/// The exact i32 dot product of two int8 rows (chunked so the compiler vectorizes it).
+#[inline]
+pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+    let mut acc = [0i32; 16];
+    let (ca, ra) = a.split_at(a.len() - a.len() % 16);
+    let (cb, rb) = b.split_at(ca.len());
+    for (x, y) in ca.chunks_exact(16).zip(cb.chunks_exact(16)) {
+        for t in 0..16 {
+            acc[t] += i32::from(x[t]) * i32::from(y[t]);
+        }
+    }
+    let mut s: i32 = acc.iter().sum();
+    for (x, y) in ra.iter().zip(rb) {
+        s += i32::from(*x) * i32::from(*y);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::smoke::testutil::golden;
+
+    #[test]
+    fn golden_int8_bit_exact() {
+        let Some(g) = golden("bnb_cpu_256x512.safetensors") else {
+            return;
+        };
+        let x = g.f32("input_f32");
+        let q = quantize(&x, 256, 512, 0.0);
+        assert_eq!(
+            q.row_absmax.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            g.f32("int8_row_absmax_f32")
+                .iter()
+                .map(|v| v.to_bits())
+                .collect::<Vec<_>>()
+        );
+        let want = g.i8("int8_values_i8");
+        let bad = q.values.iter().zip(&want).filter(|(a, b)| a != b).count();
+        assert_eq!(
+            bad,
+            0,
+            "int8 values differ from bitsandbytes in {bad} of {}",
+            want.len()
+        );
+        let deq = dequantize(&q);
+        let want = g.f32("int8_dequant_f32");
+        assert!(
+            deq.iter()
+                .zip(&want)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "dequantized values"
+        );
+    }
+
+    #[test]
+    fn golden_int8_outliers_bit_exact() {
+        let Some(g) = golden("bnb_cpu_doublequant_outliers.safetensors") else {
+            return;
+        };
+        let x = g.f32("input_f32");
+        let q = quantize(&x, 128, 1024, 6.0);
+        let cols: Vec<usize> = g
+            .i64("int8t6_outlier_cols_i64")
+            .iter()
+            .map(|&c| c as usize)
+            .collect();
+        assert_eq!(q.outlier_cols, cols);
+        assert_eq!(cols, vec![7, 300, 901]);
+        assert_eq!(
+            q.row_absmax.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            g.f32("int8t6_row_absmax_f32")
+                .iter()
+                .map(|v| v.to_bits())
+                .collect::<Vec<_>>(),
+            "row absmax without the outliers"
+        );
+        let want = g.i8("int8t6_values_i8");
+        let bad = q.values.iter().zip(&want).filter(|(a, b)| a != b).count();
+        assert_eq!(bad, 0, "int8 values differ in {bad} of {}", want.len());
+        let deq = dequantize(&q);
+        let want = g.f32("int8t6_dequant_f32");
+        assert!(
+            deq.iter()
+                .zip(&want)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "dequantized values"
+        );
+    }
+
+    #[test]
+    fn rounding_is_half_to_even_and_zero_rows_stay_zero() {
+        // 127 / 127 = 1: 0.5 -> 0, 1.5 -> 2, 2.5 -> 2
+        let x = [127.0, 0.5, 1.5, 2.5, 0.0, 0.0, 0.0, 0.0];
+        let q = quantize(&x, 2, 4, 0.0);
+        assert_eq!(q.values, vec![127, 0, 2, 2, 0, 0, 0, 0]);
+        assert_eq!(q.row_absmax, vec![127.0, 0.0]);
+    }
+
+    #[test]
+    fn int8_matmul_matches_exact_integer_arithmetic() {
+        let mut rng = crate::smoke::model::Rng::new(5);
+        let (rows, cols, batch) = (9, 37, 3);
+        let w: Vec<f32> = (0..rows * cols).map(|_| rng.normal() * 0.02).collect();
+        let mut x: Vec<f32> = (0..batch * cols).map(|_| rng.normal()).collect();
+        x[5] = 30.0; // an outlier in column 5
+        let wq = quantize(&w, rows, cols, 0.0);
+        let (y, xq) = matmul(&wq, &x, batch, 6.0);
+        assert_eq!(xq.outlier_cols, vec![5]);
+        for b in 0..batch {
+            for r in 0..rows {
+                let mut acc = 0i64;
+                for k in 0..cols {
+                    acc += i64::from(xq.values[b * cols + k]) * i64::from(wq.values[r * cols + k]);
+                }
+                let want = acc as f64 * f64::from(xq.row_absmax[b]) * f64::from(wq.row_absmax[r])
+                    / 16129.0
+                    + f64::from(half::f16::from_f32(x[b * cols + 5]).to_f32())
+                        * f64::from(weight_f16(&wq, r, 5));
+                let got = f64::from(y[b * rows + r]);
+                assert!(
+                    (got - want).abs() <= 1e-5 * (1.0 + want.abs()),
+                    "b{b} r{r}: {got} vs {want}"
+                );
+            }
+        }
+    }
+}
