@@ -8,7 +8,7 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     let md = parse_core_metadata(&text);
     for line in md.requires_dist.iter().chain(requires_txt_to_requires_dist(&text).iter()) {
-        let _ = line.parse::<pep508_rs::Requirement>();
+        let _ = parse_requirement(line);
     }
     if let Some(v) = &md.version {
         let _ = v.parse::<pep440_rs::Version>();

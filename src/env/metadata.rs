@@ -2,6 +2,31 @@
 //! `PKG-INFO`), `WHEEL`, legacy `requires.txt`, `pyvenv.cfg`, `.pth` and `torch/version.py`.
 //! They take text and return data; reading the files is `super::scan`'s job.
 
+/// Parses one PEP 508 requirement from untrusted text, without panicking.
+///
+/// pep508_rs 0.9.2 panics (an `expect` in its name parser) on a name that ends in `-`, `_` or
+/// `.` followed by a character that cannot continue it (`Requires-Dist: foo-/bar`), which a
+/// fuzzer found in a METADATA file. That input is refused here before the parser sees it, and
+/// any other panic inside the parser is caught and returned as an error.
+pub fn parse_requirement(line: &str) -> Result<pep508_rs::Requirement, String> {
+    let t = line.trim_start();
+    let name_len = t
+        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+        .unwrap_or(t.len());
+    let name = &t[..name_len];
+    if name.ends_with(['-', '_', '.']) {
+        return Err(format!(
+            "package name `{name}` must end with a letter or digit"
+        ));
+    }
+    let owned = line.to_string();
+    match std::panic::catch_unwind(move || owned.parse::<pep508_rs::Requirement>()) {
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(e)) => Err(e.message.to_string()),
+        Err(_) => Err("the PEP 508 parser failed on this line".into()),
+    }
+}
+
 /// The header fields of core metadata that compat uses.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct CoreMetadata {
@@ -240,6 +265,15 @@ mod tests {
         assert_eq!(md.requires_python.as_deref(), Some(">=3.8.0"));
         assert_eq!(md.requires_dist, ["numpy>=1.17", "torch>=1.13.0"]);
         assert_eq!(md.provides_extra, ["test"]);
+    }
+
+    #[test]
+    fn requirement_parsing_never_panics() {
+        assert!(parse_requirement("torch>=2.4; python_version >= \"3.9\"").is_ok());
+        // Found by fuzzing: pep508_rs 0.9.2 panics on these.
+        for bad in ["Home-/huggpage:", "foo-/bar", "a_/x", "b./y"] {
+            assert!(parse_requirement(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

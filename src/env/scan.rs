@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use pep440_rs::{Version, VersionSpecifiers};
-use pep508_rs::Requirement;
 
 use super::metadata::{
     parse_core_metadata, parse_torch_version_py, parse_wheel, requires_txt_to_requires_dist,
@@ -259,7 +258,7 @@ fn read_dist(path: &Path) -> (Option<Distribution>, Vec<Finding>) {
     }
     let mut requirements = Vec::new();
     for line in &requires_dist {
-        match line.parse::<Requirement>() {
+        match super::metadata::parse_requirement(line) {
             Ok(r) => requirements.push((line.clone(), r)),
             Err(e) => findings.push(finding(
                 "invalid-requirement",

@@ -196,14 +196,8 @@ pub fn parse_requirements(text: &str, path: &Path, depth: usize) -> Result<PlanF
         }
         // Drop per-requirement options (`--hash=...`).
         let req_text = content.split(" --").next().unwrap_or(content).trim();
-        let req: pep508_rs::Requirement =
-            req_text.parse().map_err(|e: pep508_rs::Pep508Error| {
-                err(
-                    path,
-                    lineno,
-                    format!("not a PEP 508 requirement: {}", e.message),
-                )
-            })?;
+        let req = crate::env::metadata::parse_requirement(req_text)
+            .map_err(|e| err(path, lineno, format!("not a PEP 508 requirement: {e}")))?;
         let marker = req.marker.contents().map(|m| m.to_string());
         let (version, source) = match &req.version_or_url {
             Some(pep508_rs::VersionOrUrl::VersionSpecifier(spec)) => {

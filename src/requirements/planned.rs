@@ -104,7 +104,7 @@ pub fn planned_env(
     for p in &plan.packages {
         // Entries whose marker does not hold for the target interpreter are not installed there.
         if let (Some(m), Some(env)) = (&p.marker, &markers) {
-            if let Ok(req) = format!("{} ; {m}", p.name).parse::<pep508_rs::Requirement>() {
+            if let Ok(req) = crate::env::metadata::parse_requirement(&format!("{} ; {m}", p.name)) {
                 if !req.evaluate_markers(env, &[]) {
                     continue;
                 }
@@ -129,7 +129,7 @@ pub fn planned_env(
         let requirements = requires_dist
             .iter()
             .filter_map(|l| {
-                l.parse::<pep508_rs::Requirement>()
+                crate::env::metadata::parse_requirement(l)
                     .ok()
                     .map(|r| (l.clone(), r))
             })
