@@ -5,6 +5,11 @@ use compat::env::metadata::*;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
+    // As in the compat binary, a panic inside a parser that compat guards with catch_unwind is
+    // an error, not a crash: use a quiet hook instead of libFuzzer's aborting one. A panic that
+    // escapes is still caught by the harness and reported as a crash.
+    static QUIET: std::sync::Once = std::sync::Once::new();
+    QUIET.call_once(|| std::panic::set_hook(Box::new(|_| {})));
     let text = String::from_utf8_lossy(data);
     let md = parse_core_metadata(&text);
     for line in md.requires_dist.iter().chain(requires_txt_to_requires_dist(&text).iter()) {

@@ -4,11 +4,15 @@
 
 /// Parses one PEP 508 requirement from untrusted text, without panicking.
 ///
-/// pep508_rs 0.9.2 panics (an `expect` in its name parser) on a name that ends in `-`, `_` or
-/// `.` followed by a character that cannot continue it (`Requires-Dist: foo-/bar`), which a
-/// fuzzer found in a METADATA file. That input is refused here before the parser sees it, and
-/// any other panic inside the parser is caught and returned as an error.
+/// pep508_rs 0.9.2 panics on two kinds of input that fuzzing found in METADATA files: a name
+/// that ends in `-`, `_` or `.` before a character that cannot continue it (`foo-/bar`, an
+/// `expect` in its name parser), and non-ASCII characters after a quoted marker value (it slices
+/// by byte counts). Both are refused here before the parser sees them (real Requires-Dist lines
+/// are ASCII), and any other panic inside the parser is caught and returned as an error.
 pub fn parse_requirement(line: &str) -> Result<pep508_rs::Requirement, String> {
+    if let Some(c) = line.chars().find(|c| !c.is_ascii()) {
+        return Err(format!("non-ASCII character {c:?} in a requirement"));
+    }
     let t = line.trim_start();
     let name_len = t
         .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
@@ -271,7 +275,13 @@ mod tests {
     fn requirement_parsing_never_panics() {
         assert!(parse_requirement("torch>=2.4; python_version >= \"3.9\"").is_ok());
         // Found by fuzzing: pep508_rs 0.9.2 panics on these.
-        for bad in ["Home-/huggpage:", "foo-/bar", "a_/x", "b./y"] {
+        for bad in [
+            "Home-/huggpage:",
+            "foo-/bar",
+            "a_/x",
+            "b./y",
+            "datasets ; extra == 'test'\u{FFFD}s",
+        ] {
             assert!(parse_requirement(bad).is_err(), "{bad}");
         }
     }
