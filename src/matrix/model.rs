@@ -34,6 +34,18 @@ impl Matrix {
             .filter(move |l| l.table.as_ref().map(|t| t.get_ref().as_str()) == Some(table))
     }
 
+    /// The CUDA release the matrix's CUDA column targets (`12.4`), if it has one.
+    pub fn cuda_target(&self) -> Option<crate::units::CudaVersion> {
+        self.doc
+            .tables
+            .iter()
+            .flat_map(|t| &t.columns)
+            .find_map(|c| match c.parsed_target() {
+                Target::Cuda(a, b) => Some(crate::units::CudaVersion::new(a as u32, b as u32)),
+                _ => None,
+            })
+    }
+
     pub fn library(&self, name: &str) -> Option<&Library> {
         let n = normalize(name);
         self.doc

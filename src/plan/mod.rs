@@ -220,30 +220,12 @@ pub fn choose_torch(
         (None, None) => "an unknown driver".into(),
     };
     let support = |v: CudaVersion| -> Option<DriverSupport> {
-        match (&host.driver, host.cuda()) {
-            (Some(d), _) => Some(k.driver_runs(&d.value, v)),
-            (None, Some(c)) if c.value >= v => Some(DriverSupport::Full),
-            (None, Some(c)) if c.value.major == v.major => Some(DriverSupport::MinorCompat {
-                caveat: String::new(),
-            }),
-            (None, Some(_)) => Some(DriverSupport::No {
-                needs: crate::units::DriverVersion(vec![0]),
-            }),
-            (None, None) => None,
-        }
+        crate::verify::cuda::driver_support(k, host, v).map(|(s, _)| s)
     };
     // Score every (release, variant): the matrix's CUDA major first (CUDA 12.4 asks for a CUDA 12
     // build where one fits), then full driver support over minor-version compatibility, then the
     // newest release, then the highest CUDA. Every GPU must have native kernels (SASS).
-    let target = matrix
-        .doc
-        .tables
-        .iter()
-        .flat_map(|t| &t.columns)
-        .find_map(|c| match c.parsed_target() {
-            crate::matrix::Target::Cuda(a, b) => Some(CudaVersion::new(a as u32, b as u32)),
-            _ => None,
-        });
+    let target = matrix.cuda_target();
     let mut best: Option<(bool, u8, u64, CudaVersion)> = None;
     let mut rejected_newest: Vec<String> = Vec::new();
     for (i, (minor, v)) in releases.iter().enumerate() {

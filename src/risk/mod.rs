@@ -273,27 +273,9 @@ fn cuda_rules(
     fired: &mut Vec<Fired>,
     evidence: &mut Vec<String>,
 ) {
-    let target = matrix
-        .doc
-        .tables
-        .iter()
-        .flat_map(|t| &t.columns)
-        .find_map(|c| match c.parsed_target() {
-            crate::matrix::Target::Cuda(a, b) => Some(CudaVersion::new(a as u32, b as u32)),
-            _ => None,
-        });
+    let target = matrix.cuda_target();
     let support = |v: CudaVersion| -> Option<DriverSupport> {
-        match (&host.driver, host.cuda()) {
-            (Some(d), _) => Some(k.driver_runs(&d.value, v)),
-            (None, Some(c)) if c.value >= v => Some(DriverSupport::Full),
-            (None, Some(c)) if c.value.major == v.major => Some(DriverSupport::MinorCompat {
-                caveat: String::new(),
-            }),
-            (None, Some(_)) => Some(DriverSupport::No {
-                needs: crate::units::DriverVersion(vec![0]),
-            }),
-            (None, None) => None,
-        }
+        crate::verify::cuda::driver_support(k, host, v).map(|(s, _)| s)
     };
     evidence.push(format!("host: {}", host.gpu_summary()));
     if let Some(t) = target {

@@ -28,8 +28,9 @@ pub fn no_driver_reason(host: &HostFacts) -> String {
     }
 }
 
-/// How the driver stands to a CUDA release.
-fn driver_support(
+/// How the driver stands to a CUDA release, and the driver described for messages; `None` when
+/// the host has no driver facts. Used by the CUDA column, the install plan and the risk rules.
+pub fn driver_support(
     k: &Knowledge,
     host: &HostFacts,
     cuda: CudaVersion,
