@@ -148,11 +148,7 @@ pub fn render(r: &Report, color: bool) -> String {
                         }
                     }
                     Verdict::Unverified if c.checkable => {
-                        let key = if reason.starts_with(crate::verify::NOT_PROBED) {
-                            format!("{} ({})", crate::verify::NOT_PROBED, c.title)
-                        } else {
-                            reason
-                        };
+                        let key = reason;
                         let who = format!("{} · {}", row.library, c.title);
                         match unverified.iter_mut().find(|(k, _)| *k == key) {
                             Some((_, w)) => w.push(who),

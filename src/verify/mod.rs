@@ -37,9 +37,6 @@ impl Verdict {
     }
 }
 
-/// The reason given for every CUDA/GPU cell until the host probe lands.
-pub const NOT_PROBED: &str = "not probed";
-
 /// One cell: a library row crossed with a column.
 #[derive(Debug, Clone, Serialize)]
 pub struct Cell {
@@ -213,12 +210,7 @@ pub fn verify_with_smoke(
         if c.checkable {
             checkable += 1;
             if c.verdict == Verdict::Unverified {
-                let reason = c.reason.clone().unwrap_or_default();
-                let key = if reason.starts_with(NOT_PROBED) {
-                    NOT_PROBED.to_string()
-                } else {
-                    reason
-                };
+                let key = c.reason.clone().unwrap_or_default();
                 match undecided.iter_mut().find(|u| u.reason == key) {
                     Some(u) => u.cells += 1,
                     None => undecided.push(Undecided {
