@@ -3,7 +3,7 @@
 //! Pure functions of their inputs: nothing here touches the disk, the network or a GPU, so
 //! every rule is tested with fixtures. Each cell gets exactly one [`Verdict`] and the evidence
 //! that decided it; a cell is `verified` only when a metadata read that could have said
-//! otherwise said yes. What this build cannot decide (the CUDA column needs the GPU probe)
+//! otherwise said yes. What cannot be decided here (the CUDA column on a host without a GPU)
 //! stays `unverified` with the reason.
 
 pub mod consistency;
@@ -820,7 +820,7 @@ fn current_conflicts(
                     } else {
                         format!("Requires-Dist: {}", torch_reqs.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("; "))
                     });
-                    check.reason = Some("whether it works with this torch needs a run (the 2:4 smoke check), which this build does not have".into());
+                    check.reason = Some("whether sparsegpt itself works with this torch needs its own code run; compat's 2:4 smoke check (`compat smoke`) exercises the operation, not the package".into());
                 }
             }
             check
