@@ -120,6 +120,9 @@ pub struct PythonEnv {
     pub scan_ms: f64,
     /// These are the packages of a plan (`--requirements`), not an installed environment.
     pub planned: bool,
+    /// For a plan: whether it lists everything that would be installed (a lock, pip's report),
+    /// or only the top-level requirements (a requirements file), whose dependencies pip adds.
+    pub planned_complete: bool,
 }
 
 impl PythonEnv {

@@ -155,6 +155,7 @@ pub fn scan(interp: Interpreter) -> PythonEnv {
         findings,
         scan_ms: 0.0,
         planned: false,
+        planned_complete: false,
     }
 }
 

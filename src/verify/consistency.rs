@@ -59,6 +59,10 @@ pub fn check(env: &PythonEnv) -> Consistency {
             out.requirements_checked += 1;
             let dep = req.name.to_string();
             let Some(installed) = env.distributions.get(&dep) else {
+                if env.planned && !env.planned_complete {
+                    // A requirements file lists top-level packages; pip adds what they need.
+                    continue;
+                }
                 out.problems.push(Problem {
                     code: "missing-dependency",
                     package: dist.normalized.clone(),

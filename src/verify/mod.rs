@@ -1050,6 +1050,7 @@ mod tests {
             findings: vec![],
             scan_ms: 0.0,
             planned: false,
+            planned_complete: false,
         }
     }
 
