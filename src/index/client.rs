@@ -191,34 +191,20 @@ impl Client {
                 version: version.to_string(),
                 url: project.url.clone(),
             })?;
-        // Files uploaded before PEP 658 have no metadata file. Indexes built on Warehouse also
-        // answer a JSON API beside `/simple/` (`/pypi/NAME/VERSION/json`) whose `info` carries
-        // the release's Requires-Dist and Requires-Python: use it then, else say there is none.
-        let json_api = release
-            .metadata_url
-            .is_none()
-            .then(|| warehouse_json_url(&project.url, &project.name, &release.version))
-            .flatten();
-        let Some(url) = release.metadata_url.as_deref().or(json_api.as_deref()) else {
+        let Some(url) = release.metadata_url.as_deref() else {
             return Err(IndexError::NoMetadata {
                 name: project.name.clone(),
                 version: release.version.clone(),
                 url: project.url.clone(),
             });
         };
-        let from_json_api = json_api.is_some();
         let what = format!("{}=={}", project.name, release.version);
         let path = self.inner.cache.metadata_path(url);
         if let Some(entry) = self.inner.cache.read(&path) {
             let source = FetchSource::Cache {
                 age_s: entry.age().as_secs(),
             };
-            let parsed = if from_json_api {
-                parse_warehouse_json(&entry.body, source)
-            } else {
-                parse_metadata(&entry.body, source)
-            };
-            if let Ok(md) = parsed {
+            if let Ok(md) = parse_metadata(&entry.body, source) {
                 return Ok(md);
             }
         }
@@ -237,21 +223,13 @@ impl Client {
         };
         run(rt, async move {
             let target = inner.with_credentials(&url)?;
-            let accept = if from_json_api {
-                "application/json"
-            } else {
-                "text/plain, */*;q=0.1"
-            };
-            let got = inner.get(&target, accept).await?;
+            let got = inner.get(&target, "text/plain, */*;q=0.1").await?;
             let text = String::from_utf8_lossy(&got.body).into_owned();
-            let parsed = if from_json_api {
-                parse_warehouse_json(&text, FetchSource::Network)
-            } else {
-                parse_metadata(&text, FetchSource::Network)
-            };
-            let md = parsed.map_err(|why| IndexError::Malformed {
-                url: url.clone(),
-                why,
+            let md = parse_metadata(&text, FetchSource::Network).map_err(|why| {
+                IndexError::Malformed {
+                    url: url.clone(),
+                    why,
+                }
             })?;
             // A cache that cannot be written costs a request next time, nothing more.
             let _ = inner
@@ -572,68 +550,4 @@ fn error_chain(e: &reqwest::Error) -> String {
         source = s.source();
     }
     parts.join(": ")
-}
-
-/// `https://host/simple/NAME/` -> `https://host/pypi/NAME/VERSION/json`, for an index whose
-/// project pages live under `/simple/`.
-fn warehouse_json_url(project_url: &str, name: &str, version: &str) -> Option<String> {
-    let at = project_url.rfind("/simple/")?;
-    Some(format!("{}/pypi/{name}/{version}/json", &project_url[..at]))
-}
-
-/// The `info.requires_dist` and `info.requires_python` of a Warehouse JSON API answer.
-fn parse_warehouse_json(text: &str, source: FetchSource) -> Result<ReleaseMetadata, String> {
-    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
-    let info = v
-        .get("info")
-        .ok_or("no `info` object: not a JSON API answer")?;
-    let requires_dist = match info.get("requires_dist") {
-        Some(serde_json::Value::Array(a)) => a
-            .iter()
-            .filter_map(|x| x.as_str().map(str::to_string))
-            .collect(),
-        Some(serde_json::Value::Null) | None => Vec::new(),
-        Some(_) => return Err("`info.requires_dist` is not a list".into()),
-    };
-    let requires_python = info
-        .get("requires_python")
-        .and_then(|x| x.as_str())
-        .filter(|s| !s.is_empty())
-        .map(str::to_string);
-    Ok(ReleaseMetadata {
-        requires_dist,
-        requires_python,
-        source,
-    })
-}
-
-#[cfg(test)]
-mod json_api_tests {
-    use super::*;
-
-    #[test]
-    fn warehouse_json_api_fallback() {
-        assert_eq!(
-            warehouse_json_url("http://127.0.0.1:8/simple/peft/", "peft", "0.12.0").as_deref(),
-            Some("http://127.0.0.1:8/pypi/peft/0.12.0/json")
-        );
-        assert_eq!(
-            warehouse_json_url("http://127.0.0.1:8/idx/peft/", "peft", "0.12.0"),
-            None
-        );
-        let md = parse_warehouse_json(
-            r#"{"info": {"requires_dist": ["torch>=1.13.0", "numpy>=1.17"], "requires_python": ">=3.8.0"}}"#,
-            FetchSource::Network,
-        )
-        .expect("parses");
-        assert_eq!(md.requires_dist.len(), 2);
-        assert_eq!(md.requires_python.as_deref(), Some(">=3.8.0"));
-        let none = parse_warehouse_json(
-            r#"{"info": {"requires_dist": null, "requires_python": ""}}"#,
-            FetchSource::Network,
-        )
-        .expect("parses");
-        assert!(none.requires_dist.is_empty() && none.requires_python.is_none());
-        assert!(parse_warehouse_json("{}", FetchSource::Network).is_err());
-    }
 }
