@@ -12,6 +12,7 @@ pub mod knowledge;
 pub mod matrix;
 pub mod plan;
 pub mod probe;
+pub mod process;
 pub mod report;
 pub mod requirements;
 pub mod risk;

@@ -11,8 +11,8 @@
 //! never a package import.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use pep440_rs::Version;
 use serde::{Deserialize, Serialize};
@@ -336,37 +336,16 @@ fn call(exe: &Path, source: InterpreterSource) -> Result<Interpreter, Interprete
         path: exe.to_path_buf(),
         why,
     };
-    let mut child = Command::new(exe)
-        .arg("-c")
-        .arg(PROBE_SCRIPT)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| fail(e.to_string()))?;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(fail("no answer within 20 s".into()));
-            }
-            Err(e) => return Err(fail(e.to_string())),
-        }
-    }
-    let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
+    let out = crate::process::run(
+        Command::new(exe).arg("-c").arg(PROBE_SCRIPT),
+        Duration::from_secs(20),
+        4 << 20,
+    )
+    .map_err(fail)?;
     if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        return Err(fail(format!(
-            "exit status {}: {}",
-            out.status,
-            err.lines().last().unwrap_or("")
-        )));
+        return Err(fail(format!("{}: {}", out.status, out.last_stderr_line())));
     }
-    let parsed: CallOutput = serde_json::from_slice(&out.stdout).map_err(|e| {
+    let parsed: CallOutput = serde_json::from_str(&out.stdout).map_err(|e| {
         fail(format!(
             "unexpected output ({e}); is this a Python 3 interpreter?"
         ))

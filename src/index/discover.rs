@@ -19,11 +19,9 @@
 //! its cache) and why. An empty variable counts as unset. A value that is not an http(s) URL is
 //! not skipped silently: it stops the search with a note, since the user meant it.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -320,83 +318,18 @@ fn unquote(v: &str) -> String {
 
 /// Runs `<python> -m pip config list`: no shell, stdin closed, at most `timeout`.
 pub fn pip_config_list(python: &Path, timeout: Duration) -> Result<String, String> {
-    const ETXTBSY: i32 = 26;
-    let mut tries = 0;
-    let mut child = loop {
-        let spawned = Command::new(python)
+    let out = crate::process::run(
+        Command::new(python)
             .args(["-m", "pip", "config", "list"])
             .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
-            .env("PIP_NO_INPUT", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn();
-        match spawned {
-            Ok(c) => break c,
-            // A freshly written executable can be busy for a moment when another thread forks.
-            Err(e) if e.raw_os_error() == Some(ETXTBSY) && tries < 5 => {
-                tries += 1;
-                thread::sleep(Duration::from_millis(20));
-            }
-            Err(e) => return Err(e.to_string()),
-        }
-    };
-    // Both streams are drained on their own threads so that a chatty pip cannot block on a
-    // full pipe while we wait for it to exit.
-    let drain = |s: Option<Box<dyn Read + Send>>| {
-        thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(s) = s {
-                let _ = s.take(1 << 20).read_to_end(&mut buf);
-            }
-            buf
-        })
-    };
-    let out = drain(
-        child
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-    );
-    let err = drain(
-        child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-    );
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
-            Ok(None) => {
-                // Either fails only when the child is already gone, which is what is wanted.
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!(
-                    "no answer within {}",
-                    super::human_duration(timeout)
-                ));
-            }
-            Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(e.to_string());
-            }
-        }
-    };
-    let stdout = out.join().unwrap_or_default();
-    let stderr = err.join().unwrap_or_default();
-    if !status.success() {
-        let stderr = String::from_utf8_lossy(&stderr);
-        let last = stderr
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("");
-        return Err(format!("{status}: {}", last.trim()));
+            .env("PIP_NO_INPUT", "1"),
+        timeout,
+        1 << 20,
+    )?;
+    if !out.status.success() {
+        return Err(format!("{}: {}", out.status, out.last_stderr_line()));
     }
-    Ok(String::from_utf8_lossy(&stdout).into_owned())
+    Ok(out.stdout)
 }
 
 #[cfg(test)]

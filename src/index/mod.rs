@@ -229,16 +229,7 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-pub(crate) fn human_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        format!("{ms} ms")
-    } else if ms % 1000 == 0 {
-        format!("{} s", ms / 1000)
-    } else {
-        format!("{:.1} s", d.as_secs_f64())
-    }
-}
+pub(crate) use crate::process::human_duration;
 
 #[cfg(test)]
 mod tests {

@@ -6,8 +6,8 @@
 //! is on PATH. Each library is looked for before its first call (cudarc panics on a missing
 //! library), so a machine with no NVIDIA software at all gets facts that say so, and no panic.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use super::{Fact, Gpu};
 use crate::units::{ComputeCapability, CudaVersion, DriverVersion};
@@ -204,32 +204,13 @@ pub fn parse_nvidia_smi_csv(text: &str) -> (Vec<Gpu>, Option<DriverVersion>) {
     (gpus, driver)
 }
 
-/// Runs a command with stdin closed and a deadline; returns stdout.
-pub(crate) fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Result<String, String> {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    let deadline = Instant::now() + timeout;
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("no answer within {} s", timeout.as_secs()));
-            }
-            Err(e) => return Err(e.to_string()),
-        }
+/// Runs a command with a deadline; returns stdout, or why not.
+fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Result<String, String> {
+    let ran = crate::process::run(cmd, timeout, 1 << 20)?;
+    if !ran.status.success() {
+        return Err(format!("{}: {}", ran.status, ran.last_stderr_line()));
     }
-    let out = child.wait_with_output().map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(format!("exit status {}", out.status));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    Ok(ran.stdout)
 }
 
 #[cfg(test)]

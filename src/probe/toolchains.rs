@@ -17,13 +17,13 @@
 //! these results) and the driver and GPU probes (`probe::gpu`).
 
 use std::ffi::OsStr;
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::process::{Command, ExitStatus};
+
+use crate::process::Ran;
+use std::sync::OnceLock;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -78,8 +78,6 @@ pub const NO_VERSION: &str = "no version in output";
 
 /// How much of each output stream is kept; the rest is read and dropped.
 const MAX_CAPTURE: usize = 64 * 1024;
-/// How often a running tool is checked for having exited.
-const POLL: Duration = Duration::from_millis(10);
 
 // ---------------------------------------------------------------------------------------------
 // Probe (I/O)
@@ -263,127 +261,10 @@ fn version_from_files(tool: &str, exe: &Path) -> Option<(String, String)> {
     None
 }
 
-/// What a finished command left.
-struct Ran {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `exe arg` with stdin closed, collecting both output streams, for at most `timeout`.
+/// Runs `exe arg` through [`crate::process::run`] (stdin closed, both streams drained, killed
+/// at the deadline).
 fn run_with_timeout(exe: &Path, arg: &str, timeout: Duration) -> Result<Ran, String> {
-    let deadline = Instant::now() + timeout;
-    let mut child = spawn(exe, arg).map_err(|e| format!("failed to run: {e}"))?;
-    let stdout = Capture::start(child.stdout.take());
-    let stderr = Capture::start(child.stderr.take());
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) => {
-                let now = Instant::now();
-                if now >= deadline {
-                    kill(&mut child);
-                    return Err(format!("timed out after {}", human_duration(timeout)));
-                }
-                thread::sleep(POLL.min(deadline - now));
-            }
-            Err(e) => {
-                kill(&mut child);
-                return Err(format!("failed to wait for it: {e}"));
-            }
-        }
-    };
-    // The pipes close when the tool exits, unless a child of its own still holds them: then what
-    // arrived by the deadline is what there is.
-    Ok(Ran {
-        status,
-        stdout: stdout.finish(deadline),
-        stderr: stderr.finish(deadline),
-    })
-}
-
-/// Spawns the command; retries briefly when the file is busy being written (`ETXTBSY`), which
-/// happens when another thread forks while a freshly written script is still open.
-fn spawn(exe: &Path, arg: &str) -> std::io::Result<Child> {
-    const ETXTBSY: i32 = 26;
-    let mut tries = 0;
-    loop {
-        let result = Command::new(exe)
-            .arg(arg)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn();
-        match result {
-            Err(e)
-                if cfg!(target_os = "linux") && e.raw_os_error() == Some(ETXTBSY) && tries < 5 =>
-            {
-                tries += 1;
-                thread::sleep(Duration::from_millis(20));
-            }
-            other => return other,
-        }
-    }
-}
-
-fn kill(child: &mut Child) {
-    // Either may fail only because the child is already gone, which is what is wanted.
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
-/// One output stream, read on its own thread so that neither stream can fill up and block the tool.
-struct Capture {
-    buf: Arc<Mutex<Vec<u8>>>,
-    done: Option<mpsc::Receiver<()>>,
-}
-
-impl Capture {
-    fn start<R: Read + Send + 'static>(pipe: Option<R>) -> Capture {
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let Some(mut pipe) = pipe else {
-            return Capture { buf, done: None };
-        };
-        let (tx, rx) = mpsc::channel();
-        let sink = Arc::clone(&buf);
-        let reader = thread::Builder::new()
-            .name("probe-output".into())
-            .spawn(move || {
-                let mut chunk = [0u8; 4096];
-                loop {
-                    match pipe.read(&mut chunk) {
-                        Ok(0) => break,
-                        Ok(n) => {
-                            let mut b = sink.lock().unwrap_or_else(|p| p.into_inner());
-                            let room = MAX_CAPTURE.saturating_sub(b.len());
-                            b.extend_from_slice(&chunk[..n.min(room)]);
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                        Err(_) => break,
-                    }
-                }
-                let _ = tx.send(());
-            });
-        // Without a reader thread the pipe is dropped with the closure: the tool then gets EPIPE
-        // when it writes, and its output is lost, which shows as "no version in output".
-        Capture {
-            buf,
-            done: reader.ok().map(|_| rx),
-        }
-    }
-
-    /// Waits for the stream to end, at most until `deadline` (and briefly past it, so that output
-    /// written just before the exit is not lost), then returns what was read.
-    fn finish(self, deadline: Instant) -> String {
-        if let Some(done) = &self.done {
-            let wait = deadline
-                .saturating_duration_since(Instant::now())
-                .max(Duration::from_millis(50));
-            let _ = done.recv_timeout(wait);
-        }
-        let b = self.buf.lock().unwrap_or_else(|p| p.into_inner());
-        String::from_utf8_lossy(&b).into_owned()
-    }
+    crate::process::run(Command::new(exe).arg(arg), timeout, MAX_CAPTURE)
 }
 
 /// `exit status 1`, or `terminated by signal 9`.
@@ -415,15 +296,6 @@ fn error_line(output: &str) -> Option<String> {
         Some((cut, _)) => format!("{}…", &line[..cut]),
         None => line.to_string(),
     })
-}
-
-/// `5 s`, or `250 ms` when the duration is not a whole number of seconds.
-fn human_duration(d: Duration) -> String {
-    if d.subsec_nanos() == 0 {
-        format!("{} s", d.as_secs())
-    } else {
-        format!("{} ms", d.as_millis())
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -818,6 +690,7 @@ pub fn host_compiler_note(tools: &[Toolchain]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     fn parsed(tool: &str, output: &str) -> (String, String) {
         parse_version(tool, output).expect("a version")

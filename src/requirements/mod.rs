@@ -494,71 +494,39 @@ pub fn resolve_with_pip(
     requirements: &Path,
     timeout: std::time::Duration,
 ) -> Result<PlanFile, PlanError> {
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--dry-run",
-            "--ignore-installed",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--report",
-            "-",
-            "-r",
-        ])
-        .arg(requirements)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| {
-            err(
-                requirements,
-                0,
-                format!("cannot run pip's resolver with {}: {e}", python.display()),
-            )
-        })?;
-    let start = std::time::Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if start.elapsed() < timeout => {
-                std::thread::sleep(std::time::Duration::from_millis(20))
-            }
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(err(
-                    requirements,
-                    0,
-                    format!(
-                        "pip's resolver gave no answer within {} s",
-                        timeout.as_secs()
-                    ),
-                ));
-            }
-        }
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| err(requirements, 0, e.to_string()))?;
+    let out = crate::process::run(
+        std::process::Command::new(python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--dry-run",
+                "--ignore-installed",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--report",
+                "-",
+                "-r",
+            ])
+            .arg(requirements),
+        timeout,
+        MAX_BYTES as usize,
+    )
+    .map_err(|e| {
+        err(
+            requirements,
+            0,
+            format!("pip's resolver ({}): {e}", python.display()),
+        )
+    })?;
     if !out.status.success() {
-        let msg = String::from_utf8_lossy(&out.stderr);
         return Err(err(
             requirements,
             0,
-            format!(
-                "pip's resolver failed: {}",
-                msg.lines()
-                    .rev()
-                    .find(|l| !l.trim().is_empty())
-                    .unwrap_or("")
-            ),
+            format!("pip's resolver failed: {}", out.last_stderr_line()),
         ));
     }
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = out.stdout;
     let mut p = parse_pip_report(&text, requirements)?;
     p.notes.push(format!(
         "resolved by pip's resolver ({} -m pip install --dry-run --report)",
