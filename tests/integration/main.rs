@@ -1,0 +1,16 @@
+//! compat's integration tests: one test binary (as ripgrep does), a module per command or
+//! theme. Every test runs the real `compat` executable (`CARGO_BIN_EXE_compat`) with the
+//! user's configuration variables cleared (see `util`), or calls the library's public API on
+//! real fixtures.
+
+mod fixture_envs;
+mod hosts;
+mod index;
+mod install_order;
+mod matrix_errors;
+mod plans;
+mod real_venv;
+mod risk;
+mod smoke;
+mod snapshots;
+mod util;

@@ -1,0 +1,225 @@
+//! `compat check --requirements`: the gate before an environment is built. Plans are judged
+//! against host profiles, on this CPU-only machine, before anything is installed.
+
+use crate::util::*;
+
+fn check_plan(plan: &str, host: &str, extra: &[&str]) -> (i32, serde_json::Value, String) {
+    let out = compat()
+        .args(["check", "--format", "json", "--offline", "--requirements"])
+        .arg(fixture(&format!("plans/{plan}")))
+        .arg("--host")
+        .arg(fixture(&format!("hosts/{host}.toml")))
+        .arg("--python")
+        .arg(fixture("envs/good-cu124"))
+        .args(extra)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (out.status.code().unwrap_or(-1), json, stderr)
+}
+
+#[test]
+fn a_good_plan_passes_on_its_host() {
+    let (code, r, err) = check_plan("good-cu124.txt", "h100-550", &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(r["plan"]["format"], "requirements");
+    assert_eq!(verdict(&r, "torch", "cuda"), "verified");
+    assert_eq!(verdict(&r, "torch", "version"), "verified");
+    // Without metadata (offline), what needs Requires-Python is left unverified, not passed.
+    assert_eq!(verdict(&r, "peft", "python"), "unverified");
+    assert!(cell(&r, "peft", "python")["reason"]
+        .as_str()
+        .unwrap_or("")
+        .contains("no metadata"));
+    // Stricter gate: every checkable cell must be verified.
+    let (code, _, _) = check_plan("good-cu124.txt", "h100-550", &["--fail-on", "unverified"]);
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn a_cu130_torch_fails_for_volta_before_anything_is_installed() {
+    let (code, r, _) = check_plan("cu130-torch.txt", "v100-580", &[]);
+    assert_eq!(code, 1);
+    let c = cell(&r, "torch", "cuda");
+    assert_eq!(c["verdict"], "failed");
+    assert!(
+        c["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no kernels for Tesla V100-SXM2-32GB (sm_70)"),
+        "{c}"
+    );
+    assert!(c["fix"].as_str().unwrap_or("").contains("cu128"), "{c}");
+    // The same plan is fine for the H100 driver branch that runs CUDA 13? No: 550 cannot run cu130.
+    let (code, r, _) = check_plan("cu130-torch.txt", "h100-550", &[]);
+    assert_eq!(code, 1);
+    assert!(cell(&r, "torch", "cuda")["fix"]
+        .as_str()
+        .unwrap_or("")
+        .contains("upgrade the driver"));
+}
+
+#[test]
+fn a_driver_too_old_fails_with_the_fix() {
+    let (code, r, _) = check_plan("good-cu124.txt", "a100-470", &[]);
+    assert_eq!(code, 1);
+    let c = cell(&r, "torch", "cuda");
+    assert_eq!(c["verdict"], "failed");
+    let reason = c["reason"].as_str().unwrap_or("");
+    assert!(
+        reason.contains("driver 470.82.01 (supports CUDA 11.4) cannot run CUDA 12.4 builds"),
+        "{reason}"
+    );
+    let fix = c["fix"].as_str().unwrap_or("");
+    assert!(
+        fix.contains("upgrade the NVIDIA driver to >= 525.60.13") && fix.contains("cu118"),
+        "{fix}"
+    );
+}
+
+#[test]
+fn a_pip_report_carries_metadata_for_every_check() {
+    let (code, r, err) = check_plan("good-stack.report.json", "h100-550", &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(r["plan"]["format"], "pip-report");
+    assert_eq!(verdict(&r, "peft", "python"), "verified");
+    assert_eq!(verdict(&r, "peft", "pytorch"), "verified");
+    assert_eq!(
+        r["consistency"]["problems"].as_array().map(|p| p.len()),
+        Some(0)
+    );
+    assert!(
+        r["consistency"]["requirements_checked"]
+            .as_u64()
+            .unwrap_or(0)
+            > 50
+    );
+    // PyPI's default torch 2.4.1 is the CUDA 12.1 build: the CUDA 12.4 claim is not exercised.
+    let c = cell(&r, "torch", "cuda");
+    assert_eq!(c["verdict"], "unverified");
+    assert!(
+        c["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("built for CUDA 12.1"),
+        "{c}"
+    );
+}
+
+#[test]
+fn locks_are_read() {
+    let (code, r, err) = check_plan("pylock.toml", "h100-550", &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(r["plan"]["format"], "pylock");
+    assert_eq!(verdict(&r, "torch", "cuda"), "verified");
+    let (code, r, err) = check_plan("uv.lock", "v100-580", &[]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(r["plan"]["format"], "uv-lock");
+    assert_eq!(verdict(&r, "torch", "cuda"), "failed");
+}
+
+#[test]
+fn malformed_plans_are_bad_input_with_file_and_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, text, line) in [
+        (
+            "requirements.txt",
+            "torch==2.4.1\n\ntransformers >>= 4\n",
+            3,
+        ),
+        (
+            "pylock.toml",
+            "lock-version = \"1.0\"\n[[packages]]\nname = 5\n",
+            3,
+        ),
+        ("uv.lock", "version = 1\n[[package]\n", 2),
+        ("report.json", "{\"install\": [\n{\"metadata\": }]}", 2),
+    ] {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).expect("write");
+        let out = compat()
+            .args(["check", "--offline", "--requirements"])
+            .arg(&p)
+            .arg("--python")
+            .arg(fixture("envs/good-cu124"))
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&format!("{name}:{line}:")), "{name}: {err}");
+    }
+    // Too large to be a plan.
+    let big = dir.path().join("big.txt");
+    std::fs::write(&big, "a".repeat(9 * 1024 * 1024)).expect("write");
+    let out = compat()
+        .args(["check", "--requirements"])
+        .arg(&big)
+        .arg("--python")
+        .arg(fixture("envs/good-cu124"))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("limit"));
+}
+
+#[test]
+fn junit_has_one_case_per_cell() {
+    let out = compat()
+        .args(["check", "--format", "junit", "--host"])
+        .arg(fixture("hosts/rtx5090-570.toml"))
+        .arg("--python")
+        .arg(fixture("envs/good-cu124"))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let xml = String::from_utf8_lossy(&out.stdout);
+    assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites"));
+    assert_eq!(
+        xml.matches("<testcase ").count(),
+        64 + 1,
+        "64 cells + the consistency case"
+    );
+    assert_eq!(xml.matches("<failure ").count(), 6);
+    assert!(xml.contains("name=\"torch CUDA 12.4\""));
+    assert_eq!(xml.matches("<testsuite ").count(), 4);
+    assert_eq!(xml.matches("</testsuite>").count(), 4);
+}
+
+#[test]
+fn fleet_merge_groups_identical_hosts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut files = Vec::new();
+    for (i, host) in ["h100-550", "h100-550", "rtx5090-570", "cpu-only"]
+        .iter()
+        .enumerate()
+    {
+        let p = dir.path().join(format!("node{i}.json"));
+        let out = compat()
+            .args(["check", "--format", "json", "--output"])
+            .arg(&p)
+            .arg("--host")
+            .arg(fixture(&format!("hosts/{host}.toml")))
+            .arg("--python")
+            .arg(fixture("envs/good-cu124"))
+            .output()
+            .expect("runs");
+        assert!(out.status.code().is_some());
+        files.push(p);
+    }
+    let out = compat()
+        .args(["merge", "--format", "json"])
+        .args(&files)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1), "one node fails");
+    let f: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(f["reports"], 4);
+    assert_eq!(f["groups"].as_array().map(|g| g.len()), Some(3));
+    assert_eq!(f["failing_hosts"].as_array().map(|h| h.len()), Some(1));
+    assert!(f["cells"].to_string().contains("torch · CUDA 12.4"));
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{\"schema\": \"other\"}").expect("write");
+    let out = compat().args(["merge"]).arg(&bad).output().expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -1,0 +1,135 @@
+//! Real Python environments made with `python3 -m venv`: discovery, both ways of reading an
+//! interpreter, and agreement with the venv's own `pip check` (run here, offline).
+
+use crate::util::*;
+use std::path::Path;
+use std::process::Command;
+
+/// These tests need python3 with venv; they fail (not pass) without it, as README says.
+fn require_python3() {
+    let ok = Command::new("python3")
+        .args(["-c", "import venv, ensurepip"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "these tests need python3 with the venv and ensurepip modules on PATH"
+    );
+}
+
+fn make_venv(dir: &Path, args: &[&str]) {
+    let out = Command::new("python3")
+        .args(["-m", "venv"])
+        .args(args)
+        .arg(dir)
+        .output()
+        .expect("python3 -m venv runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn site_packages(venv: &Path) -> std::path::PathBuf {
+    let lib = venv.join("lib");
+    let minor = std::fs::read_dir(&lib)
+        .expect("lib")
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("python3"))
+        .expect("lib/python3.X");
+    minor.path().join("site-packages")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read_dir").flatten() {
+        let target = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).expect("copy");
+        }
+    }
+}
+
+#[test]
+fn real_venv_agrees_with_its_own_pip_check() {
+    require_python3();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let venv = tmp.path().join("venv");
+    make_venv(&venv, &[]);
+
+    // A fresh venv: pip is there, nothing of the matrix is, nothing fails.
+    let c = check_json(&venv, &[]);
+    assert_eq!(c.code, 0, "{}", c.stderr);
+    assert_eq!(
+        c.json["environment"]["interpreter"]["read_from"],
+        "pyvenv.cfg"
+    );
+    assert!(c.json["installed"]["torch"].is_null());
+    let pip_version = c.json["environment"]["distributions"].as_u64().unwrap_or(0);
+    assert!(pip_version >= 1, "pip's own dist-info was not found");
+
+    // Found through VIRTUAL_ENV, as an activated venv would be.
+    let out = compat()
+        .args(["check", "--format", "json"])
+        .env("VIRTUAL_ENV", &venv)
+        .output()
+        .expect("runs");
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(r["environment"]["interpreter"]["source"], "virtual-env");
+
+    // Copy real packages' metadata in (the `conflicts` fixture) and ask the venv's own pip.
+    let site = site_packages(&venv);
+    let fixture_site = site_packages(&fixture("envs/conflicts"));
+    copy_dir(&fixture_site, &site);
+    let pip = Command::new(venv.join("bin/python"))
+        .args(["-m", "pip", "check", "--disable-pip-version-check"])
+        .env("PIP_NO_INDEX", "1")
+        .output()
+        .expect("pip check runs");
+    let pip_text = String::from_utf8_lossy(&pip.stdout).into_owned();
+    let c = check_json(&venv.join("bin/python"), &[]);
+    assert_eq!(c.code, 1);
+    assert_eq!(pip.status.code(), Some(1), "{pip_text}");
+    let theirs = pip_check_problems(&pip_text);
+    assert!(!theirs.is_empty());
+    assert_eq!(
+        compat_problems(&c.json),
+        theirs,
+        "pip check said:\n{pip_text}"
+    );
+    assert_eq!(c.json["environment"]["torch"]["cuda"], "12.1");
+}
+
+#[test]
+fn interpreter_call_and_layout_read_the_same_markers() {
+    require_python3();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let plain = tmp.path().join("plain");
+    let system = tmp.path().join("system");
+    make_venv(&plain, &["--without-pip"]);
+    // A venv that sees the system site-packages cannot be read from its layout alone.
+    make_venv(&system, &["--without-pip", "--system-site-packages"]);
+    let a = check_json(&plain, &[]).json;
+    let b = check_json(&system, &[]).json;
+    assert_eq!(a["environment"]["interpreter"]["read_from"], "pyvenv.cfg");
+    assert_eq!(
+        b["environment"]["interpreter"]["read_from"],
+        "interpreter call"
+    );
+    assert_eq!(
+        a["environment"]["interpreter"]["markers"],
+        b["environment"]["interpreter"]["markers"]
+    );
+    let sites = b["environment"]["interpreter"]["site_packages"]
+        .as_array()
+        .expect("sites")
+        .len();
+    assert!(
+        sites >= 2,
+        "the system site-packages should be searched too"
+    );
+}
