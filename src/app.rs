@@ -653,7 +653,7 @@ fn risk(args: &RiskArgs) -> i32 {
         .flat_map(|r| {
             r.libraries
                 .iter()
-                .map(|l| crate::matrix::normalize(l.get_ref()))
+                .map(|l| crate::model::normalize(l.get_ref()))
         })
         .collect();
     names.sort();
@@ -682,7 +682,7 @@ fn risk(args: &RiskArgs) -> i32 {
                         }
                     },
                 });
-            (crate::matrix::normalize(&n), f)
+            (crate::model::normalize(&n), f)
         })
         .collect();
     let now = std::time::SystemTime::now()

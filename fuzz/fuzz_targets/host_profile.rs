@@ -11,8 +11,8 @@ fuzz_target!(|data: &[u8]| {
             let vars = move |k: &str| (k == "COMPAT_OVERRIDE_GPU_ARCH").then(|| v.clone());
             let _ = compat::probe::apply_overrides(&mut facts, &vars);
         }
-        let _ = text.parse::<compat::units::DriverVersion>();
-        let _ = text.parse::<compat::units::CudaVersion>();
-        let _ = text.parse::<compat::units::ComputeCapability>();
+        let _ = text.parse::<compat::model::units::DriverVersion>();
+        let _ = text.parse::<compat::model::units::CudaVersion>();
+        let _ = text.parse::<compat::model::units::ComputeCapability>();
     }
 });

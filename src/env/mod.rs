@@ -145,7 +145,7 @@ impl PythonEnv {
     }
 
     pub fn get(&self, name: &str) -> Option<&Distribution> {
-        self.distributions.get(&crate::matrix::normalize(name))
+        self.distributions.get(&crate::model::normalize(name))
     }
 
     /// The marker environment of the interpreter, for evaluating `Requires-Dist` markers.

@@ -9,7 +9,7 @@ use super::metadata::{
     parse_core_metadata, parse_torch_version_py, parse_wheel, requires_txt_to_requires_dist,
 };
 use super::{DistFormat, Distribution, Finding, Interpreter, PythonEnv};
-use crate::matrix::normalize;
+use crate::model::normalize;
 
 /// Reads all distributions visible to `interp`, in `sys.path` order: the first copy of a
 /// package wins, as it does for Python's import system and `importlib.metadata`.

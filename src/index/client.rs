@@ -34,7 +34,8 @@ use tokio::task::JoinSet;
 
 use super::cache::{Cache, Entry};
 use super::page::{parse_metadata, parse_page};
-use super::{normalize_name, redact_url, FetchSource, IndexError, Project, ReleaseMetadata};
+use super::{redact_url, FetchSource, IndexError, Project, ReleaseMetadata};
+use crate::model::canonical;
 
 /// What a project page request accepts: PEP 691 JSON first; the HTML forms for indexes that have
 /// no JSON (the q-values are the ones PEP 691 suggests).
@@ -144,7 +145,7 @@ impl Client {
     pub fn projects(&self, names: &[String]) -> Vec<(String, Result<Project, IndexError>)> {
         let mut unique: Vec<String> = Vec::new();
         for n in names {
-            let key = normalize_name(n).unwrap_or_else(|| n.clone());
+            let key = canonical(n).unwrap_or_else(|| n.clone());
             if !unique.contains(&key) {
                 unique.push(key);
             }
@@ -165,7 +166,7 @@ impl Client {
         names
             .iter()
             .map(|n| {
-                let key = normalize_name(n).unwrap_or_else(|| n.clone());
+                let key = canonical(n).unwrap_or_else(|| n.clone());
                 let result = fetched.get(&key).cloned().unwrap_or_else(|| {
                     Err(IndexError::Network {
                         url: self.page_url_text(&key),
@@ -325,7 +326,7 @@ struct Failure {
 impl Inner {
     /// One project's page: cache when fresh (or when offline), else the index.
     async fn project(&self, name: &str) -> Result<Project, IndexError> {
-        let Some(norm) = normalize_name(name) else {
+        let Some(norm) = canonical(name) else {
             return Err(IndexError::InvalidName {
                 name: name.to_string(),
             });

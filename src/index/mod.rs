@@ -180,41 +180,6 @@ impl IndexError {
     }
 }
 
-/// PEP 503 normalization: lower case, every run of `-`, `_` and `.` becomes one `-`. `None` for a
-/// name that is not a valid PEP 508 name (which also keeps `/`, `?` and `..` out of URLs and
-/// cache file names).
-///
-/// ```text
-/// Flash_Attn  -> flash-attn
-/// zope.interface -> zope-interface
-/// ```
-pub fn normalize_name(name: &str) -> Option<String> {
-    let name = name.trim();
-    let valid = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
-    if !valid {
-        return None;
-    }
-    let mut out = String::with_capacity(name.len());
-    let mut in_sep = false;
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            if !in_sep {
-                out.push('-');
-            }
-            in_sep = true;
-        } else {
-            out.push(c.to_ascii_lowercase());
-            in_sep = false;
-        }
-    }
-    Some(out)
-}
-
 /// The URL with its password (if any) replaced by `****`, for messages and reports: index URLs
 /// often carry a token (`https://user:token@host/simple`). Text that is not a URL is returned
 /// as it is.
@@ -234,19 +199,6 @@ pub(crate) use crate::process::human_duration;
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn normalizes_names() {
-        assert_eq!(normalize_name("Flash_Attn").as_deref(), Some("flash-attn"));
-        assert_eq!(
-            normalize_name("zope.interface").as_deref(),
-            Some("zope-interface")
-        );
-        assert_eq!(normalize_name("a-_.b").as_deref(), Some("a-b"));
-        assert_eq!(normalize_name("../etc"), None);
-        assert_eq!(normalize_name("torch/x"), None);
-        assert_eq!(normalize_name(""), None);
-    }
 
     #[test]
     fn redacts_passwords() {

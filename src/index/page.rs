@@ -17,7 +17,8 @@ use reqwest::Url;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{normalize_name, redact_url, FetchSource, Project, Release, ReleaseMetadata};
+use super::{redact_url, FetchSource, Project, Release, ReleaseMetadata};
+use crate::model::canonical;
 
 /// One file of a project page, in either form.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -299,9 +300,9 @@ pub fn version_from_filename(filename: &str, project: &str) -> Option<String> {
     let stem = [".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".zip", ".tar"]
         .iter()
         .find_map(|ext| filename.strip_suffix(ext))?;
-    let want = normalize_name(project)?;
+    let want = canonical(project)?;
     stem.match_indices('-').find_map(|(i, _)| {
-        let prefix = normalize_name(&stem[..i])?;
+        let prefix = canonical(&stem[..i])?;
         (prefix == want).then(|| stem[i + 1..].to_string())
     })
 }

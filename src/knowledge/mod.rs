@@ -41,7 +41,8 @@ use std::sync::OnceLock;
 
 use pep440_rs::{Version, VersionSpecifiers};
 
-use crate::units::{ComputeCapability, CudaVersion, DriverVersion};
+use crate::model::units::{ComputeCapability, CudaVersion, DriverVersion};
+use crate::model::Sourced;
 
 /// The raw text of the seven knowledge tables. [`Tables::EMBEDDED`] is the copy built into the
 /// binary; tests build others to check that bad tables are refused.
@@ -81,15 +82,6 @@ fn invalid(file: &'static str, message: impl Into<String>) -> KnowledgeError {
         file,
         message: message.into(),
     }
-}
-
-/// A value and the public document it comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sourced<T> {
-    pub value: T,
-    pub source: String,
-    /// The row is sourced but not confirmed (FACTS.md marked it `(?)` and no document settled it).
-    pub unsure: bool,
 }
 
 /// The GPU code compiled into a build: cubins for `sass`, and PTX for `ptx` if any.

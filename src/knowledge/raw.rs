@@ -6,7 +6,7 @@
 
 use serde::Deserialize;
 
-use crate::units::{ComputeCapability, CudaVersion, DriverVersion};
+use crate::model::units::{ComputeCapability, CudaVersion, DriverVersion};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -9,6 +9,7 @@ use pep440_rs::VersionSpecifiers;
 use toml::Spanned;
 
 use super::model::*;
+use crate::model::{line_col, normalize, SmokeCheckId};
 
 /// A matrix that cannot be used, with the place in the file that is at fault.
 #[derive(Debug, thiserror::Error)]
@@ -181,7 +182,7 @@ fn validate(doc: &MatrixDoc) -> Result<HashMap<String, VersionSpecifiers>, Inval
             specs.insert(name.clone(), spec);
         }
         for id in &l.smoke {
-            if !crate::smoke::CHECK_IDS.contains(&id.get_ref().as_str()) {
+            if SmokeCheckId::parse(id.get_ref()).is_none() {
                 return Err((
                     id.span(),
                     format!("`{}` is not a smoke check", id.get_ref()),
@@ -371,33 +372,6 @@ fn dangling(r: &Spanned<String>, what: &str) -> Invalid {
             "add a [[libraries]] entry for it (one without a table is allowed), or fix the name"
         },
     )
-}
-
-/// 1-based line and column (in characters) of a byte offset.
-pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = &text[..text.floor_char_boundary_compat(offset)];
-    let line = before.matches('\n').count() + 1;
-    let col = before
-        .rsplit('\n')
-        .next()
-        .map(|l| l.chars().count())
-        .unwrap_or(0)
-        + 1;
-    (line, col)
-}
-
-trait FloorBoundary {
-    fn floor_char_boundary_compat(&self, i: usize) -> usize;
-}
-
-impl FloorBoundary for str {
-    fn floor_char_boundary_compat(&self, mut i: usize) -> usize {
-        while i > 0 && !self.is_char_boundary(i) {
-            i -= 1;
-        }
-        i
-    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 mod load;
 mod model;
 
-pub use load::{line_col, load_builtin, load_file, load_str, LoadError};
+pub use load::{load_builtin, load_file, load_str, LoadError};
 pub use model::*;
 
 /// The matrices compiled into the binary: `(id, TOML text)`.

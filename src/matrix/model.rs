@@ -4,11 +4,12 @@
 //! elsewhere, a version specifier, a column id) are `Spanned`, so validation can point at them.
 
 use std::collections::{BTreeMap, HashMap};
-use std::str::FromStr;
 
 use pep440_rs::{Version, VersionSpecifiers};
 use serde::Deserialize;
 use toml::Spanned;
+
+use crate::model::normalize;
 
 /// A loaded and validated matrix.
 #[derive(Debug, Clone)]
@@ -35,13 +36,15 @@ impl Matrix {
     }
 
     /// The CUDA release the matrix's CUDA column targets (`12.4`), if it has one.
-    pub fn cuda_target(&self) -> Option<crate::units::CudaVersion> {
+    pub fn cuda_target(&self) -> Option<crate::model::units::CudaVersion> {
         self.doc
             .tables
             .iter()
             .flat_map(|t| &t.columns)
             .find_map(|c| match c.parsed_target() {
-                Target::Cuda(a, b) => Some(crate::units::CudaVersion::new(a as u32, b as u32)),
+                Target::Cuda(a, b) => {
+                    Some(crate::model::units::CudaVersion::new(a as u32, b as u32))
+                }
                 _ => None,
             })
     }
@@ -52,15 +55,6 @@ impl Matrix {
             .libraries
             .iter()
             .find(|l| normalize(l.name.get_ref()) == n)
-    }
-}
-
-/// PEP 503 normalization (through pep508_rs' `PackageName`): lower case, runs of `-`, `_`, `.`
-/// become one `-`. A name that is not a valid package name is only lower-cased.
-pub fn normalize(name: &str) -> String {
-    match pep508_rs::PackageName::from_str(name.trim()) {
-        Ok(n) => n.to_string(),
-        Err(_) => name.trim().to_ascii_lowercase(),
     }
 }
 

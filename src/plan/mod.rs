@@ -15,9 +15,10 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 
 use crate::knowledge::{DriverSupport, Knowledge};
-use crate::matrix::{normalize, Matrix};
+use crate::matrix::Matrix;
+use crate::model::normalize;
+use crate::model::units::CudaVersion;
 use crate::probe::HostFacts;
-use crate::units::CudaVersion;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]

@@ -9,15 +9,16 @@
 use std::process::Command;
 use std::time::Duration;
 
-use super::{Fact, Gpu};
-use crate::units::{ComputeCapability, CudaVersion, DriverVersion};
+use super::Gpu;
+use crate::model::units::{ComputeCapability, CudaVersion, DriverVersion};
+use crate::model::Sourced;
 
 /// What the driver said, or why it said nothing.
 #[derive(Debug, Default, Clone)]
 pub struct GpuProbe {
-    pub driver: Option<Fact<DriverVersion>>,
-    pub driver_cuda: Option<Fact<CudaVersion>>,
-    pub libcuda_cuda: Option<Fact<CudaVersion>>,
+    pub driver: Option<Sourced<DriverVersion>>,
+    pub driver_cuda: Option<Sourced<CudaVersion>>,
+    pub libcuda_cuda: Option<Sourced<CudaVersion>>,
     pub gpus: Vec<Gpu>,
     /// Why a source gave nothing ("no NVIDIA driver: libnvidia-ml.so.1 not found").
     pub notes: Vec<String>,
@@ -53,14 +54,14 @@ fn nvml(p: &mut GpuProbe) -> Result<(), String> {
     };
     match nvml.sys_driver_version() {
         Ok(v) => match v.parse::<DriverVersion>() {
-            Ok(d) => p.driver = Some(Fact::new(d, "nvml")),
+            Ok(d) => p.driver = Some(Sourced::new(d, "nvml")),
             Err(e) => p.notes.push(format!("NVML driver version: {e}")),
         },
         Err(e) => p.notes.push(format!("NVML driver version: {e}")),
     }
     match nvml.sys_cuda_driver_version() {
         Ok(v) => match CudaVersion::from_int(v) {
-            Some(c) => p.driver_cuda = Some(Fact::new(c, "nvml")),
+            Some(c) => p.driver_cuda = Some(Sourced::new(c, "nvml")),
             None => p
                 .notes
                 .push(format!("NVML CUDA driver version out of range: {v}")),
@@ -141,7 +142,7 @@ fn libcuda(p: &mut GpuProbe) {
                     ));
                 }
             }
-            p.libcuda_cuda = Some(Fact::new(c, "libcuda"));
+            p.libcuda_cuda = Some(Sourced::new(c, "libcuda"));
         }
         None => p
             .notes
@@ -165,7 +166,7 @@ fn nvidia_smi(p: &mut GpuProbe) {
         Ok(text) => {
             let (gpus, driver) = parse_nvidia_smi_csv(&text);
             if let Some(d) = driver {
-                p.driver = Some(Fact::new(d, "nvidia-smi"));
+                p.driver = Some(Sourced::new(d, "nvidia-smi"));
             }
             p.gpus = gpus;
         }

@@ -22,8 +22,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Fact, Gpu, HostFacts};
-use crate::units::{ComputeCapability, CudaVersion, DriverVersion};
+use super::{Gpu, HostFacts};
+use crate::model::units::{ComputeCapability, CudaVersion, DriverVersion};
+use crate::model::Sourced;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HostProfileError {
@@ -109,7 +110,7 @@ pub fn parse_profile(text: &str, origin: &str) -> Result<HostFacts, HostProfileE
     let p: Profile = toml::from_str(text).map_err(|e| {
         let (line, column) = e
             .span()
-            .map(|s| crate::matrix::line_col(text, s.start))
+            .map(|s| crate::model::line_col(text, s.start))
             .unwrap_or((1, 1));
         HostProfileError::Invalid {
             path: origin.to_string(),
@@ -161,15 +162,15 @@ pub fn parse_profile(text: &str, origin: &str) -> Result<HostFacts, HostProfileE
         kernel: p.kernel.clone(),
         arch: p.arch.clone().unwrap_or_else(|| "x86_64".into()),
         cpus: p.cpus.unwrap_or(0),
-        driver: driver.version.map(|v| Fact::new(v, src.clone())),
-        driver_cuda: driver.cuda.map(|v| Fact::new(v, src.clone())),
+        driver: driver.version.map(|v| Sourced::new(v, src.clone())),
+        driver_cuda: driver.cuda.map(|v| Sourced::new(v, src.clone())),
         libcuda_cuda: None,
         gpus,
         toolkit: p
             .toolkit
             .as_ref()
             .and_then(|t| t.nvcc.clone())
-            .map(|v| Fact::new(v, src.clone())),
+            .map(|v| Sourced::new(v, src.clone())),
         toolchains: Vec::new(),
         notes,
         profile: Some(origin.to_string()),

@@ -16,26 +16,10 @@ pub mod toolchains;
 
 use serde::{Deserialize, Serialize};
 
-use crate::units::{ComputeCapability, CudaVersion, DriverVersion};
+use crate::model::units::{ComputeCapability, CudaVersion, DriverVersion};
+use crate::model::Sourced;
 pub use host::{load_profile, to_profile_toml, HostProfileError};
 pub use toolchains::Toolchain;
-
-/// A value and where it came from: `nvml`, `libcuda`, `nvidia-smi`, `override:VAR`,
-/// `host-profile:PATH`, `nvcc`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Fact<T> {
-    pub value: T,
-    pub source: String,
-}
-
-impl<T> Fact<T> {
-    pub fn new(value: T, source: impl Into<String>) -> Self {
-        Fact {
-            value,
-            source: source.into(),
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Gpu {
@@ -57,14 +41,14 @@ pub struct HostFacts {
     pub arch: String,
     pub cpus: usize,
     /// The NVIDIA driver version.
-    pub driver: Option<Fact<DriverVersion>>,
+    pub driver: Option<Sourced<DriverVersion>>,
     /// The highest CUDA version the driver supports.
-    pub driver_cuda: Option<Fact<CudaVersion>>,
+    pub driver_cuda: Option<Sourced<CudaVersion>>,
     /// The same, as the CUDA driver API (libcuda) reports it: a cross-check.
-    pub libcuda_cuda: Option<Fact<CudaVersion>>,
+    pub libcuda_cuda: Option<Sourced<CudaVersion>>,
     pub gpus: Vec<Gpu>,
     /// The CUDA toolkit (nvcc) release, when one is installed.
-    pub toolkit: Option<Fact<String>>,
+    pub toolkit: Option<Sourced<String>>,
     pub toolchains: Vec<Toolchain>,
     /// Why facts are missing, disagreements between sources, overrides in force.
     pub notes: Vec<String>,
@@ -79,7 +63,7 @@ impl HostFacts {
     }
 
     /// The driver's CUDA version, from NVML (or a profile / override), else libcuda.
-    pub fn cuda(&self) -> Option<&Fact<CudaVersion>> {
+    pub fn cuda(&self) -> Option<&Sourced<CudaVersion>> {
         self.driver_cuda.as_ref().or(self.libcuda_cuda.as_ref())
     }
 
@@ -182,7 +166,7 @@ pub fn collect(
                 .iter()
                 .find(|t| t.name == "nvcc")
                 .and_then(|t| t.version.clone())
-                .map(|v| Fact::new(v, "nvcc"));
+                .map(|v| Sourced::new(v, "nvcc"));
             if let Some(n) = toolchains::host_compiler_note(&f.toolchains) {
                 f.notes.push(n);
             }
@@ -232,7 +216,7 @@ pub fn apply_overrides(
         facts.driver = if v.trim().is_empty() {
             None
         } else {
-            Some(Fact::new(
+            Some(Sourced::new(
                 v.parse()
                     .map_err(|e| bad("COMPAT_OVERRIDE_DRIVER_VERSION", e))?,
                 src,
@@ -247,7 +231,7 @@ pub fn apply_overrides(
         facts.driver_cuda = if v.trim().is_empty() {
             None
         } else {
-            Some(Fact::new(
+            Some(Sourced::new(
                 v.parse()
                     .map_err(|e| bad("COMPAT_OVERRIDE_CUDA_DRIVER", e))?,
                 src,
@@ -289,7 +273,7 @@ pub fn apply_overrides(
     }
     if let Some(v) = vars("COMPAT_OVERRIDE_CUDA_TOOLKIT") {
         facts.toolkit = (!v.trim().is_empty()).then(|| {
-            Fact::new(
+            Sourced::new(
                 v.trim().to_string(),
                 "override:COMPAT_OVERRIDE_CUDA_TOOLKIT",
             )

@@ -6,7 +6,7 @@
 //! required on each suite).
 
 use super::Report;
-use crate::verify::Verdict;
+use crate::model::Verdict;
 
 /// Escapes text for XML, dropping characters XML 1.0 cannot carry.
 fn esc(s: &str) -> String {

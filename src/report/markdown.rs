@@ -183,10 +183,10 @@ pub fn render(r: &Report) -> String {
 
     if let Some(doc) = doc {
         let version_of = |name: &str| -> Option<String> {
-            let n = crate::matrix::normalize(name);
+            let n = crate::model::normalize(name);
             v.installed
                 .iter()
-                .find(|(k, _)| crate::matrix::normalize(k) == n)
+                .find(|(k, _)| crate::model::normalize(k) == n)
                 .and_then(|(_, v)| v.clone())
         };
         let installed = |name: &str| -> String {

@@ -2,7 +2,7 @@
 //! cell with its fix, the broken requirements. The full verified matrix is `--format markdown`.
 
 use super::Report;
-use crate::verify::Verdict;
+use crate::model::Verdict;
 
 pub fn render(r: &Report) -> String {
     let v = &r.verification;

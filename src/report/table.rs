@@ -4,7 +4,7 @@
 use comfy_table::{presets, Cell as TCell, ContentArrangement, Table};
 
 use super::Report;
-use crate::verify::Verdict;
+use crate::model::Verdict;
 
 fn mark(v: Verdict) -> &'static str {
     match v {

@@ -267,7 +267,7 @@ fn percent_decode(s: &str) -> String {
 fn toml_err(e: toml::de::Error, text: &str, path: &Path) -> PlanError {
     let line = e
         .span()
-        .map(|s| crate::matrix::line_col(text, s.start).0)
+        .map(|s| crate::model::line_col(text, s.start).0)
         .unwrap_or(1);
     err(path, line, e.message().trim().to_string())
 }

@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use super::{PlanFile, Planned};
 use crate::env::{DistFormat, Distribution, Finding, Interpreter, PythonEnv, TorchVersionPy};
 use crate::knowledge::Knowledge;
-use crate::matrix::normalize;
-use crate::units::CudaVersion;
+use crate::model::normalize;
+use crate::model::units::CudaVersion;
 
 /// Looks up `(Requires-Dist, Requires-Python)` of `name==version` (the package index).
 pub type MetadataFn = dyn Fn(&str, &str) -> Option<(Vec<String>, Option<String>)>;

@@ -16,9 +16,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::env::PythonEnv;
 use crate::knowledge::{DriverSupport, Knowledge};
-use crate::matrix::{normalize, Matrix, RiskLevel};
+use crate::matrix::{Matrix, RiskLevel};
+use crate::model::normalize;
+use crate::model::units::CudaVersion;
 use crate::probe::HostFacts;
-use crate::units::CudaVersion;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

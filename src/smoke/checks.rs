@@ -24,7 +24,7 @@ use super::model::{self, LayerTensor};
 use super::nf4::{self, Absmax, DoubleQuant, Nf4};
 use super::sparse::{self, Sparse24};
 use super::{dump, Level, SmokeCheck, SmokeError, SmokeOptions};
-use crate::verify::Verdict;
+use crate::model::Verdict;
 
 /// The error bounds (`max |y - ref| / max |ref|`), and why each is what it is.
 pub struct Bounds;
@@ -194,9 +194,9 @@ pub fn projection(
     let reference = match gemm::matmul_f32(&x1, b1, &t.w, rows, cols) {
         Ok(r) => r,
         Err(e) => {
-            for id in &super::CHECK_IDS[..7] {
+            for id in crate::model::SmokeCheckId::KERNELS {
                 out.push(
-                    SmokeCheck::new(id, "cpu", &layer_name(t), shape(t, b1))
+                    SmokeCheck::new(id.as_str(), "cpu", &layer_name(t), shape(t, b1))
                         .fail(format!("the f32 reference matmul failed: {e}")),
                 );
             }

@@ -14,7 +14,7 @@
 //!   no torch, so it is not measured (our own GEMM figures are in the checks).
 
 use super::{ClaimMeasurement, ModelConfig, SmokeCheck, SmokeOptions};
-use crate::verify::Verdict;
+use crate::model::Verdict;
 
 pub fn measure(
     cfg: &ModelConfig,

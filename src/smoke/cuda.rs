@@ -32,7 +32,7 @@ use super::gemm::{self, Half};
 use super::metrics::{self, max_rel_error};
 use super::model::{self, LayerTensor};
 use super::{int8, lora, nf4, sparse, SmokeCheck, SmokeOptions};
-use crate::verify::Verdict;
+use crate::model::{SmokeCheckId, Verdict};
 
 /// The reason every GPU check gives on a machine without the NVIDIA driver.
 pub const NO_DRIVER: &str = "skipped: no NVIDIA driver (libcuda.so.1 not found)";
@@ -45,17 +45,6 @@ pub const KERNELS: &[(&str, &str)] = &[
     ("sparse24.cu", include_str!("../../kernels/sparse24.cu")),
 ];
 
-/// The GPU checks (all but the round trip, which is a file-format check).
-const GPU_IDS: &[&str] = &[
-    "int8-llm",
-    "nf4",
-    "nf4-dq",
-    "lora",
-    "sparse-2-4",
-    "gemm-fp16",
-    "gemm-bf16",
-];
-
 /// What the GPU path produced: a one-line summary (the GPU, or why none) and its checks.
 pub struct GpuRun {
     pub summary: String,
@@ -63,10 +52,10 @@ pub struct GpuRun {
 }
 
 fn all(reason: &str, verdict: Verdict, evidence: &[String]) -> Vec<SmokeCheck> {
-    GPU_IDS
+    SmokeCheckId::KERNELS
         .iter()
         .map(|id| {
-            let mut c = SmokeCheck::new(id, "cuda", "—", "—".into());
+            let mut c = SmokeCheck::new(id.as_str(), "cuda", "—", "—".into());
             c.verdict = verdict;
             c.reason = Some(reason.to_string());
             c.evidence = evidence.to_vec();
@@ -522,8 +511,8 @@ fn projection(g: &Gpu, t: &LayerTensor, env: &Env, progress: &Progress) -> Vec<S
     let reference = match gemm::matmul_f32(&x1, 1, &t.w, rows, cols) {
         Ok(r) => r,
         Err(e) => {
-            for id in GPU_IDS {
-                out.push(check(id, t, 1).fail(format!("the f32 reference failed: {e}")));
+            for id in SmokeCheckId::KERNELS {
+                out.push(check(id.as_str(), t, 1).fail(format!("the f32 reference failed: {e}")));
             }
             return out;
         }

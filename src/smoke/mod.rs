@@ -46,22 +46,10 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::verify::Verdict;
+use crate::model::Verdict;
 pub use checks::Bounds;
 pub use model::{ModelConfig, Projection, WeightSource};
 pub use table::render_table;
-
-/// The check ids, in report order.
-pub const CHECK_IDS: &[&str] = &[
-    "int8-llm",
-    "nf4",
-    "nf4-dq",
-    "lora",
-    "sparse-2-4",
-    "gemm-fp16",
-    "gemm-bf16",
-    "safetensors-roundtrip",
-];
 
 /// How much to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -177,7 +165,7 @@ impl SmokeReport {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SmokeCheck {
-    /// One of [`CHECK_IDS`].
+    /// One of [`crate::model::SmokeCheckId`], as its kebab-case id.
     pub id: String,
     /// `cpu` or `cuda`.
     pub device: String,

@@ -4,7 +4,7 @@
 use comfy_table::{presets, ContentArrangement, Table};
 
 use super::SmokeReport;
-use crate::verify::Verdict;
+use crate::model::Verdict;
 
 fn mark(v: Verdict) -> &'static str {
     match v {

@@ -9,8 +9,8 @@
 use super::{Cell, Verdict};
 use crate::env::{Distribution, PythonEnv};
 use crate::knowledge::{self, DriverSupport, Knowledge};
+use crate::model::units::{ComputeCapability, CudaVersion, DriverVersion};
 use crate::probe::HostFacts;
-use crate::units::{ComputeCapability, CudaVersion, DriverVersion};
 
 /// Why a CUDA cell cannot be decided on a host without a driver.
 pub fn no_driver_reason(host: &HostFacts) -> String {

@@ -15,27 +15,8 @@ use serde::Serialize;
 
 use crate::env::{Distribution, PythonEnv};
 use crate::matrix::{python_matches, Claim, ColumnKind, Library, Matrix, Target};
+pub use crate::model::Verdict;
 pub use consistency::{Consistency, Problem};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Verdict {
-    Verified,
-    Failed,
-    Unverified,
-    NotInstalled,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Verified => "verified",
-            Verdict::Failed => "failed",
-            Verdict::Unverified => "unverified",
-            Verdict::NotInstalled => "not-installed",
-        }
-    }
-}
 
 /// One cell: a library row crossed with a column.
 #[derive(Debug, Clone, Serialize)]
@@ -320,7 +301,7 @@ fn row(
             (_, ColumnKind::Cuda) => match col.parsed_target() {
                 Target::Cuda(a, b) => cuda::cuda_cell(
                     &mut cell,
-                    crate::units::CudaVersion::new(a as u32, b as u32),
+                    crate::model::units::CudaVersion::new(a as u32, b as u32),
                     d,
                     env,
                     host,
@@ -398,7 +379,7 @@ fn not_installed(
         caveats: Vec::new(),
         evidence: vec![format!(
             "no distribution named `{}` in {}",
-            crate::matrix::normalize(lib.name()),
+            crate::model::normalize(lib.name()),
             env.interpreter
                 .site_packages
                 .iter()
@@ -558,7 +539,7 @@ fn pytorch_cell(cell: &mut Cell, target: Target, lib: &Library, d: &Distribution
         ));
         return;
     };
-    let is_torch = crate::matrix::normalize(lib.name()) == "torch";
+    let is_torch = crate::model::normalize(lib.name()) == "torch";
     let in_target = spec.contains(tv);
     cell.evidence.push(format!(
         "installed torch {} {} the column's target {spec}",
@@ -704,7 +685,7 @@ fn past_conflicts(matrix: &Matrix, env: &PythonEnv, cons: &Consistency) -> Vec<S
             let names: Vec<String> = p
                 .libraries
                 .iter()
-                .map(|l| crate::matrix::normalize(l.get_ref()))
+                .map(|l| crate::model::normalize(l.get_ref()))
                 .collect();
             let mut check = StatementCheck {
                 text: format!("{} ({})", p.text, p.resolution),
@@ -743,7 +724,7 @@ fn past_conflicts(matrix: &Matrix, env: &PythonEnv, cons: &Consistency) -> Vec<S
                 })
                 .collect();
             if let Some(f) = &p.fixed_in {
-                let lib = crate::matrix::normalize(f.library.get_ref());
+                let lib = crate::model::normalize(f.library.get_ref());
                 let spec: Option<pep440_rs::VersionSpecifiers> = f.version.get_ref().parse().ok();
                 if let (Some(d), Some(spec)) = (env.get(&lib), spec) {
                     if d.version.as_ref().is_some_and(|v| spec.contains(v)) {
@@ -942,7 +923,7 @@ fn graph_edges(matrix: &Matrix, env: &PythonEnv) -> Vec<StatementCheck> {
                 out.push(check);
                 continue;
             };
-            let target = crate::matrix::normalize(&to);
+            let target = crate::model::normalize(&to);
             let lines: Vec<&(String, pep508_rs::Requirement)> = d
                 .requirements
                 .iter()
@@ -993,7 +974,7 @@ mod tests {
     ) -> Distribution {
         Distribution {
             name: name.into(),
-            normalized: crate::matrix::normalize(name),
+            normalized: crate::model::normalize(name),
             version_text: version.into(),
             version: version.parse().ok(),
             requires_dist: requires.iter().map(|s| s.to_string()).collect(),

@@ -5,9 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
+use compat::model::Verdict;
 use compat::probe::HostFacts;
 use compat::smoke::{self, model, DeviceChoice, Level, SmokeError, SmokeOptions};
-use compat::verify::Verdict;
 
 fn fixture(dtype: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("fixtures/weights/tiny-mistral-{dtype}"))
@@ -78,7 +78,7 @@ fn every_cpu_check_passes_on_tiny_checkpoints_of_each_dtype() {
             r.weights
         );
         assert!(r.gpu.is_none(), "--device cpu does not touch the GPU");
-        for id in smoke::CHECK_IDS {
+        for id in compat::model::SmokeCheckId::ALL.map(|c| c.as_str()) {
             assert_eq!(
                 r.verdict(id, "cpu"),
                 Some(Verdict::Verified),
@@ -144,7 +144,7 @@ fn the_gpu_path_is_a_skip_without_a_driver() {
             Some("skipped: no NVIDIA driver (libcuda.so.1 not found)")
         );
     }
-    for id in &smoke::CHECK_IDS[..7] {
+    for id in compat::model::SmokeCheckId::KERNELS.map(|c| c.as_str()) {
         assert_eq!(r.verdict(id, "cpu"), Some(Verdict::Verified));
         assert_eq!(r.verdict(id, "cuda"), Some(Verdict::Unverified));
     }

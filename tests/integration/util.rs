@@ -84,7 +84,7 @@ pub fn verdict(r: &serde_json::Value, library: &str, column: &str) -> String {
 
 /// `(package, dependency, code)` of every problem `pip check` printed, names normalized.
 pub fn pip_check_problems(text: &str) -> Vec<(String, String, String)> {
-    let norm = |s: &str| compat::matrix::normalize(s);
+    let norm = |s: &str| compat::model::normalize(s);
     let mut out = Vec::new();
     for line in text.lines() {
         let words: Vec<&str> = line.split(' ').collect();
@@ -117,8 +117,8 @@ pub fn compat_problems(r: &serde_json::Value) -> Vec<(String, String, String)> {
         .flatten()
         .map(|p| {
             (
-                compat::matrix::normalize(p["package"].as_str().unwrap_or("")),
-                compat::matrix::normalize(p["dependency"].as_str().unwrap_or("")),
+                compat::model::normalize(p["package"].as_str().unwrap_or("")),
+                compat::model::normalize(p["dependency"].as_str().unwrap_or("")),
                 p["code"].as_str().unwrap_or("").to_string(),
             )
         })
