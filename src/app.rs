@@ -332,7 +332,7 @@ fn check(args: &CheckArgs) -> i32 {
             Ok(p) => p,
             Err(e) => return error(&e.to_string(), Some("requirements files are PEP 508 lines; locks are pylock.toml or uv.lock; reports come from `pip install --dry-run --report`")),
         };
-        if plan.unpinned > 0 && plan.format == crate::requirements::PlanFormat::Requirements {
+        if plan.unpinned > 0 && plan.format == crate::requirements::PlanFileFormat::Requirements {
             let Some(py) = env.interpreter.executable.clone() else {
                 return error(
                     &format!("{}: {} requirements are not pinned, and there is no interpreter to run pip's resolver", path.display(), plan.unpinned),

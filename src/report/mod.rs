@@ -32,7 +32,7 @@ pub const SCHEMA: &str = "compat.check/1";
 #[derive(Debug, Clone, Serialize)]
 pub struct PlanInfo {
     pub path: String,
-    pub format: crate::requirements::PlanFormat,
+    pub format: crate::requirements::PlanFileFormat,
     pub packages: usize,
     pub index_urls: Vec<String>,
     pub notes: Vec<String>,

@@ -7,12 +7,30 @@
 //! stay relative to the including file, and every malformed file is reported as `file:line` and
 //! exit 2. Unpinned requirements are resolved by pip's own resolver (`pip install --dry-run
 //! --report`, a fixed argument list), never by hand.
+//!
+//! What lives where:
+//! - this file: the plan's types ([`PlanFile`], [`Planned`], [`PlanFileFormat`], [`PlanError`])
+//!   and [`read_plan`], which reads a file (bounded) and picks its parser;
+//! - [`parse`]: the parsers, one per format, each with a sample of its input (a requirements
+//!   file's `-r` includes are read through the same bounded reader);
+//! - [`resolve`]: the one place that runs a program, pip's resolver;
+//! - [`planned`]: a plan as a `PythonEnv`, so that the rules judge it like an installed one.
+//!
+//! What does not live here: the package index (`crate::index`, reached through
+//! [`planned::MetadataFn`]) and any judging of the plan (`crate::verify`).
 
+pub mod parse;
 pub mod planned;
+pub mod resolve;
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+
+pub use parse::{
+    parse_pip_report, parse_pylock, parse_requirements, parse_uv_lock, version_from_filename,
+};
+pub use resolve::resolve_with_pip;
 
 /// Bigger than any real lock or requirements file; protects against a hostile one.
 pub const MAX_BYTES: u64 = 8 * 1024 * 1024;
@@ -35,9 +53,11 @@ pub struct Planned {
     pub marker: Option<String>,
 }
 
+/// Which kind of file a plan was read from (serialised as `requirements`, `pylock`, `uv-lock`,
+/// `pip-report`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum PlanFormat {
+pub enum PlanFileFormat {
     Requirements,
     Pylock,
     UvLock,
@@ -47,7 +67,7 @@ pub enum PlanFormat {
 #[derive(Debug, Clone, Serialize)]
 pub struct PlanFile {
     pub path: PathBuf,
-    pub format: PlanFormat,
+    pub format: PlanFileFormat,
     pub packages: Vec<Planned>,
     /// `--index-url` / `--extra-index-url` values of a requirements file.
     pub index_urls: Vec<String>,
@@ -107,505 +127,5 @@ pub fn read_plan(path: &Path) -> Result<PlanFile, PlanError> {
         parse_pylock(&text, path)
     } else {
         parse_requirements(&text, path, 0)
-    }
-}
-
-/// Parses a requirements file (pip's format): one PEP 508 requirement a line, `#` comments,
-/// `\` continuations, `-r`/`--requirement` includes (relative, bounded), `-c` constraints
-/// (noted), `--index-url`/`--extra-index-url`, `--hash` options (ignored).
-///
-/// ```text
-/// --extra-index-url https://example.invalid/whl/cu124
-/// torch==2.4.1+cu124
-/// transformers>=4.44 ; python_version >= "3.9"
-/// ```
-pub fn parse_requirements(text: &str, path: &Path, depth: usize) -> Result<PlanFile, PlanError> {
-    let mut out = PlanFile {
-        path: path.to_path_buf(),
-        format: PlanFormat::Requirements,
-        packages: Vec::new(),
-        index_urls: Vec::new(),
-        unpinned: 0,
-        notes: Vec::new(),
-    };
-    // Join continuation lines, keeping the number of the first.
-    let mut logical: Vec<(usize, String)> = Vec::new();
-    let mut pending: Option<(usize, String)> = None;
-    for (i, raw) in text.lines().enumerate() {
-        let line = raw.trim_end();
-        let (start, mut acc) = pending.take().unwrap_or((i + 1, String::new()));
-        if let Some(stripped) = line.strip_suffix('\\') {
-            acc.push_str(stripped);
-            acc.push(' ');
-            pending = Some((start, acc));
-            continue;
-        }
-        acc.push_str(line);
-        logical.push((start, acc));
-    }
-    if let Some(p) = pending {
-        logical.push(p);
-    }
-    for (lineno, line) in logical {
-        // Comments: `#` at the start or after whitespace.
-        let content = match line
-            .find(" #")
-            .or_else(|| line.starts_with('#').then_some(0))
-        {
-            Some(i) => &line[..i],
-            None => line.as_str(),
-        };
-        let content = content.trim();
-        if content.is_empty() {
-            continue;
-        }
-        if content.starts_with('-') {
-            let (opt, val) = match content.split_once([' ', '=']) {
-                Some((o, v)) => (o.trim(), v.trim()),
-                None => (content, ""),
-            };
-            match opt {
-                "-r" | "--requirement" => {
-                    if depth >= MAX_INCLUDE_DEPTH {
-                        return Err(err(path, lineno, format!("`-r` nested more than {MAX_INCLUDE_DEPTH} deep")));
-                    }
-                    if val.contains("://") || Path::new(val).is_absolute() {
-                        return Err(err(path, lineno, format!("`-r {val}`: only files relative to this one are read")));
-                    }
-                    let inc = path.parent().unwrap_or(Path::new(".")).join(val);
-                    let inner = parse_requirements(&read_bounded(&inc)?, &inc, depth + 1)?;
-                    out.packages.extend(inner.packages);
-                    out.index_urls.extend(inner.index_urls);
-                    out.unpinned += inner.unpinned;
-                    out.notes.extend(inner.notes);
-                }
-                "-c" | "--constraint" => out.notes.push(format!("line {lineno}: constraints file {val} not read (constraints do not add packages)")),
-                "-i" | "--index-url" | "--extra-index-url" => {
-                    if val.is_empty() {
-                        return Err(err(path, lineno, format!("`{opt}` needs a URL")));
-                    }
-                    out.index_urls.push(val.to_string());
-                }
-                "-e" | "--editable" => return Err(err(path, lineno, "editable requirements (`-e`) cannot be checked before they are built")),
-                "-f" | "--find-links" | "--no-index" | "--pre" | "--prefer-binary" | "--only-binary" | "--no-binary" | "--trusted-host" => {
-                    out.notes.push(format!("line {lineno}: option `{opt}` noted, not needed for the check"))
-                }
-                _ => return Err(err(path, lineno, format!("unknown option `{opt}`"))),
-            }
-            continue;
-        }
-        // Drop per-requirement options (`--hash=...`).
-        let req_text = content.split(" --").next().unwrap_or(content).trim();
-        let req = crate::env::metadata::parse_requirement(req_text)
-            .map_err(|e| err(path, lineno, format!("not a PEP 508 requirement: {e}")))?;
-        let marker = req.marker.contents().map(|m| m.to_string());
-        let (version, source) = match &req.version_or_url {
-            Some(pep508_rs::VersionOrUrl::VersionSpecifier(spec)) => {
-                let exact: Vec<_> = spec
-                    .iter()
-                    .filter(|s| {
-                        matches!(
-                            s.operator(),
-                            pep440_rs::Operator::Equal | pep440_rs::Operator::ExactEqual
-                        )
-                    })
-                    .collect();
-                (exact.first().map(|s| s.version().to_string()), None)
-            }
-            Some(pep508_rs::VersionOrUrl::Url(u)) => {
-                (version_from_filename(&u.to_string()), Some(u.to_string()))
-            }
-            None => (None, None),
-        };
-        if version.is_none() {
-            out.unpinned += 1;
-        }
-        out.packages.push(Planned {
-            name: req.name.to_string(),
-            requirement: version.is_none().then(|| req_text.to_string()),
-            version,
-            requires_dist: None,
-            requires_python: None,
-            source,
-            marker,
-        });
-    }
-    Ok(out)
-}
-
-/// The version in a wheel or sdist file name or URL (`torch-2.4.1+cu124-cp311-...whl`).
-pub fn version_from_filename(url: &str) -> Option<String> {
-    let file = url.rsplit('/').next()?;
-    let file = percent_decode(file);
-    let stem = file
-        .strip_suffix(".whl")
-        .or_else(|| file.strip_suffix(".tar.gz"))
-        .or_else(|| file.strip_suffix(".zip"))?;
-    let v = stem.split('-').nth(1)?;
-    v.parse::<pep440_rs::Version>().ok().map(|_| v.to_string())
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok();
-            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn toml_err(e: toml::de::Error, text: &str, path: &Path) -> PlanError {
-    let line = e
-        .span()
-        .map(|s| crate::model::line_col(text, s.start).0)
-        .unwrap_or(1);
-    err(path, line, e.message().trim().to_string())
-}
-
-/// PEP 751 `pylock.toml`: `[[packages]]` with `name`, `version`, `marker`, `requires-python`,
-/// `index`, and `wheels`/`sdist` whose URLs or names carry the exact file.
-pub fn parse_pylock(text: &str, path: &Path) -> Result<PlanFile, PlanError> {
-    #[derive(serde::Deserialize)]
-    struct Lock {
-        #[serde(rename = "lock-version")]
-        lock_version: String,
-        #[serde(default)]
-        packages: Vec<Pkg>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Pkg {
-        name: String,
-        version: Option<String>,
-        marker: Option<String>,
-        #[serde(rename = "requires-python")]
-        requires_python: Option<String>,
-        index: Option<String>,
-        #[serde(default)]
-        wheels: Vec<File>,
-        sdist: Option<File>,
-    }
-    #[derive(serde::Deserialize)]
-    struct File {
-        name: Option<String>,
-        url: Option<String>,
-    }
-    let lock: Lock = toml::from_str(text).map_err(|e| toml_err(e, text, path))?;
-    if !lock.lock_version.starts_with("1.") {
-        return Err(err(
-            path,
-            1,
-            format!(
-                "lock-version {} is not a PEP 751 1.x lock",
-                lock.lock_version
-            ),
-        ));
-    }
-    let packages = lock
-        .packages
-        .into_iter()
-        .map(|p| {
-            // A local version (+cu124) lives only in the file names.
-            let file = p
-                .wheels
-                .iter()
-                .chain(p.sdist.iter())
-                .find_map(|f| f.name.clone().or_else(|| f.url.clone()));
-            let version = file
-                .as_deref()
-                .and_then(version_from_filename)
-                .or(p.version);
-            Planned {
-                name: p.name,
-                version,
-                requirement: None,
-                requires_dist: None,
-                requires_python: p.requires_python,
-                source: p.index.or(file),
-                marker: p.marker,
-            }
-        })
-        .collect::<Vec<_>>();
-    Ok(PlanFile {
-        path: path.to_path_buf(),
-        format: PlanFormat::Pylock,
-        unpinned: packages.iter().filter(|p| p.version.is_none()).count(),
-        packages,
-        index_urls: Vec::new(),
-        notes: Vec::new(),
-    })
-}
-
-/// `uv.lock`: `[[package]]` with `name`, `version`, `source` (`registry = URL`), `dependencies`
-/// (names and markers), `wheels` (URLs).
-pub fn parse_uv_lock(text: &str, path: &Path) -> Result<PlanFile, PlanError> {
-    #[derive(serde::Deserialize)]
-    struct Lock {
-        version: u32,
-        #[serde(default)]
-        package: Vec<Pkg>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Pkg {
-        name: String,
-        version: Option<String>,
-        source: Option<toml::Value>,
-        #[serde(default)]
-        dependencies: Vec<Dep>,
-        #[serde(default)]
-        wheels: Vec<Wheel>,
-        #[serde(rename = "requires-python")]
-        requires_python: Option<String>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Dep {
-        name: String,
-        marker: Option<String>,
-        #[serde(default)]
-        extra: Vec<String>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Wheel {
-        url: Option<String>,
-    }
-    let lock: Lock = toml::from_str(text).map_err(|e| toml_err(e, text, path))?;
-    if lock.version != 1 {
-        return Err(err(
-            path,
-            1,
-            format!("uv.lock version {} is not supported (1 is)", lock.version),
-        ));
-    }
-    let packages = lock
-        .package
-        .into_iter()
-        .map(|p| {
-            let source = p.source.as_ref().and_then(|s| {
-                ["registry", "url", "path", "git", "editable", "virtual"]
-                    .iter()
-                    .find_map(|k| s.get(k).and_then(|v| v.as_str()).map(str::to_string))
-            });
-            let file = p.wheels.iter().find_map(|w| w.url.clone());
-            let version = file
-                .as_deref()
-                .and_then(version_from_filename)
-                .or(p.version);
-            let deps = p
-                .dependencies
-                .iter()
-                .map(|d| {
-                    let extras = if d.extra.is_empty() {
-                        String::new()
-                    } else {
-                        format!("[{}]", d.extra.join(","))
-                    };
-                    match &d.marker {
-                        Some(m) => format!("{}{extras} ; {m}", d.name),
-                        None => format!("{}{extras}", d.name),
-                    }
-                })
-                .collect();
-            Planned {
-                name: p.name,
-                version,
-                requirement: None,
-                requires_dist: Some(deps),
-                requires_python: p.requires_python,
-                source: source.or(file),
-                marker: None,
-            }
-        })
-        .collect::<Vec<_>>();
-    Ok(PlanFile {
-        path: path.to_path_buf(),
-        format: PlanFormat::UvLock,
-        unpinned: packages.iter().filter(|p| p.version.is_none()).count(),
-        packages,
-        index_urls: Vec::new(),
-        notes: vec!["uv.lock records dependency names without their version ranges: only presence is checked between planned packages".into()],
-    })
-}
-
-/// The JSON report of `pip install --dry-run --ignore-installed --report FILE`: every package
-/// pip would install, with its full metadata.
-pub fn parse_pip_report(text: &str, path: &Path) -> Result<PlanFile, PlanError> {
-    let v: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| err(path, e.line(), format!("not JSON: {e}")))?;
-    if v.get("install").and_then(|i| i.as_array()).is_none() {
-        return Err(err(
-            path,
-            1,
-            "no `install` list: not a `pip install --report` file",
-        ));
-    }
-    let mut packages = Vec::new();
-    for item in v["install"].as_array().into_iter().flatten() {
-        let md = &item["metadata"];
-        let Some(name) = md["name"].as_str() else {
-            return Err(err(path, 1, "an `install` entry has no metadata.name"));
-        };
-        let strings = |k: &str| -> Option<Vec<String>> {
-            md[k].as_array().map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str().map(str::to_string))
-                    .collect()
-            })
-        };
-        let url = item["download_info"]["url"].as_str().map(str::to_string);
-        let version = url
-            .as_deref()
-            .and_then(version_from_filename)
-            .or_else(|| md["version"].as_str().map(str::to_string));
-        packages.push(Planned {
-            name: name.to_string(),
-            version,
-            requirement: None,
-            requires_dist: Some(strings("requires_dist").unwrap_or_default()),
-            requires_python: md["requires_python"].as_str().map(str::to_string),
-            source: url,
-            marker: None,
-        });
-    }
-    Ok(PlanFile {
-        path: path.to_path_buf(),
-        format: PlanFormat::PipReport,
-        unpinned: 0,
-        packages,
-        index_urls: Vec::new(),
-        notes: Vec::new(),
-    })
-}
-
-/// Asks pip's resolver what a requirements file with unpinned entries would install: runs
-/// `PYTHON -m pip install --dry-run --ignore-installed --quiet --report - -r FILE` (a fixed
-/// argument list; the file is passed as one argument, never through a shell) and parses the
-/// report. Needs the index pip is configured for.
-pub fn resolve_with_pip(
-    python: &Path,
-    requirements: &Path,
-    timeout: std::time::Duration,
-) -> Result<PlanFile, PlanError> {
-    let out = crate::process::run(
-        std::process::Command::new(python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--dry-run",
-                "--ignore-installed",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--report",
-                "-",
-                "-r",
-            ])
-            .arg(requirements),
-        timeout,
-        MAX_BYTES as usize,
-    )
-    .map_err(|e| {
-        err(
-            requirements,
-            0,
-            format!("pip's resolver ({}): {e}", python.display()),
-        )
-    })?;
-    if !out.status.success() {
-        return Err(err(
-            requirements,
-            0,
-            format!("pip's resolver failed: {}", out.last_stderr_line()),
-        ));
-    }
-    let text = out.stdout;
-    let mut p = parse_pip_report(&text, requirements)?;
-    p.notes.push(format!(
-        "resolved by pip's resolver ({} -m pip install --dry-run --report)",
-        python.display()
-    ));
-    Ok(p)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn p(text: &str) -> Result<PlanFile, PlanError> {
-        parse_requirements(text, Path::new("r.txt"), 0)
-    }
-
-    #[test]
-    fn requirements_lines() {
-        let f = p("# stack\n--extra-index-url https://example.invalid/whl/cu124\ntorch==2.4.1+cu124 \\\n    --hash=sha256:00\ntransformers>=4.44 ; python_version >= \"3.9\"  # comment\npeft==0.12.0\n").expect("parses");
-        assert_eq!(f.packages.len(), 3);
-        assert_eq!(f.packages[0].version.as_deref(), Some("2.4.1+cu124"));
-        assert_eq!(f.packages[1].version, None);
-        assert!(f.packages[1].marker.is_some());
-        assert_eq!(f.unpinned, 1);
-        assert_eq!(f.index_urls, ["https://example.invalid/whl/cu124"]);
-    }
-
-    #[test]
-    fn requirements_errors_name_the_line() {
-        let e = p("torch==2.4.1\ntransformers>>4\n").expect_err("bad");
-        assert_eq!(e.line, 2);
-        assert!(
-            e.to_string()
-                .starts_with("r.txt:2: not a PEP 508 requirement"),
-            "{e}"
-        );
-        assert_eq!(p("--frobnicate\n").expect_err("bad").line, 1);
-        assert!(p("-e .\n").is_err());
-        assert!(p("-r /etc/passwd\n").is_err());
-        assert!(p("-r https://x/y.txt\n").is_err());
-    }
-
-    #[test]
-    fn file_names_carry_local_versions() {
-        assert_eq!(
-            version_from_filename(
-                "https://h/whl/cu124/torch-2.4.1%2Bcu124-cp311-cp311-linux_x86_64.whl"
-            )
-            .as_deref(),
-            Some("2.4.1+cu124")
-        );
-        assert_eq!(
-            version_from_filename("peft-0.12.0-py3-none-any.whl").as_deref(),
-            Some("0.12.0")
-        );
-        assert_eq!(version_from_filename("no-version"), None);
-    }
-
-    #[test]
-    fn locks() {
-        let pylock = "lock-version = \"1.0\"\ncreated-by = \"uv\"\n[[packages]]\nname = \"torch\"\nversion = \"2.4.1\"\nindex = \"https://example.invalid/whl/cu124\"\nwheels = [{ name = \"torch-2.4.1+cu124-cp311-cp311-linux_x86_64.whl\", url = \"https://example.invalid/whl/cu124/torch-2.4.1%2Bcu124-cp311-cp311-linux_x86_64.whl\", hashes = { sha256 = \"00\" } }]\n";
-        let f = parse_pylock(pylock, Path::new("pylock.toml")).expect("pylock");
-        assert_eq!(f.packages[0].version.as_deref(), Some("2.4.1+cu124"));
-        let e = parse_pylock("lock-version = 1\n", Path::new("pylock.toml")).expect_err("bad type");
-        assert_eq!(e.line, 1);
-
-        let uv = "version = 1\nrequires-python = \">=3.11\"\n[[package]]\nname = \"peft\"\nversion = \"0.12.0\"\nsource = { registry = \"https://example.invalid/simple\" }\ndependencies = [{ name = \"torch\" }, { name = \"accelerate\" }, { name = \"triton\", marker = \"sys_platform == 'linux'\" }]\n";
-        let f = parse_uv_lock(uv, Path::new("uv.lock")).expect("uv.lock");
-        assert_eq!(
-            f.packages[0].requires_dist.as_ref().map(|d| d.len()),
-            Some(3)
-        );
-
-        let rep = r#"{"version": "1", "install": [{"metadata": {"name": "peft", "version": "0.12.0", "requires_dist": ["torch>=1.13.0"], "requires_python": ">=3.8.0"}, "download_info": {"url": "https://example.invalid/peft-0.12.0-py3-none-any.whl"}}]}"#;
-        let f = parse_pip_report(rep, Path::new("r.json")).expect("report");
-        assert_eq!(
-            f.packages[0].requires_dist.as_deref(),
-            Some(&["torch>=1.13.0".to_string()][..])
-        );
-        assert!(parse_pip_report("{\"x\": 1}", Path::new("r.json")).is_err());
     }
 }

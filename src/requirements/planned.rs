@@ -219,6 +219,6 @@ pub fn planned_env(
         findings,
         scan_ms: 0.0,
         planned: true,
-        planned_complete: plan.format != super::PlanFormat::Requirements,
+        planned_complete: plan.format != super::PlanFileFormat::Requirements,
     }
 }
