@@ -9,8 +9,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::env::{self, DiscoveryVars};
+use crate::env;
 use crate::matrix::{self, Matrix};
+use crate::model::Vars;
 use crate::probe::{self, HostFacts, ProbeOptions};
 use crate::report::{self, EnvironmentInfo, MatrixInfo, Report};
 use crate::verify;
@@ -464,9 +465,10 @@ fn facts(
         host: host.cloned(),
         slow_toolchains,
     };
+    let vars = Vars::from_process();
     let (host, env) = std::thread::scope(|s| {
-        let h = s.spawn(|| probe::collect(&opts, &probe::process_vars));
-        let e = env::read_environment(python, &DiscoveryVars::from_process());
+        let h = s.spawn(|| probe::collect(&opts, &vars));
+        let e = env::read_environment(python, &vars);
         (h.join(), e)
     });
     let host = match host {
@@ -494,7 +496,7 @@ fn probe_cmd(args: &ProbeArgs) -> i32 {
             host: args.host.clone(),
             slow_toolchains: true,
         };
-        match probe::collect(&opts, &probe::process_vars) {
+        match probe::collect(&opts, &Vars::from_process()) {
             Ok(h) => probe::to_profile_toml(&h),
             Err(e) => return error(&e.to_string(), None),
         }
@@ -542,7 +544,7 @@ fn install_order(args: &InstallOrderArgs) -> i32 {
         host: args.host.clone(),
         slow_toolchains: false,
     };
-    let host = match probe::collect(&opts, &probe::process_vars) {
+    let host = match probe::collect(&opts, &Vars::from_process()) {
         Ok(h) => h,
         Err(e) => return error(&e.to_string(), None),
     };
@@ -596,7 +598,8 @@ fn index_client(
     offline: bool,
     python: Option<&std::path::Path>,
 ) -> (crate::index::Client, String) {
-    let choice = crate::index::discover(flag, &probe::process_vars, python);
+    let vars = Vars::from_process();
+    let choice = crate::index::discover(flag, &vars, python);
     let desc = match (choice.redacted_url(), offline) {
         (Some(u), false) => format!("{u} (from {})", choice.source),
         (Some(u), true) => format!("{u} (from {}), offline: cache only", choice.source),
@@ -612,7 +615,7 @@ fn index_client(
     let client = crate::index::Client::new(crate::index::ClientOptions {
         index_url: choice.url.clone(),
         offline: offline || choice.url.is_none(),
-        ..Default::default()
+        ..crate::index::ClientOptions::new(crate::index::default_cache_dir(&vars))
     });
     (client, desc)
 }
@@ -715,7 +718,7 @@ fn smoke_cmd(args: &SmokeArgs) -> i32 {
         host: args.host.clone(),
         slow_toolchains: false,
     };
-    let host = match probe::collect(&opts, &probe::process_vars) {
+    let host = match probe::collect(&opts, &Vars::from_process()) {
         Ok(h) => h,
         Err(e) => return error(&e.to_string(), None),
     };

@@ -7,8 +7,7 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(mut facts) = compat::probe::host::parse_profile(text, "fuzz.toml") {
             let back = compat::probe::to_profile_toml(&facts);
             assert!(compat::probe::host::parse_profile(&back, "again").is_ok(), "a written profile reads back");
-            let v = text.to_string();
-            let vars = move |k: &str| (k == "COMPAT_OVERRIDE_GPU_ARCH").then(|| v.clone());
+            let vars = compat::model::Vars::from_pairs([("COMPAT_OVERRIDE_GPU_ARCH", text)]);
             let _ = compat::probe::apply_overrides(&mut facts, &vars);
         }
         let _ = text.parse::<compat::model::units::DriverVersion>();

@@ -18,25 +18,7 @@ use pep440_rs::Version;
 use serde::{Deserialize, Serialize};
 
 use super::metadata::{parse_pyvenv_cfg, pth_paths};
-
-/// The environment variables discovery looks at, passed in so tests can fake them.
-#[derive(Debug, Default, Clone)]
-pub struct DiscoveryVars {
-    pub virtual_env: Option<String>,
-    pub conda_prefix: Option<String>,
-    pub path: Option<std::ffi::OsString>,
-}
-
-impl DiscoveryVars {
-    pub fn from_process() -> Self {
-        let nonempty = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        DiscoveryVars {
-            virtual_env: nonempty("VIRTUAL_ENV"),
-            conda_prefix: nonempty("CONDA_PREFIX"),
-            path: std::env::var_os("PATH"),
-        }
-    }
-}
+use crate::model::Vars;
 
 /// Where the interpreter choice came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,22 +144,23 @@ print(json.dumps({
 }))
 "#;
 
-/// Chooses the interpreter (or environment folder) to read, and says why.
+/// Chooses the interpreter (or environment folder) to read, and says why. `vars` gives
+/// `VIRTUAL_ENV`, `CONDA_PREFIX` (an empty one counts as unset) and `PATH`.
 pub fn discover(
     flag: Option<&Path>,
-    vars: &DiscoveryVars,
+    vars: &Vars,
 ) -> Result<(PathBuf, InterpreterSource), InterpreterError> {
     if let Some(p) = flag {
         return Ok((p.to_path_buf(), InterpreterSource::Flag));
     }
-    if let Some(v) = &vars.virtual_env {
+    if let Some(v) = vars.nonempty("VIRTUAL_ENV") {
         return Ok((PathBuf::from(v), InterpreterSource::VirtualEnv));
     }
-    if let Some(c) = &vars.conda_prefix {
+    if let Some(c) = vars.nonempty("CONDA_PREFIX") {
         return Ok((PathBuf::from(c), InterpreterSource::CondaPrefix));
     }
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-    match which::which_in("python3", vars.path.clone(), cwd) {
+    match which::which_in("python3", vars.get_os("PATH"), cwd) {
         Ok(p) => Ok((p, InterpreterSource::Path)),
         Err(_) => Err(InterpreterError::NotFound),
     }
@@ -368,11 +351,7 @@ mod tests {
 
     #[test]
     fn discovery_order() {
-        let vars = DiscoveryVars {
-            virtual_env: Some("/venv".into()),
-            conda_prefix: Some("/conda".into()),
-            path: None,
-        };
+        let vars = Vars::from_pairs([("VIRTUAL_ENV", "/venv"), ("CONDA_PREFIX", "/conda")]);
         let flag = PathBuf::from("/x/python");
         assert_eq!(
             discover(Some(&flag), &vars).ok(),
@@ -382,18 +361,12 @@ mod tests {
             discover(None, &vars).ok(),
             Some((PathBuf::from("/venv"), InterpreterSource::VirtualEnv))
         );
-        let conda = DiscoveryVars {
-            virtual_env: None,
-            ..vars.clone()
-        };
+        let conda = vars.clone().with("VIRTUAL_ENV", "");
         assert_eq!(
             discover(None, &conda).ok(),
             Some((PathBuf::from("/conda"), InterpreterSource::CondaPrefix))
         );
-        let none = DiscoveryVars {
-            path: Some("/nonexistent-dir".into()),
-            ..Default::default()
-        };
+        let none = Vars::from_pairs([("PATH", "/nonexistent-dir")]);
         assert!(matches!(
             discover(None, &none),
             Err(InterpreterError::NotFound)

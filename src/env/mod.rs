@@ -16,7 +16,7 @@ use pep440_rs::{Version, VersionSpecifiers};
 use pep508_rs::Requirement;
 use serde::Serialize;
 
-pub use interpreter::{DiscoveryVars, Interpreter, InterpreterError, InterpreterSource, Markers};
+pub use interpreter::{Interpreter, InterpreterError, InterpreterSource, Markers};
 pub use metadata::TorchVersionPy;
 pub use scan::scan;
 
@@ -154,10 +154,11 @@ impl PythonEnv {
     }
 }
 
-/// Reads the environment chosen by `--python` / `VIRTUAL_ENV` / `CONDA_PREFIX` / `PATH`.
+/// Reads the environment chosen by `--python` / `VIRTUAL_ENV` / `CONDA_PREFIX` / `PATH` (the
+/// variables from `vars`).
 pub fn read_environment(
     python: Option<&std::path::Path>,
-    vars: &DiscoveryVars,
+    vars: &crate::model::Vars,
 ) -> Result<PythonEnv, InterpreterError> {
     let start = std::time::Instant::now();
     let (target, source) = interpreter::discover(python, vars)?;

@@ -35,7 +35,7 @@ use tokio::task::JoinSet;
 use super::cache::{Cache, Entry};
 use super::page::{parse_metadata, parse_page};
 use super::{redact_url, FetchSource, IndexError, Project, ReleaseMetadata};
-use crate::model::canonical;
+use crate::model::{canonical, Vars};
 
 /// What a project page request accepts: PEP 691 JSON first; the HTML forms for indexes that have
 /// no JSON (the q-values are the ones PEP 691 suggests).
@@ -44,14 +44,14 @@ const ACCEPT_PAGE: &str = "application/vnd.pypi.simple.v1+json, application/vnd.
 /// The first backoff; each retry doubles it.
 const BACKOFF: Duration = Duration::from_millis(200);
 
-/// How the client behaves. [`ClientOptions::default`] has no index URL and the defaults below.
+/// How the client behaves. [`ClientOptions::new`] has no index URL and the defaults below.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
     /// The index (a PEP 503 base URL such as `…/simple/`); `None` works from the cache only.
     pub index_url: Option<String>,
     /// Use only the cache, never the network.
     pub offline: bool,
-    /// Default: [`default_cache_dir`].
+    /// Usually [`default_cache_dir`].
     pub cache_dir: PathBuf,
     /// How long a cached page is used without asking again. Default 1 h.
     pub ttl: Duration,
@@ -65,12 +65,13 @@ pub struct ClientOptions {
     pub concurrency: usize,
 }
 
-impl Default for ClientOptions {
-    fn default() -> Self {
+impl ClientOptions {
+    /// The defaults, with no index URL and the cache in `cache_dir`.
+    pub fn new(cache_dir: PathBuf) -> Self {
         ClientOptions {
             index_url: None,
             offline: false,
-            cache_dir: default_cache_dir(),
+            cache_dir,
             ttl: Duration::from_secs(3600),
             timeout: Duration::from_secs(10),
             retries: 2,
@@ -81,12 +82,16 @@ impl Default for ClientOptions {
 }
 
 /// `$XDG_CACHE_HOME/compat/index`, else `~/.cache/compat/index`, else a folder under the system's
-/// temporary folder (a user without a home still gets a working cache).
-pub fn default_cache_dir() -> PathBuf {
-    let nonempty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
-    let base = nonempty("XDG_CACHE_HOME")
+/// temporary folder (a user without a home still gets a working cache). The variables come
+/// from `vars`.
+pub fn default_cache_dir(vars: &Vars) -> PathBuf {
+    let base = vars
+        .nonempty_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
-        .or_else(|| nonempty("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .or_else(|| {
+            vars.nonempty_os("HOME")
+                .map(|h| PathBuf::from(h).join(".cache"))
+        })
         .unwrap_or_else(|| std::env::temp_dir().join("compat-cache"));
     base.join("compat").join("index")
 }

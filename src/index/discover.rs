@@ -26,6 +26,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::redact_url;
+use crate::model::Vars;
 
 /// The index compat will ask, and where that came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -55,13 +56,9 @@ impl IndexChoice {
 /// How long `python -m pip config list` may take.
 const PIP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Decides which index to ask (see the module comment for the order). `vars` reads an
-/// environment variable (tests pass a fake); `python` is the target interpreter, asked last.
-pub fn discover(
-    flag: Option<&str>,
-    vars: &dyn Fn(&str) -> Option<String>,
-    python: Option<&Path>,
-) -> IndexChoice {
+/// Decides which index to ask (see the module comment for the order). `vars` are the
+/// environment variables (tests pass fake ones); `python` is the target interpreter, asked last.
+pub fn discover(flag: Option<&str>, vars: &Vars, python: Option<&Path>) -> IndexChoice {
     let files = config_files(vars, python);
     discover_with(flag, vars, &files, python, &|py| {
         pip_config_list(py, PIP_TIMEOUT)
@@ -71,12 +68,12 @@ pub fn discover(
 /// [`discover`] with the configuration files and the pip call given, for tests.
 pub fn discover_with(
     flag: Option<&str>,
-    vars: &dyn Fn(&str) -> Option<String>,
+    vars: &Vars,
     files: &ConfigFiles,
     python: Option<&Path>,
     pip: &dyn Fn(&Path) -> Result<String, String>,
 ) -> IndexChoice {
-    let var = |k: &str| vars(k).filter(|v| !v.trim().is_empty());
+    let var = |k: &str| vars.get(k).filter(|v| !v.trim().is_empty());
     let chosen = |url: String, source: String| checked(url.trim().to_string(), source);
     if let Some(url) = flag.filter(|v| !v.trim().is_empty()) {
         return chosen(url.to_string(), "--index-url".into());
@@ -151,8 +148,8 @@ pub struct ConfigFiles {
 }
 
 /// The files pip would read for `python`, highest precedence first (see the module comment).
-pub fn config_files(vars: &dyn Fn(&str) -> Option<String>, python: Option<&Path>) -> ConfigFiles {
-    let var = |k: &str| vars(k).filter(|v| !v.is_empty());
+pub fn config_files(vars: &Vars, python: Option<&Path>) -> ConfigFiles {
+    let var = |k: &str| vars.nonempty(k);
     let env_file = var("PIP_CONFIG_FILE");
     if env_file.as_deref() == Some("/dev/null") {
         return ConfigFiles {
@@ -334,16 +331,10 @@ pub fn pip_config_list(python: &Path, timeout: Duration) -> Result<String, Strin
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
 
-    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |k: &str| map.get(k).cloned()
+    fn vars(pairs: &[(&str, &str)]) -> Vars {
+        Vars::from_pairs(pairs.iter().copied())
     }
 
     fn no_pip(_: &Path) -> Result<String, String> {

@@ -11,10 +11,12 @@ pub mod smoke_id;
 pub mod source;
 pub mod text;
 pub mod units;
+pub mod vars;
 pub mod verdict;
 
 pub use names::{canonical, normalize};
 pub use smoke_id::SmokeCheckId;
 pub use source::Sourced;
 pub use text::line_col;
+pub use vars::Vars;
 pub use verdict::Verdict;

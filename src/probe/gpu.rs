@@ -6,10 +6,11 @@
 //! is on PATH. Each library is looked for before its first call (cudarc panics on a missing
 //! library), so a machine with no NVIDIA software at all gets facts that say so, and no panic.
 
+use std::ffi::OsStr;
 use std::process::Command;
 use std::time::Duration;
 
-use super::Gpu;
+use super::{Gpu, Source};
 use crate::model::units::{ComputeCapability, CudaVersion, DriverVersion};
 use crate::model::Sourced;
 
@@ -24,14 +25,15 @@ pub struct GpuProbe {
     pub notes: Vec<String>,
 }
 
-/// Probes the driver and GPUs of this machine.
-pub fn probe() -> GpuProbe {
+/// Probes the driver and GPUs of this machine; `path` (the value of PATH) is where
+/// `nvidia-smi` is looked for.
+pub fn probe(path: Option<&OsStr>) -> GpuProbe {
     let mut p = GpuProbe::default();
     match nvml(&mut p) {
         Ok(()) => {}
         Err(why) => {
             p.notes.push(why);
-            nvidia_smi(&mut p);
+            nvidia_smi(&mut p, path);
         }
     }
     libcuda(&mut p);
@@ -54,14 +56,14 @@ fn nvml(p: &mut GpuProbe) -> Result<(), String> {
     };
     match nvml.sys_driver_version() {
         Ok(v) => match v.parse::<DriverVersion>() {
-            Ok(d) => p.driver = Some(Sourced::new(d, "nvml")),
+            Ok(d) => p.driver = Some(Sourced::new(d, Source::Nvml)),
             Err(e) => p.notes.push(format!("NVML driver version: {e}")),
         },
         Err(e) => p.notes.push(format!("NVML driver version: {e}")),
     }
     match nvml.sys_cuda_driver_version() {
         Ok(v) => match CudaVersion::from_int(v) {
-            Some(c) => p.driver_cuda = Some(Sourced::new(c, "nvml")),
+            Some(c) => p.driver_cuda = Some(Sourced::new(c, Source::Nvml)),
             None => p
                 .notes
                 .push(format!("NVML CUDA driver version out of range: {v}")),
@@ -104,7 +106,7 @@ fn nvml(p: &mut GpuProbe) -> Result<(), String> {
             compute_capability: cc,
             memory_total_mib: mem.as_ref().map(|m| m.total / (1024 * 1024)),
             memory_free_mib: mem.as_ref().map(|m| m.free / (1024 * 1024)),
-            source: "nvml".into(),
+            source: Source::Nvml.into(),
         });
     }
     Ok(())
@@ -142,7 +144,7 @@ fn libcuda(p: &mut GpuProbe) {
                     ));
                 }
             }
-            p.libcuda_cuda = Some(Sourced::new(c, "libcuda"));
+            p.libcuda_cuda = Some(Sourced::new(c, Source::Libcuda));
         }
         None => p
             .notes
@@ -151,8 +153,9 @@ fn libcuda(p: &mut GpuProbe) {
 }
 
 /// The fallback when NVML cannot be loaded but `nvidia-smi` is there.
-fn nvidia_smi(p: &mut GpuProbe) {
-    let Ok(path) = which::which("nvidia-smi") else {
+fn nvidia_smi(p: &mut GpuProbe, paths: Option<&OsStr>) {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| std::path::PathBuf::from("/"));
+    let Ok(path) = which::which_in("nvidia-smi", paths, cwd) else {
         return;
     };
     let out = run_with_timeout(
@@ -166,7 +169,7 @@ fn nvidia_smi(p: &mut GpuProbe) {
         Ok(text) => {
             let (gpus, driver) = parse_nvidia_smi_csv(&text);
             if let Some(d) = driver {
-                p.driver = Some(Sourced::new(d, "nvidia-smi"));
+                p.driver = Some(Sourced::new(d, Source::NvidiaSmi));
             }
             p.gpus = gpus;
         }
@@ -198,7 +201,7 @@ pub fn parse_nvidia_smi_csv(text: &str) -> (Vec<Gpu>, Option<DriverVersion>) {
             compute_capability: cc,
             memory_total_mib: f[4].parse().ok(),
             memory_free_mib: f[5].parse().ok(),
-            source: "nvidia-smi".into(),
+            source: Source::NvidiaSmi.into(),
         });
         driver = driver.or_else(|| f[6].parse().ok());
     }
@@ -232,7 +235,7 @@ mod tests {
     #[test]
     fn probe_on_this_machine_never_panics() {
         // On a machine without NVIDIA software this says so; with it, it finds a driver.
-        let p = probe();
+        let p = probe(std::env::var_os("PATH").as_deref());
         assert!(p.driver.is_some() || !p.notes.is_empty());
         if p.driver.is_none() {
             eprintln!("no NVIDIA driver here: {:?}", p.notes);

@@ -22,7 +22,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Gpu, HostFacts};
+use super::{Gpu, HostFacts, Source};
 use crate::model::units::{ComputeCapability, CudaVersion, DriverVersion};
 use crate::model::Sourced;
 
@@ -130,7 +130,7 @@ pub fn parse_profile(text: &str, origin: &str) -> Result<HostFacts, HostProfileE
             ),
         });
     }
-    let src = format!("host-profile:{origin}");
+    let src: String = Source::Profile(origin.to_string()).into();
     let mut gpus = Vec::new();
     for g in &p.gpus {
         for _ in 0..g.count.unwrap_or(1).max(1) {
@@ -250,36 +250,5 @@ mod tests {
             e.to_string().contains("p.toml:5:1: unknown field `vram`"),
             "{e}"
         );
-    }
-
-    #[test]
-    fn overrides_replace_single_facts_and_empty_means_absent() {
-        let mut f = parse_profile(
-            "schema = 1\n[driver]\nversion = \"550.54.15\"\ncuda = \"12.4\"\n[[gpus]]\nname = \"A100\"\ncompute_capability = \"8.0\"\n",
-            "p",
-        )
-        .expect("profile");
-        let vars = |k: &str| match k {
-            "COMPAT_OVERRIDE_CUDA_DRIVER" => Some("13.0".to_string()),
-            "COMPAT_OVERRIDE_GPU_ARCH" => Some("sm_70, 7.0".to_string()),
-            _ => None,
-        };
-        super::super::apply_overrides(&mut f, &vars).expect("overrides");
-        assert_eq!(f.cuda().map(|c| c.value), Some(CudaVersion::new(13, 0)));
-        assert_eq!(f.gpus.len(), 2);
-        assert_eq!(
-            f.min_compute_capability(),
-            Some(ComputeCapability::new(7, 0))
-        );
-        assert_eq!(f.gpus[0].source, "override:COMPAT_OVERRIDE_GPU_ARCH");
-        let empty = |k: &str| {
-            (k == "COMPAT_OVERRIDE_CUDA_DRIVER" || k == "COMPAT_OVERRIDE_GPU_ARCH")
-                .then(String::new)
-        };
-        super::super::apply_overrides(&mut f, &empty).expect("overrides");
-        assert!(f.cuda().is_none());
-        assert!(f.gpus.is_empty());
-        let bad = |k: &str| (k == "COMPAT_OVERRIDE_GPU_ARCH").then(|| "nine".to_string());
-        assert!(super::super::apply_overrides(&mut f, &bad).is_err());
     }
 }

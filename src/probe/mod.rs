@@ -1,7 +1,7 @@
 //! Host facts: the NVIDIA driver, GPUs, CUDA and toolchains, each with the source that gave it.
 //!
 //! Where a fact comes from, in order of precedence:
-//! 1. an override variable (`COMPAT_OVERRIDE_*`, see [`OVERRIDES`]); an empty value means the
+//! 1. an override variable (`COMPAT_OVERRIDE_*`, see [`overrides`]); an empty value means the
 //!    fact is absent, as with conda's `CONDA_OVERRIDE_CUDA`;
 //! 2. a host profile (`--host PATH`, TOML), used *instead of* probing, so CI without a GPU can
 //!    reason about the GPU host it builds for;
@@ -9,16 +9,29 @@
 //!    ([`toolchains`]).
 //!
 //! No driver is a fact, not an error: the facts then say why there is none.
+//!
+//! The process environment comes in as one [`Vars`] (PATH for the toolchains, the override
+//! variables), never from `std::env` here, so tests hand in a fake one. Each fact says where it
+//! came from ([`Source`]).
+//!
+//! What lives here: [`HostFacts`] and [`collect`]; [`gpu`] (the driver libraries and
+//! `nvidia-smi`), [`toolchains`] (PATH), [`host`] (profiles), [`overrides`] (the variables),
+//! [`source`] (the source strings). What does not: any judgement of the facts (`verify`,
+//! `install_order`, `risk`) and their presentation (`report::probe`).
 
 pub mod gpu;
 pub mod host;
+pub mod overrides;
+pub mod source;
 pub mod toolchains;
 
 use serde::{Deserialize, Serialize};
 
 use crate::model::units::{ComputeCapability, CudaVersion, DriverVersion};
-use crate::model::Sourced;
+use crate::model::{Sourced, Vars};
 pub use host::{load_profile, to_profile_toml, HostProfileError};
+pub use overrides::{apply_overrides, Overridable, Override, OVERRIDES};
+pub use source::Source;
 pub use toolchains::Toolchain;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,26 +118,6 @@ impl HostFacts {
     }
 }
 
-/// The override variables and the fact each replaces.
-pub const OVERRIDES: &[(&str, &str)] = &[
-    (
-        "COMPAT_OVERRIDE_DRIVER_VERSION",
-        "the NVIDIA driver version, e.g. 550.54.15",
-    ),
-    (
-        "COMPAT_OVERRIDE_CUDA_DRIVER",
-        "the highest CUDA the driver supports, e.g. 12.4",
-    ),
-    (
-        "COMPAT_OVERRIDE_GPU_ARCH",
-        "the GPUs' compute capabilities, comma-separated, e.g. 9.0 or sm_80,sm_80",
-    ),
-    (
-        "COMPAT_OVERRIDE_CUDA_TOOLKIT",
-        "the CUDA toolkit (nvcc) release, e.g. 12.4.131",
-    ),
-];
-
 /// Options for [`collect`].
 #[derive(Debug, Clone, Default)]
 pub struct ProbeOptions {
@@ -135,23 +128,18 @@ pub struct ProbeOptions {
     pub slow_toolchains: bool,
 }
 
-/// Collects the host facts: profile or probe, then overrides from `vars`.
-pub fn collect(
-    opts: &ProbeOptions,
-    vars: &dyn Fn(&str) -> Option<String>,
-) -> Result<HostFacts, HostProfileError> {
+/// Collects the host facts: profile or probe (the toolchains on `vars`' PATH), then the
+/// overrides set in `vars`.
+pub fn collect(opts: &ProbeOptions, vars: &Vars) -> Result<HostFacts, HostProfileError> {
     let mut facts = match &opts.host {
         Some(path) => load_profile(path)?,
         None => {
             let slow = opts.slow_toolchains;
+            let path = vars.get_os("PATH").map(std::ffi::OsStr::to_os_string);
             let tools = Some(std::thread::spawn(move || {
-                toolchains::probe_with(
-                    std::env::var_os("PATH").as_deref(),
-                    std::time::Duration::from_secs(5),
-                    slow,
-                )
+                toolchains::probe_with(path.as_deref(), std::time::Duration::from_secs(5), slow)
             }));
-            let g = gpu::probe();
+            let g = gpu::probe(vars.get_os("PATH"));
             let mut f = basic_host();
             f.driver = g.driver;
             f.driver_cuda = g.driver_cuda;
@@ -166,7 +154,7 @@ pub fn collect(
                 .iter()
                 .find(|t| t.name == "nvcc")
                 .and_then(|t| t.version.clone())
-                .map(|v| Sourced::new(v, "nvcc"));
+                .map(|v| Sourced::new(v, Source::Nvcc));
             if let Some(n) = toolchains::host_compiler_note(&f.toolchains) {
                 f.notes.push(n);
             }
@@ -200,92 +188,4 @@ pub fn basic_host() -> HostFacts {
             .unwrap_or(1),
         ..Default::default()
     }
-}
-
-/// Applies `COMPAT_OVERRIDE_*` values. A set-but-empty variable removes the fact.
-pub fn apply_overrides(
-    facts: &mut HostFacts,
-    vars: &dyn Fn(&str) -> Option<String>,
-) -> Result<(), HostProfileError> {
-    let bad = |var: &str, why: String| HostProfileError::Override {
-        var: var.to_string(),
-        why,
-    };
-    if let Some(v) = vars("COMPAT_OVERRIDE_DRIVER_VERSION") {
-        let src = "override:COMPAT_OVERRIDE_DRIVER_VERSION";
-        facts.driver = if v.trim().is_empty() {
-            None
-        } else {
-            Some(Sourced::new(
-                v.parse()
-                    .map_err(|e| bad("COMPAT_OVERRIDE_DRIVER_VERSION", e))?,
-                src,
-            ))
-        };
-        facts.notes.push(format!(
-            "driver version overridden by COMPAT_OVERRIDE_DRIVER_VERSION={v:?}"
-        ));
-    }
-    if let Some(v) = vars("COMPAT_OVERRIDE_CUDA_DRIVER") {
-        let src = "override:COMPAT_OVERRIDE_CUDA_DRIVER";
-        facts.driver_cuda = if v.trim().is_empty() {
-            None
-        } else {
-            Some(Sourced::new(
-                v.parse()
-                    .map_err(|e| bad("COMPAT_OVERRIDE_CUDA_DRIVER", e))?,
-                src,
-            ))
-        };
-        facts.libcuda_cuda = None;
-        facts.notes.push(format!(
-            "driver CUDA version overridden by COMPAT_OVERRIDE_CUDA_DRIVER={v:?}"
-        ));
-    }
-    if let Some(v) = vars("COMPAT_OVERRIDE_GPU_ARCH") {
-        let mut gpus = Vec::new();
-        for (i, part) in v
-            .split(',')
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-            .enumerate()
-        {
-            let cc: ComputeCapability = part
-                .parse()
-                .map_err(|e| bad("COMPAT_OVERRIDE_GPU_ARCH", e))?;
-            let known = facts.gpus.get(i).filter(|g| g.compute_capability == cc);
-            gpus.push(Gpu {
-                index: i as u32,
-                name: known
-                    .map(|g| g.name.clone())
-                    .unwrap_or_else(|| format!("GPU with compute capability {cc}")),
-                uuid: None,
-                compute_capability: cc,
-                memory_total_mib: known.and_then(|g| g.memory_total_mib),
-                memory_free_mib: None,
-                source: "override:COMPAT_OVERRIDE_GPU_ARCH".into(),
-            });
-        }
-        facts.gpus = gpus;
-        facts
-            .notes
-            .push(format!("GPUs overridden by COMPAT_OVERRIDE_GPU_ARCH={v:?}"));
-    }
-    if let Some(v) = vars("COMPAT_OVERRIDE_CUDA_TOOLKIT") {
-        facts.toolkit = (!v.trim().is_empty()).then(|| {
-            Sourced::new(
-                v.trim().to_string(),
-                "override:COMPAT_OVERRIDE_CUDA_TOOLKIT",
-            )
-        });
-        facts.notes.push(format!(
-            "CUDA toolkit overridden by COMPAT_OVERRIDE_CUDA_TOOLKIT={v:?}"
-        ));
-    }
-    Ok(())
-}
-
-/// Reads the override variables from the process environment.
-pub fn process_vars(name: &str) -> Option<String> {
-    std::env::var(name).ok()
 }

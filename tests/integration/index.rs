@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use compat::index::{
     discover, Client, ClientOptions, FetchSource, IndexError, Project, ReleaseMetadata,
 };
+use compat::model::Vars;
 use pep440_rs::Version;
 use tiny_http::{Header, Response, Server};
 
@@ -569,10 +570,7 @@ fn closed_port_is_a_network_error() {
     let client = Client::new(ClientOptions {
         index_url: Some(format!("http://127.0.0.1:{port}/simple")),
         retries: 1,
-        ..ClientOptions {
-            cache_dir: cache.path().to_path_buf(),
-            ..ClientOptions::default()
-        }
+        ..ClientOptions::new(cache.path().to_path_buf())
     });
     let err = one(&client, "torch").unwrap_err();
     let IndexError::Network { url, why } = &err else {
@@ -684,15 +682,9 @@ fn discover_walks_the_flag_the_variables_and_pip_configuration() {
     let conf_text = conf.display().to_string();
     let home = dir.path().display().to_string();
     let env = |extra: &'static [(&'static str, &'static str)]| {
-        let (conf_text, home) = (conf_text.clone(), home.clone());
-        move |k: &str| match k {
-            "PIP_CONFIG_FILE" => Some(conf_text.clone()),
-            "HOME" => Some(home.clone()),
-            _ => extra
-                .iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| v.to_string()),
-        }
+        Vars::from_pairs(extra.iter().copied())
+            .with("PIP_CONFIG_FILE", conf_text.clone())
+            .with("HOME", home.clone())
     };
     let flag = "http://127.0.0.1:9/flag/simple/";
     let c = discover(
@@ -721,7 +713,7 @@ fn discover_walks_the_flag_the_variables_and_pip_configuration() {
     assert_eq!(c.source, format!("pip config file {conf_text}"));
     assert!(c.note.is_none());
     // With pip's files turned off and no interpreter to ask: offline, and the note says why.
-    let off = |k: &str| (k == "PIP_CONFIG_FILE").then(|| "/dev/null".to_string());
+    let off = Vars::from_pairs([("PIP_CONFIG_FILE", "/dev/null")]);
     let c = discover(None, &off, None);
     assert_eq!((c.url.as_deref(), c.source.as_str()), (None, "none"));
     let note = c.note.unwrap_or_default();
