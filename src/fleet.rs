@@ -65,13 +65,7 @@ fn key(r: &Value) -> GroupKey {
         .map(|g| format!("{} ({})", s(&g["name"]), s(&g["compute_capability"])))
         .collect();
     gpus.sort();
-    let mut counted: Vec<(String, usize)> = Vec::new();
-    for g in gpus {
-        match counted.iter_mut().find(|(n, _)| *n == g) {
-            Some((_, k)) => *k += 1,
-            None => counted.push((g, 1)),
-        }
-    }
+    let counted = crate::probe::count_alike(gpus);
     GroupKey {
         driver: s(&h["driver"]["value"]),
         driver_cuda: s(&h["driver_cuda"]["value"]),

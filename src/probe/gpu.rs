@@ -10,7 +10,7 @@ use std::ffi::OsStr;
 use std::process::Command;
 use std::time::Duration;
 
-use super::{Gpu, Source};
+use super::{Gpu, NoDriver, Source};
 use crate::model::units::{ComputeCapability, CudaVersion, DriverVersion};
 use crate::model::Sourced;
 
@@ -23,6 +23,25 @@ pub struct GpuProbe {
     pub gpus: Vec<Gpu>,
     /// Why a source gave nothing ("no NVIDIA driver: libnvidia-ml.so.1 not found").
     pub notes: Vec<String>,
+    /// Why there is no driver, when NVML says there is none.
+    pub no_driver: Option<NoDriver>,
+}
+
+/// Why NVML gave nothing.
+enum NvmlDown {
+    /// There is no driver.
+    NoDriver(NoDriver),
+    /// NVML failed in another way; the sentence says how.
+    Failed(String),
+}
+
+impl std::fmt::Display for NvmlDown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NvmlDown::NoDriver(why) => why.fmt(f),
+            NvmlDown::Failed(why) => f.write_str(why),
+        }
+    }
 }
 
 /// Probes the driver and GPUs of this machine; `path` (the value of PATH) is where
@@ -32,7 +51,10 @@ pub fn probe(path: Option<&OsStr>) -> GpuProbe {
     match nvml(&mut p) {
         Ok(()) => {}
         Err(why) => {
-            p.notes.push(why);
+            p.notes.push(why.to_string());
+            if let NvmlDown::NoDriver(n) = why {
+                p.no_driver = Some(n);
+            }
             nvidia_smi(&mut p, path);
         }
     }
@@ -40,19 +62,13 @@ pub fn probe(path: Option<&OsStr>) -> GpuProbe {
     p
 }
 
-fn nvml(p: &mut GpuProbe) -> Result<(), String> {
+fn nvml(p: &mut GpuProbe) -> Result<(), NvmlDown> {
     use nvml_wrapper::error::NvmlError;
     let nvml = match nvml_wrapper::Nvml::init() {
         Ok(n) => n,
-        Err(NvmlError::LibloadingError(_)) => {
-            return Err("no NVIDIA driver: libnvidia-ml.so.1 not found".into())
-        }
-        Err(NvmlError::DriverNotLoaded) => {
-            return Err(
-                "no NVIDIA driver: NVML is installed but the kernel driver is not loaded".into(),
-            )
-        }
-        Err(e) => return Err(format!("NVML could not start: {e}")),
+        Err(NvmlError::LibloadingError(_)) => return Err(NvmlDown::NoDriver(NoDriver::NoLibrary)),
+        Err(NvmlError::DriverNotLoaded) => return Err(NvmlDown::NoDriver(NoDriver::NotLoaded)),
+        Err(e) => return Err(NvmlDown::Failed(format!("NVML could not start: {e}"))),
     };
     match nvml.sys_driver_version() {
         Ok(v) => match v.parse::<DriverVersion>() {
@@ -72,7 +88,7 @@ fn nvml(p: &mut GpuProbe) -> Result<(), String> {
     }
     let count = nvml
         .device_count()
-        .map_err(|e| format!("NVML device count: {e}"))?;
+        .map_err(|e| NvmlDown::Failed(format!("NVML device count: {e}")))?;
     for index in 0..count {
         let dev = match nvml.device_by_index(index) {
             Ok(d) => d,

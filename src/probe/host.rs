@@ -22,7 +22,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Gpu, HostFacts, Source};
+use super::{Gpu, HostFacts, NoDriver, Source};
 use crate::model::units::{ComputeCapability, CudaVersion, DriverVersion};
 use crate::model::Sourced;
 
@@ -153,8 +153,9 @@ pub fn parse_profile(text: &str, origin: &str) -> Result<HostFacts, HostProfileE
             .map(|n| format!(" ({n})"))
             .unwrap_or_default()
     )];
-    if driver.version.is_none() && gpus.is_empty() {
-        notes.push("no NVIDIA driver (per the host profile)".into());
+    let no_driver = (driver.version.is_none() && gpus.is_empty()).then_some(NoDriver::Profile);
+    if let Some(why) = no_driver {
+        notes.push(why.to_string());
     }
     Ok(HostFacts {
         hostname: p.hostname.clone(),
@@ -174,6 +175,7 @@ pub fn parse_profile(text: &str, origin: &str) -> Result<HostFacts, HostProfileE
         toolchains: Vec::new(),
         notes,
         profile: Some(origin.to_string()),
+        no_driver,
     })
 }
 

@@ -67,6 +67,55 @@ pub struct HostFacts {
     pub notes: Vec<String>,
     /// The host profile these facts came from, if any.
     pub profile: Option<String>,
+    /// Why the probe or the profile found no NVIDIA driver, as data (its sentence is among
+    /// [`HostFacts::notes`] too, which is what reports show). An override may have supplied
+    /// driver facts since: this says what the host itself has.
+    #[serde(skip)]
+    pub no_driver: Option<NoDriver>,
+}
+
+/// Why a host has no NVIDIA driver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoDriver {
+    /// `libnvidia-ml.so.1` cannot be loaded: no NVIDIA software at all.
+    NoLibrary,
+    /// NVML is installed but the kernel driver is not loaded.
+    NotLoaded,
+    /// The host profile names neither a driver nor a GPU.
+    Profile,
+}
+
+impl std::fmt::Display for NoDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NoDriver::NoLibrary => "no NVIDIA driver: libnvidia-ml.so.1 not found",
+            NoDriver::NotLoaded => {
+                "no NVIDIA driver: NVML is installed but the kernel driver is not loaded"
+            }
+            NoDriver::Profile => "no NVIDIA driver (per the host profile)",
+        })
+    }
+}
+
+/// Identical GPUs (same name, same compute capability), counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GpuGroup<'a> {
+    pub name: &'a str,
+    pub compute_capability: ComputeCapability,
+    pub count: usize,
+}
+
+/// Equal items counted, in the order each first appears: `[a, b, a]` → `[(a, 2), (b, 1)]`.
+/// The one grouping of GPUs, for [`HostFacts::gpu_groups`] and for merging reports.
+pub fn count_alike<T: PartialEq>(items: impl IntoIterator<Item = T>) -> Vec<(T, usize)> {
+    let mut counted: Vec<(T, usize)> = Vec::new();
+    for item in items {
+        match counted.iter_mut().find(|(seen, _)| *seen == item) {
+            Some((_, k)) => *k += 1,
+            None => counted.push((item, 1)),
+        }
+    }
+    counted
 }
 
 impl HostFacts {
@@ -80,29 +129,35 @@ impl HostFacts {
         self.driver_cuda.as_ref().or(self.libcuda_cuda.as_ref())
     }
 
+    /// The GPUs, identical ones counted, in the order they first appear.
+    pub fn gpu_groups(&self) -> Vec<GpuGroup<'_>> {
+        count_alike(
+            self.gpus
+                .iter()
+                .map(|g| (g.name.as_str(), g.compute_capability)),
+        )
+        .into_iter()
+        .map(|((name, compute_capability), count)| GpuGroup {
+            name,
+            compute_capability,
+            count,
+        })
+        .collect()
+    }
+
     /// One line for report headers.
     pub fn gpu_summary(&self) -> String {
         if self.gpus.is_empty() {
-            let why = self.notes.iter().find(|n| n.contains("no NVIDIA driver"));
-            return match (&self.driver, why) {
-                (None, Some(n)) => n.clone(),
+            return match (&self.driver, self.no_driver) {
+                (None, Some(why)) => why.to_string(),
                 (None, None) => "no NVIDIA driver, no GPU".into(),
                 (Some(d), _) => format!("driver {} but no GPU", d.value),
             };
         }
-        let mut groups: Vec<(String, ComputeCapability, usize)> = Vec::new();
-        for g in &self.gpus {
-            match groups
-                .iter_mut()
-                .find(|(n, c, _)| *n == g.name && *c == g.compute_capability)
-            {
-                Some((_, _, k)) => *k += 1,
-                None => groups.push((g.name.clone(), g.compute_capability, 1)),
-            }
-        }
-        let gpus: Vec<String> = groups
+        let gpus: Vec<String> = self
+            .gpu_groups()
             .iter()
-            .map(|(n, c, k)| format!("{k}× {n} ({})", c.sm()))
+            .map(|g| format!("{}× {} ({})", g.count, g.name, g.compute_capability.sm()))
             .collect();
         format!(
             "{}{}{}",
@@ -146,6 +201,7 @@ pub fn collect(opts: &ProbeOptions, vars: &Vars) -> Result<HostFacts, HostProfil
             f.libcuda_cuda = g.libcuda_cuda;
             f.gpus = g.gpus;
             f.notes = g.notes;
+            f.no_driver = g.no_driver;
             if let Some(t) = tools {
                 f.toolchains = t.join().unwrap_or_default();
             }
@@ -187,5 +243,48 @@ pub fn basic_host() -> HostFacts {
             .map(|n| n.get())
             .unwrap_or(1),
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alike_items_are_counted_in_first_seen_order() {
+        assert_eq!(
+            count_alike(["b", "a", "b", "c", "a", "b"]),
+            [("b", 3), ("a", 2), ("c", 1)]
+        );
+        assert!(count_alike(Vec::<u8>::new()).is_empty());
+    }
+
+    #[test]
+    fn summary_groups_gpus_and_says_why_there_is_no_driver() {
+        let mixed = host::parse_profile(
+            "schema = 1\n[driver]\nversion = \"550.54.15\"\ncuda = \"12.4\"\n\
+             [[gpus]]\nname = \"H100\"\ncompute_capability = \"9.0\"\ncount = 2\n\
+             [[gpus]]\nname = \"T4\"\ncompute_capability = \"7.5\"\n\
+             [[gpus]]\nname = \"H100\"\ncompute_capability = \"9.0\"\n",
+            "p",
+        )
+        .expect("profile");
+        assert_eq!(
+            mixed.gpu_summary(),
+            "3× H100 (sm_90) + 1× T4 (sm_75), driver 550.54.15 (CUDA 12.4)"
+        );
+        assert_eq!(mixed.no_driver, None);
+
+        let none = host::parse_profile("schema = 1\n", "cpu.toml").expect("profile");
+        assert_eq!(none.no_driver, Some(NoDriver::Profile));
+        assert_eq!(
+            none.gpu_summary(),
+            "no NVIDIA driver (per the host profile)"
+        );
+        assert!(none.notes.contains(&NoDriver::Profile.to_string()));
+        assert_eq!(
+            HostFacts::default().gpu_summary(),
+            "no NVIDIA driver, no GPU"
+        );
     }
 }
