@@ -12,10 +12,10 @@
 //!
 //! | table | what | primary source |
 //! |---|---|---|
-//! | `cuda_toolkit_driver.toml` | toolkit release -> minimum Linux driver | NVIDIA CUDA Toolkit Release Notes, Table 3 |
-//! | `minor_version_compat.toml` | CUDA major -> minor-compat driver floor, caveat | NVIDIA CUDA Compatibility guide |
-//! | `torch_wheels.toml` | torch release -> CUDA variants; (release, variant) -> SASS/PTX archs | pytorch `.ci/manywheel/build_cuda.sh` (pytorch/builder before), `RELEASE.md`, pytorch issues/PRs |
-//! | `cuda_arch_support.toml` | CUDA release -> lowest/highest targetable arch | NVIDIA release notes (deprecated architectures) |
+//! | `cuda-toolkit-driver.toml` | toolkit release -> minimum Linux driver | NVIDIA CUDA Toolkit Release Notes, Table 3 |
+//! | `minor-version-compat.toml` | CUDA major -> minor-compat driver floor, caveat | NVIDIA CUDA Compatibility guide |
+//! | `torch-wheels.toml` | torch release -> CUDA variants; (release, variant) -> SASS/PTX archs | pytorch `.ci/manywheel/build_cuda.sh` (pytorch/builder before), `RELEASE.md`, pytorch issues/PRs |
+//! | `cuda-arch-support.toml` | CUDA release -> lowest/highest targetable arch | NVIDIA release notes (deprecated architectures) |
 //! | `precision.toml` | compute capability thresholds for fp16/bf16/int8/fp8 | DeepSpeed, torch, bitsandbytes, ATen checks |
 //! | `bitsandbytes.toml` | shipped CUDA libraries, their archs, selection rule, floors | bitsandbytes build-cuda.sh, cextension.py, issues/PRs |
 //! | `gpus.toml` | GPU name -> compute capability | NVIDIA "CUDA GPUs" page |
@@ -59,10 +59,10 @@ pub struct Tables<'a> {
 
 impl Tables<'static> {
     pub const EMBEDDED: Tables<'static> = Tables {
-        cuda_toolkit_driver: include_str!("../../matrices/knowledge/cuda_toolkit_driver.toml"),
-        minor_version_compat: include_str!("../../matrices/knowledge/minor_version_compat.toml"),
-        torch_wheels: include_str!("../../matrices/knowledge/torch_wheels.toml"),
-        cuda_arch_support: include_str!("../../matrices/knowledge/cuda_arch_support.toml"),
+        cuda_toolkit_driver: include_str!("../../matrices/knowledge/cuda-toolkit-driver.toml"),
+        minor_version_compat: include_str!("../../matrices/knowledge/minor-version-compat.toml"),
+        torch_wheels: include_str!("../../matrices/knowledge/torch-wheels.toml"),
+        cuda_arch_support: include_str!("../../matrices/knowledge/cuda-arch-support.toml"),
         precision: include_str!("../../matrices/knowledge/precision.toml"),
         bitsandbytes: include_str!("../../matrices/knowledge/bitsandbytes.toml"),
         gpus: include_str!("../../matrices/knowledge/gpus.toml"),
@@ -753,10 +753,10 @@ fn word_start_match(hay: &str, key: &str) -> bool {
 // ------------------------------------------------------------------------------------------
 // Parsing and checking.
 
-const TOOLKIT_FILE: &str = "cuda_toolkit_driver.toml";
-const MINOR_FILE: &str = "minor_version_compat.toml";
-const TORCH_FILE: &str = "torch_wheels.toml";
-const ARCH_FILE: &str = "cuda_arch_support.toml";
+const TOOLKIT_FILE: &str = "cuda-toolkit-driver.toml";
+const MINOR_FILE: &str = "minor-version-compat.toml";
+const TORCH_FILE: &str = "torch-wheels.toml";
+const ARCH_FILE: &str = "cuda-arch-support.toml";
 const PRECISION_FILE: &str = "precision.toml";
 const BNB_FILE: &str = "bitsandbytes.toml";
 const GPU_FILE: &str = "gpus.toml";
