@@ -14,6 +14,7 @@ use pep508_rs::VersionOrUrl;
 use serde::Serialize;
 
 use crate::env::{Distribution, PythonEnv};
+use crate::knowledge::Knowledge;
 use crate::matrix::{python_matches, Claim, ColumnKind, Library, Matrix, Target};
 pub use crate::model::Verdict;
 pub use consistency::{Consistency, Problem};
@@ -134,26 +135,34 @@ impl Verification {
     }
 }
 
-/// Decides every cell of `matrix` against `env`.
-pub fn verify(matrix: &Matrix, env: &PythonEnv, host: &crate::probe::HostFacts) -> Verification {
-    verify_with_smoke(matrix, env, host, None)
+/// What [`verify`] decides from: the declared matrix, the facts of the environment and the host,
+/// compat's knowledge tables, and the smoke checks' results when they ran.
+#[derive(Debug, Clone, Copy)]
+pub struct Inputs<'a> {
+    pub matrix: &'a Matrix,
+    pub env: &'a PythonEnv,
+    pub host: &'a crate::probe::HostFacts,
+    pub knowledge: &'a Knowledge,
+    /// A GPU pass adds to the row's CUDA cell, a GPU failure is a caveat on it; CPU results are
+    /// evidence for the operation itself (the row's `smoke` lines), not for CUDA.
+    pub smoke: Option<&'a crate::smoke::SmokeReport>,
 }
 
-/// [`verify`], with the smoke checks' results as evidence: a GPU pass adds to the row's CUDA
-/// cell, a GPU failure is a caveat on it; CPU results are evidence for the operation itself
-/// (the row's `smoke` lines), not for CUDA.
-pub fn verify_with_smoke(
-    matrix: &Matrix,
-    env: &PythonEnv,
-    host: &crate::probe::HostFacts,
-    smoke: Option<&crate::smoke::SmokeReport>,
-) -> Verification {
+/// Decides every cell of the matrix, and checks its other statements.
+pub fn verify(inputs: &Inputs<'_>) -> Verification {
+    let &Inputs {
+        matrix,
+        env,
+        host,
+        knowledge: k,
+        smoke,
+    } = inputs;
     let consistency = consistency::check(env);
     let mut tables = Vec::new();
     for t in &matrix.doc.tables {
         let mut rows = Vec::new();
         for lib in matrix.rows(t.id.get_ref()) {
-            let mut r = row(matrix, t, lib, env, host, &consistency);
+            let mut r = row(matrix, t, lib, env, host, k, &consistency);
             if let Some(sm) = smoke {
                 fold_smoke(&mut r, lib, sm);
             }
@@ -233,8 +242,8 @@ pub fn verify_with_smoke(
     Verification {
         installed,
         past_conflicts: past_conflicts(matrix, env, &consistency),
-        current_conflicts: current_conflicts(matrix, env, host),
-        known_issues: known_issues(matrix, env, host),
+        current_conflicts: current_conflicts(matrix, env, host, k),
+        known_issues: known_issues(matrix, env, host, k),
         graph_edges: graph_edges(matrix, env),
         tables,
         consistency,
@@ -249,6 +258,7 @@ fn row(
     lib: &Library,
     env: &PythonEnv,
     host: &crate::probe::HostFacts,
+    k: &Knowledge,
     cons: &Consistency,
 ) -> Row {
     let dist = env.get(lib.name());
@@ -305,6 +315,7 @@ fn row(
                     d,
                     env,
                     host,
+                    k,
                 ),
                 _ => cell.reason = Some("the column has no CUDA target".into()),
             },
@@ -770,6 +781,7 @@ fn current_conflicts(
     matrix: &Matrix,
     env: &PythonEnv,
     host: &crate::probe::HostFacts,
+    knowledge: &Knowledge,
 ) -> Vec<StatementCheck> {
     let Some(c) = &matrix.doc.conflicts else {
         return Vec::new();
@@ -784,7 +796,7 @@ fn current_conflicts(
                 evidence: Vec::new(),
             };
             if k.topic.as_deref() == Some("gpu-arch") {
-                old_gpu_arch(&mut check, host);
+                old_gpu_arch(&mut check, host, knowledge);
                 return check;
             }
             let first = k.libraries.first().map(|l| l.get_ref().as_str()).unwrap_or("");
@@ -811,7 +823,7 @@ fn current_conflicts(
 
 /// The current known issue on older GPU architectures: every GPU against the newest CUDA
 /// release in compat's tables.
-fn old_gpu_arch(check: &mut StatementCheck, host: &crate::probe::HostFacts) {
+fn old_gpu_arch(check: &mut StatementCheck, host: &crate::probe::HostFacts, k: &Knowledge) {
     check.text = format!(
         "{} — every GPU of this host is supported by the newest CUDA",
         check.text
@@ -820,7 +832,6 @@ fn old_gpu_arch(check: &mut StatementCheck, host: &crate::probe::HostFacts) {
         check.reason = Some(cuda::no_driver_reason(host));
         return;
     }
-    let k = crate::knowledge::builtin();
     let newest = k.newest_cuda();
     let old: Vec<String> = host
         .gpus
@@ -849,8 +860,8 @@ fn known_issues(
     matrix: &Matrix,
     env: &PythonEnv,
     host: &crate::probe::HostFacts,
+    k: &Knowledge,
 ) -> Vec<StatementCheck> {
-    let k = crate::knowledge::builtin();
     matrix
         .doc
         .known_issues
@@ -1039,6 +1050,16 @@ mod tests {
         crate::matrix::load_builtin("llm-compression").expect("builtin")
     }
 
+    fn run(e: &PythonEnv, host: &crate::probe::HostFacts) -> Verification {
+        verify(&Inputs {
+            matrix: &matrix(),
+            env: e,
+            host,
+            knowledge: crate::knowledge::for_tests(),
+            smoke: None,
+        })
+    }
+
     fn find<'a>(v: &'a Verification, lib: &str, col: &str) -> &'a Cell {
         v.tables
             .iter()
@@ -1076,7 +1097,7 @@ mod tests {
                 ),
             ],
         );
-        let v = verify(&matrix(), &e, &crate::probe::HostFacts::default());
+        let v = run(&e, &crate::probe::HostFacts::default());
         let peft = find(&v, "peft", "pytorch");
         assert_eq!(peft.verdict, Verdict::Failed, "{peft:?}");
         assert!(peft
@@ -1128,7 +1149,7 @@ mod tests {
                 ),
             ],
         );
-        let v = verify(&matrix(), &e, &crate::probe::HostFacts::default());
+        let v = run(&e, &crate::probe::HostFacts::default());
         assert_eq!(find(&v, "transformers", "python").verdict, Verdict::Failed);
         assert_eq!(
             find(&v, "peft", "python").verdict,
@@ -1162,7 +1183,7 @@ mod tests {
                 ),
             ],
         );
-        let v = verify(&matrix(), &e, &crate::probe::HostFacts::default());
+        let v = run(&e, &crate::probe::HostFacts::default());
         let acc = find(&v, "accelerate", "python");
         assert_eq!(acc.verdict, Verdict::Unverified);
         assert!(acc.reason.as_deref().unwrap_or("").contains("not 3.11"));
@@ -1179,7 +1200,7 @@ mod tests {
                 dist("ruff", "0.4.10", &[], None, &[]),
             ],
         );
-        let v = verify(&matrix(), &e, &crate::probe::HostFacts::default());
+        let v = run(&e, &crate::probe::HostFacts::default());
         // A release candidate of 2.4.0 is before 2.4.0 (PEP 440), so >=2.4.0 fails.
         assert_eq!(find(&v, "torch", "version").verdict, Verdict::Failed);
         assert_eq!(
@@ -1206,7 +1227,7 @@ mod tests {
     #[test]
     fn qualitative_and_na_cells_are_not_checkable() {
         let e = env("3.11.7", vec![dist("dvc", "3.51.0", &[], None, &[])]);
-        let v = verify(&matrix(), &e, &crate::probe::HostFacts::default());
+        let v = run(&e, &crate::probe::HostFacts::default());
         let gpu = find(&v, "dvc", "gpu-support");
         assert_eq!((gpu.verdict, gpu.checkable), (Verdict::Unverified, false));
         let rating = find(&v, "dvc", "ml-integration");
@@ -1257,7 +1278,7 @@ mod tests {
             None,
             &["libbitsandbytes_cuda130.so"],
         );
-        let v = verify(&matrix(), &e, &host(V100_580));
+        let v = run(&e, &host(V100_580));
         let c = find(&v, "torch", "cuda");
         assert_eq!(c.verdict, Verdict::Failed, "{c:?}");
         let why = c.reason.as_deref().unwrap_or("");
@@ -1276,7 +1297,7 @@ mod tests {
     fn cpu_and_rocm_builds_of_torch_fail_the_cuda_column() {
         for (cuda, hip, word) in [(None, None, "CPU-only"), (None, Some("6.1"), "ROCm")] {
             let e = torch_env("2.4.1", cuda, hip, &[]);
-            let v = verify(&matrix(), &e, &host(H100_550));
+            let v = run(&e, &host(H100_550));
             let c = find(&v, "torch", "cuda");
             assert_eq!(c.verdict, Verdict::Failed);
             assert!(c.reason.as_deref().unwrap_or("").contains(word), "{c:?}");
@@ -1292,7 +1313,7 @@ mod tests {
             &["libbitsandbytes_cuda124.so", "libbitsandbytes_cuda128.so"],
         );
         let h = host("schema = 1\n[driver]\nversion = \"580.65.06\"\ncuda = \"13.0\"\n[[gpus]]\nname = \"NVIDIA H100 80GB HBM3\"\ncompute_capability = \"9.0\"\n");
-        let v = verify(&matrix(), &e, &h);
+        let v = run(&e, &h);
         assert_eq!(
             find(&v, "torch", "cuda")
                 .reason
@@ -1318,7 +1339,7 @@ mod tests {
             &["libbitsandbytes_cuda126.so"],
         );
         let h = host("schema = 1\n[driver]\nversion = \"560.35.03\"\ncuda = \"12.6\"\n[[gpus]]\nname = \"NVIDIA H100 80GB HBM3\"\ncompute_capability = \"9.0\"\n");
-        let v = verify(&matrix(), &e, &h);
+        let v = run(&e, &h);
         let c = find(&v, "torch", "cuda");
         assert_eq!(c.verdict, Verdict::Unverified, "{c:?}");
         assert!(c
@@ -1328,7 +1349,7 @@ mod tests {
             .contains("built for CUDA 12.6, not 12.4"));
         // An older driver than torch's CUDA needs, across a major: failed, with the fix.
         let old = host("schema = 1\n[driver]\nversion = \"470.82.01\"\ncuda = \"11.4\"\n[[gpus]]\nname = \"NVIDIA A100-SXM4-80GB\"\ncompute_capability = \"8.0\"\n");
-        let v = verify(&matrix(), &e, &old);
+        let v = run(&e, &old);
         let c = find(&v, "torch", "cuda");
         assert_eq!(c.verdict, Verdict::Failed);
         assert!(
