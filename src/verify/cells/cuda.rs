@@ -1,4 +1,4 @@
-//! The CUDA column and the GPU-support column, decided from host facts (driver, GPUs), torch's
+//! The CUDA column, decided from host facts (driver, GPUs), torch's
 //! build facts (`torch/version.py`), the bitsandbytes libraries present, and the knowledge tables.
 //!
 //! Failure versus caveat: a build for a newer CUDA minor than the driver's own runs under
@@ -6,10 +6,11 @@
 //! major version, a driver below the major's floor, or a GPU missing from the build's
 //! architecture list is a failure, said plainly with its fix.
 
-use super::{Cell, Verdict};
+use super::Cell;
 use crate::env::{Distribution, PythonEnv};
 use crate::knowledge::{DriverSupport, Knowledge};
 use crate::model::units::{ComputeCapability, CudaVersion};
+use crate::model::Verdict;
 use crate::probe::HostFacts;
 
 /// Why a CUDA cell cannot be decided on a host without a driver.
@@ -332,7 +333,7 @@ pub fn cuda_cell(
     cell.verdict = Verdict::Verified;
 }
 
-fn gpu_list(host: &HostFacts) -> String {
+pub(super) fn gpu_list(host: &HostFacts) -> String {
     let mut ccs: Vec<String> = host
         .gpus
         .iter()
@@ -452,28 +453,4 @@ fn bnb_checks(
         }
     }
     true
-}
-
-/// The GPU-support column (monitoring tools read GPUs through NVML).
-pub fn gpu_cell(cell: &mut Cell, d: &Distribution, host: &HostFacts) {
-    if host.gpus.is_empty() {
-        cell.reason = Some(if host.driver.is_none() {
-            no_driver_reason(host)
-        } else {
-            "the driver reports no GPU".into()
-        });
-        return;
-    }
-    let src = host
-        .gpus
-        .first()
-        .map(|g| g.source.clone())
-        .unwrap_or_default();
-    cell.evidence.push(format!(
-        "{} GPU(s) visible ({}) [{src}]; {} reads GPU metrics through NVML, which the driver provides",
-        host.gpus.len(),
-        gpu_list(host),
-        d.normalized
-    ));
-    cell.verdict = Verdict::Verified;
 }
