@@ -318,10 +318,19 @@ pub fn load_matrix(path: Option<&std::path::Path>) -> Result<Matrix, matrix::Loa
     }
 }
 
+/// compat's knowledge tables, loaded once per command.
+fn knowledge() -> Result<crate::knowledge::Knowledge, i32> {
+    crate::knowledge::Knowledge::embedded().map_err(|e| error(&e.to_string(), None))
+}
+
 fn check(args: &CheckArgs) -> i32 {
     let m = match load_matrix(args.matrix.as_deref()) {
         Ok(m) => m,
         Err(e) => return error(&e.to_string(), Some(&e.hint)),
+    };
+    let k = match knowledge() {
+        Ok(k) => k,
+        Err(code) => return code,
     };
     let (host, mut env) = match facts(args.host.as_ref(), args.python.as_deref(), false) {
         Ok(x) => x,
@@ -346,12 +355,8 @@ fn check(args: &CheckArgs) -> i32 {
             };
         }
         let lookup = planned_metadata(args, env.interpreter.executable.as_deref());
-        env = crate::requirements::planned::planned_env(
-            &plan,
-            env.interpreter.clone(),
-            crate::knowledge::builtin(),
-            &*lookup,
-        );
+        env =
+            crate::requirements::planned::planned_env(&plan, env.interpreter.clone(), &k, &*lookup);
         plan_info = Some(report::PlanInfo {
             path: path.display().to_string(),
             format: plan.format,
@@ -378,7 +383,13 @@ fn check(args: &CheckArgs) -> i32 {
             }
         }
     };
-    let verification = verify::verify_with_smoke(&m, &env, &host, smoke.as_ref());
+    let verification = verify::verify(&verify::Inputs {
+        matrix: &m,
+        env: &env,
+        host: &host,
+        knowledge: &k,
+        smoke: smoke.as_ref(),
+    });
     let strict = args.fail_on == FailOn::Unverified;
     let undecided = verification
         .tables
@@ -540,6 +551,10 @@ fn install_order(args: &InstallOrderArgs) -> i32 {
         Ok(m) => m,
         Err(e) => return error(&e.to_string(), Some(&e.hint)),
     };
+    let k = match knowledge() {
+        Ok(k) => k,
+        Err(code) => return code,
+    };
     let opts = ProbeOptions {
         host: args.host.clone(),
         slow_toolchains: false,
@@ -554,7 +569,7 @@ fn install_order(args: &InstallOrderArgs) -> i32 {
         torch_latest: None,
         python: args.python.clone(),
     };
-    let plan = match crate::plan::plan(&m, &host, crate::knowledge::builtin(), &popts) {
+    let plan = match crate::plan::plan(&m, &host, &k, &popts) {
         Ok(p) => p,
         Err(e) => {
             return error(
@@ -640,6 +655,10 @@ fn risk(args: &RiskArgs) -> i32 {
         Ok(m) => m,
         Err(e) => return error(&e.to_string(), Some(&e.hint)),
     };
+    let k = match knowledge() {
+        Ok(k) => k,
+        Err(code) => return code,
+    };
     let (host, env) = match facts(args.host.as_ref(), args.python.as_deref(), false) {
         Ok(x) => x,
         Err(code) => return code,
@@ -692,15 +711,7 @@ fn risk(args: &RiskArgs) -> i32 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let report = crate::risk::assess(
-        &m,
-        &env,
-        &host,
-        crate::knowledge::builtin(),
-        &facts,
-        &desc,
-        now,
-    );
+    let report = crate::risk::assess(&m, &env, &host, &k, &facts, &desc, now);
     let text = match args.format {
         RiskFormat::Table => crate::risk::render_table(&report),
         RiskFormat::Json => serde_json::to_string_pretty(&report).unwrap_or_default() + "\n",

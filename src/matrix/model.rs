@@ -378,24 +378,7 @@ pub struct PerformanceClaim {
     pub baseline: Option<String>,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Deserialize,
-    serde::Serialize,
-    clap::ValueEnum,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum RiskLevel {
-    Low,
-    Medium,
-    High,
-}
+pub use crate::model::verdict::RiskLevel;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

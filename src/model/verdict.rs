@@ -1,4 +1,5 @@
-//! The verdict every cell and check gets: exactly one of four.
+//! The outcomes the rules hand to the reports: the [`Verdict`] every cell and check gets, and
+//! the [`RiskLevel`] of a risk row.
 
 use serde::{Deserialize, Serialize};
 
@@ -20,4 +21,15 @@ impl Verdict {
             Verdict::NotInstalled => "not-installed",
         }
     }
+}
+
+/// How risky a row of the risk table is: the matrix's claim, and what `compat risk` computes.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum RiskLevel {
+    Low,
+    Medium,
+    High,
 }

@@ -221,7 +221,11 @@ pub fn choose_torch(
         (None, None) => "an unknown driver".into(),
     };
     let support = |v: CudaVersion| -> Option<DriverSupport> {
-        crate::verify::cuda::driver_support(k, host, v).map(|(s, _)| s)
+        k.driver_support(
+            host.driver.as_ref().map(|d| &d.value),
+            host.cuda().map(|c| c.value),
+            v,
+        )
     };
     // Score every (release, variant): the matrix's CUDA major first (CUDA 12.4 asks for a CUDA 12
     // build where one fits), then full driver support over minor-version compatibility, then the

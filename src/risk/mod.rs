@@ -10,54 +10,15 @@
 //! Pure: index facts come in as data ([`IndexFacts`]), gathered by `crate::index`.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::env::PythonEnv;
-use crate::knowledge::{DriverSupport, Knowledge};
+use crate::knowledge::{DriverSupport, Knowledge, RiskRuleId};
 use crate::matrix::{Matrix, RiskLevel};
 use crate::model::normalize;
 use crate::model::units::CudaVersion;
 use crate::probe::HostFacts;
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Rule {
-    pub id: String,
-    pub level: RiskLevel,
-    pub means: String,
-    #[serde(default)]
-    pub days: Option<u64>,
-    #[serde(default)]
-    pub minors: Option<u64>,
-    #[serde(default)]
-    pub alternatives: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RulesFile {
-    #[allow(dead_code)]
-    schema: u32,
-    rule: Vec<Rule>,
-}
-
-const RULES: &str = include_str!("../../matrices/knowledge/risk-rules.toml");
-
-/// The built-in rules; an invalid embedded file is a bug a unit test catches.
-pub fn rules() -> &'static [Rule] {
-    static R: OnceLock<Vec<Rule>> = OnceLock::new();
-    R.get_or_init(|| {
-        toml::from_str::<RulesFile>(RULES)
-            .map(|f| f.rule)
-            .unwrap_or_default()
-    })
-}
-
-fn rule(id: &str) -> Option<&'static Rule> {
-    rules().iter().find(|r| r.id == id)
-}
 
 /// What the package index says about one project, reduced to what the rules need.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -79,7 +40,7 @@ pub type IndexFacts = BTreeMap<String, Result<ProjectFacts, String>>;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Fired {
-    pub rule: String,
+    pub rule: RiskRuleId,
     pub level: RiskLevel,
     pub because: String,
 }
@@ -127,14 +88,12 @@ fn age_days(rfc3339: &str, now: u64) -> Option<u64> {
     (now_days >= days).then(|| (now_days - days) as u64)
 }
 
-fn fire(out: &mut Vec<Fired>, id: &str, because: String) {
-    if let Some(r) = rule(id) {
-        out.push(Fired {
-            rule: r.id.clone(),
-            level: r.level,
-            because,
-        });
-    }
+fn fire(k: &Knowledge, out: &mut Vec<Fired>, id: RiskRuleId, because: String) {
+    out.push(Fired {
+        rule: id,
+        level: k.risk_rules().get(id).level,
+        because,
+    });
 }
 
 fn release_of(v: &str) -> Option<(u64, u64)> {
@@ -144,8 +103,10 @@ fn release_of(v: &str) -> Option<(u64, u64)> {
 }
 
 /// The library rules: installed vs matrix vs index.
+#[allow(clippy::too_many_arguments)] // until the risk rules are split (next commits)
 fn library_rules(
     lib: &str,
+    k: &Knowledge,
     matrix: &Matrix,
     env: &PythonEnv,
     index: &IndexFacts,
@@ -162,16 +123,18 @@ fn library_rules(
             if let (Some(s), Some(v)) = (spec, &d.version) {
                 if !s.contains(v) {
                     fire(
+                        k,
                         fired,
-                        "installed-below-matrix",
+                        RiskRuleId::InstalledBelowMatrix,
                         format!("{n} {} does not satisfy the matrix's {s}", d.version_text),
                     );
                 }
             }
         }
         None => fire(
+            k,
             fired,
-            "not-installed",
+            RiskRuleId::NotInstalled,
             format!("{n} is not installed in this environment"),
         ),
     }
@@ -188,8 +151,9 @@ fn library_rules(
             ));
             if p.latest.is_none() && p.latest_any.is_some() {
                 fire(
+                    k,
                     fired,
-                    "prerelease-only",
+                    RiskRuleId::PrereleaseOnly,
                     format!(
                         "{n}'s only releases are pre-releases or development versions (newest {})",
                         p.latest_any.as_deref().unwrap_or("")
@@ -199,18 +163,20 @@ fn library_rules(
             if let Some(up) = &p.latest_upload {
                 if let Some(days) = age_days(up, now) {
                     evidence.push(format!("newest release uploaded {up} ({days} days ago)"));
-                    let two = rule("stale-2y").and_then(|r| r.days).unwrap_or(730);
-                    let one = rule("stale-1y").and_then(|r| r.days).unwrap_or(365);
+                    let two = k.risk_rules().days(RiskRuleId::Stale2y);
+                    let one = k.risk_rules().days(RiskRuleId::Stale1y);
                     if days > two {
                         fire(
+                            k,
                             fired,
-                            "stale-2y",
+                            RiskRuleId::Stale2y,
                             format!("{n}'s newest release is {days} days old"),
                         );
                     } else if days > one {
                         fire(
+                            k,
                             fired,
-                            "stale-1y",
+                            RiskRuleId::Stale1y,
                             format!("{n}'s newest release is {days} days old"),
                         );
                     }
@@ -223,8 +189,9 @@ fn library_rules(
                             == d.version.clone().map(|v| v.without_local())
                 }) {
                     fire(
+                        k,
                         fired,
-                        "yanked-installed",
+                        RiskRuleId::YankedInstalled,
                         format!("{n} {} is yanked on the index", d.version_text),
                     );
                 }
@@ -242,14 +209,15 @@ fn library_rules(
                         "the matrix's floor"
                     };
                     if lm > bm {
-                        fire(fired, "major-drift", format!("{n}: the index's latest is {latest}, {what} is {base} (a major version behind)"));
+                        fire(k, fired, RiskRuleId::MajorDrift, format!("{n}: the index's latest is {latest}, {what} is {base} (a major version behind)"));
                     } else if lm == bm {
                         let gap = lmin.saturating_sub(bmin);
-                        let limit = rule("minor-drift").and_then(|r| r.minors).unwrap_or(3);
+                        let limit = k.risk_rules().minor_drift();
                         if installed.is_some() && gap >= limit {
                             fire(
+                                k,
                                 fired,
-                                "minor-drift",
+                                RiskRuleId::MinorDrift,
                                 format!(
                                     "{n} {base} is {gap} minor releases behind the latest {latest}"
                                 ),
@@ -276,7 +244,11 @@ fn cuda_rules(
 ) {
     let target = matrix.cuda_target();
     let support = |v: CudaVersion| -> Option<DriverSupport> {
-        crate::verify::cuda::driver_support(k, host, v).map(|(s, _)| s)
+        k.driver_support(
+            host.driver.as_ref().map(|d| &d.value),
+            host.cuda().map(|c| c.value),
+            v,
+        )
     };
     evidence.push(format!("host: {}", host.gpu_summary()));
     if let Some(t) = target {
@@ -285,18 +257,21 @@ fn cuda_rules(
                 "no driver here: the headroom for CUDA {t} cannot be measured"
             )),
             Some(DriverSupport::Full) => fire(
+                k,
                 fired,
-                "driver-headroom-ok",
+                RiskRuleId::DriverHeadroomOk,
                 format!("the driver fully supports CUDA {t}"),
             ),
             Some(DriverSupport::MinorCompat { .. }) => fire(
+                k,
                 fired,
-                "driver-minor-compat",
+                RiskRuleId::DriverMinorCompat,
                 format!("the driver runs CUDA {t} only under minor-version compatibility"),
             ),
             Some(DriverSupport::No { needs }) => fire(
+                k,
                 fired,
-                "driver-below-target-major",
+                RiskRuleId::DriverBelowTargetMajor,
                 format!("the driver cannot run CUDA {t} (needs >= {needs})"),
             ),
         }
@@ -309,12 +284,13 @@ fn cuda_rules(
     {
         if let Some(DriverSupport::No { needs }) = support(tc) {
             fire(
+                k,
                 fired,
-                "native-cuda-too-new",
+                RiskRuleId::NativeCudaTooNew,
                 format!("torch is built for CUDA {tc}; the driver needs >= {needs} for it"),
             );
         }
-        let libs = crate::verify::cuda::bnb_cuda_versions(&env.bnb_libraries);
+        let libs = k.bnb_cuda_versions(&env.bnb_libraries);
         if let Some(sel) = k.bnb_select(tc, &libs) {
             evidence.push(format!(
                 "bitsandbytes would load libbitsandbytes_cuda{}{}.so",
@@ -322,8 +298,9 @@ fn cuda_rules(
             ));
             if let Some(DriverSupport::No { needs }) = support(sel) {
                 fire(
+                    k,
                     fired,
-                    "native-cuda-too-new",
+                    RiskRuleId::NativeCudaTooNew,
                     format!("bitsandbytes' CUDA {sel} library needs a driver >= {needs}"),
                 );
             }
@@ -347,16 +324,17 @@ pub fn assess(
         let mut evidence = Vec::new();
         let libs: Vec<String> = r.libraries.iter().map(|l| l.get_ref().clone()).collect();
         for l in &libs {
-            library_rules(l, matrix, env, index, now, &mut fired, &mut evidence);
+            library_rules(l, k, matrix, env, index, now, &mut fired, &mut evidence);
         }
         if r.topic.as_deref() == Some("cuda") {
             cuda_rules(matrix, env, host, k, &mut fired, &mut evidence);
         }
         // External service (the seed's wandb row) and its local alternatives.
         if r.risk.to_ascii_lowercase().contains("external service") {
-            let alts = rule("external-service-no-local")
-                .map(|x| x.alternatives.clone())
-                .unwrap_or_default();
+            let alts = &k
+                .risk_rules()
+                .get(RiskRuleId::ExternalServiceNoLocal)
+                .alternatives;
             let present: Vec<String> = alts
                 .iter()
                 .filter_map(|a| {
@@ -366,8 +344,9 @@ pub fn assess(
                 .collect();
             if present.is_empty() {
                 fire(
+                    k,
                     &mut fired,
-                    "external-service-no-local",
+                    RiskRuleId::ExternalServiceNoLocal,
                     format!(
                         "{} reports to an external service and none of {} is installed",
                         libs.join(", "),
@@ -376,8 +355,9 @@ pub fn assess(
                 );
             } else {
                 fire(
+                    k,
                     &mut fired,
-                    "external-service-with-local",
+                    RiskRuleId::ExternalServiceWithLocal,
                     format!("local alternative installed: {}", present.join(", ")),
                 );
             }
@@ -385,7 +365,7 @@ pub fn assess(
         // `not-installed` only informs; it does not lower a level set by real evidence.
         let level = fired
             .iter()
-            .filter(|f| f.rule != "not-installed" || fired.len() == 1)
+            .filter(|f| f.rule != RiskRuleId::NotInstalled || fired.len() == 1)
             .map(|f| f.level)
             .max();
         rows.push(RiskRow {
@@ -414,8 +394,9 @@ pub fn assess(
                     d.version_text
                 )),
                 None => fire(
+                    k,
                     &mut fired,
-                    "mitigation-missing",
+                    RiskRuleId::MitigationMissing,
                     format!("\"{}\" relies on {n}, which is not installed", ki.solution),
                 ),
             }
@@ -509,17 +490,6 @@ pub fn render_markdown(r: &RiskReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rules_parse_and_ids_are_unique() {
-        let r: RulesFile = toml::from_str(RULES).expect("risk-rules.toml parses");
-        let mut ids: Vec<&str> = r.rule.iter().map(|x| x.id.as_str()).collect();
-        let n = ids.len();
-        ids.sort();
-        ids.dedup();
-        assert_eq!(ids.len(), n);
-        assert!(rule("stale-1y").and_then(|r| r.days).is_some());
-    }
 
     #[test]
     fn ages() {

@@ -1,4 +1,4 @@
-//! The CUDA column and the GPU-support column, decided from host facts (driver, GPUs), torch's
+//! The CUDA column, decided from host facts (driver, GPUs), torch's
 //! build facts (`torch/version.py`), the bitsandbytes libraries present, and the knowledge tables.
 //!
 //! Failure versus caveat: a build for a newer CUDA minor than the driver's own runs under
@@ -6,10 +6,11 @@
 //! major version, a driver below the major's floor, or a GPU missing from the build's
 //! architecture list is a failure, said plainly with its fix.
 
-use super::{Cell, Verdict};
+use super::Cell;
 use crate::env::{Distribution, PythonEnv};
-use crate::knowledge::{self, DriverSupport, Knowledge};
-use crate::model::units::{ComputeCapability, CudaVersion, DriverVersion};
+use crate::knowledge::{DriverSupport, Knowledge};
+use crate::model::units::{ComputeCapability, CudaVersion};
+use crate::model::Verdict;
 use crate::probe::HostFacts;
 
 /// Why a CUDA cell cannot be decided on a host without a driver.
@@ -28,35 +29,24 @@ pub fn no_driver_reason(host: &HostFacts) -> String {
     }
 }
 
-/// How the driver stands to a CUDA release, and the driver described for messages; `None` when
-/// the host has no driver facts. Used by the CUDA column, the install plan and the risk rules.
-pub fn driver_support(
-    k: &Knowledge,
-    host: &HostFacts,
-    cuda: CudaVersion,
-) -> Option<(DriverSupport, String)> {
-    let dc = host.cuda().map(|c| c.value);
-    let desc = match (&host.driver, dc) {
-        (Some(d), Some(c)) => format!("driver {} (supports CUDA {c})", d.value),
-        (Some(d), None) => format!("driver {}", d.value),
-        (None, Some(c)) => format!("a driver that supports CUDA {c}"),
-        (None, None) => return None,
-    };
-    let s = match (&host.driver, dc) {
-        (Some(d), _) => k.driver_runs(&d.value, cuda),
-        (None, Some(c)) if c >= cuda => DriverSupport::Full,
-        (None, Some(c)) if c.major == cuda.major => DriverSupport::MinorCompat {
-            caveat: "PTX built by the newer toolkit cannot be JIT-compiled by this driver (cudaErrorUnsupportedPtxVersion)".into(),
-        },
-        (None, Some(_)) => DriverSupport::No {
-            needs: k
-                .minor_compat_floor(cuda.major)
-                .map(|f| f.value)
-                .unwrap_or_else(|| DriverVersion(vec![0])),
-        },
-        (None, None) => return None,
-    };
-    Some((s, desc))
+/// How the host's driver stands to a CUDA release ([`Knowledge::driver_support`]); `None` when
+/// the host has no driver facts.
+fn driver_support(k: &Knowledge, host: &HostFacts, cuda: CudaVersion) -> Option<DriverSupport> {
+    k.driver_support(
+        host.driver.as_ref().map(|d| &d.value),
+        host.cuda().map(|c| c.value),
+        cuda,
+    )
+}
+
+/// The host's driver, described for messages; `None` when the host has no driver facts.
+fn describe_driver(host: &HostFacts) -> Option<String> {
+    match (&host.driver, host.cuda().map(|c| c.value)) {
+        (Some(d), Some(c)) => Some(format!("driver {} (supports CUDA {c})", d.value)),
+        (Some(d), None) => Some(format!("driver {}", d.value)),
+        (None, Some(c)) => Some(format!("a driver that supports CUDA {c}")),
+        (None, None) => None,
+    }
 }
 
 fn fail(cell: &mut Cell, reason: String, fix: String) {
@@ -77,7 +67,7 @@ fn better_variants(
         .into_iter()
         .filter(|v| {
             matches!(
-                driver_support(k, host, *v).map(|(s, _)| s),
+                driver_support(k, host, *v),
                 Some(DriverSupport::Full | DriverSupport::MinorCompat { .. })
             )
         })
@@ -112,10 +102,11 @@ pub fn cuda_cell(
     d: &Distribution,
     env: &PythonEnv,
     host: &HostFacts,
+    k: &Knowledge,
 ) {
-    let k = knowledge::builtin();
     // 1. The driver against the column's CUDA release.
-    let Some((support, desc)) = driver_support(k, host, target) else {
+    let (Some(support), Some(desc)) = (driver_support(k, host, target), describe_driver(host))
+    else {
         cell.reason = Some(no_driver_reason(host));
         return;
     };
@@ -208,7 +199,7 @@ pub fn cuda_cell(
         "torch {} is built for CUDA {tc} (torch/version.py)",
         torch.version_text
     ));
-    match driver_support(k, host, tc).map(|(s, _)| s) {
+    match driver_support(k, host, tc) {
         Some(DriverSupport::Full) | None => {}
         Some(DriverSupport::MinorCompat { caveat }) => {
             if tc != target {
@@ -342,7 +333,7 @@ pub fn cuda_cell(
     cell.verdict = Verdict::Verified;
 }
 
-fn gpu_list(host: &HostFacts) -> String {
+pub(super) fn gpu_list(host: &HostFacts) -> String {
     let mut ccs: Vec<String> = host
         .gpus
         .iter()
@@ -350,21 +341,6 @@ fn gpu_list(host: &HostFacts) -> String {
         .collect();
     ccs.dedup();
     ccs.join(", ")
-}
-
-/// The CUDA versions of `libbitsandbytes_cuda{MAJOR}{MINOR}*.so` files.
-pub fn bnb_cuda_versions(libs: &[String]) -> Vec<CudaVersion> {
-    let mut out: Vec<CudaVersion> = libs
-        .iter()
-        .filter_map(|l| {
-            let rest = l.strip_prefix("libbitsandbytes_cuda")?;
-            let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
-            digits.parse::<CudaVersion>().ok()
-        })
-        .collect();
-    out.sort();
-    out.dedup();
-    out
 }
 
 /// Returns false when the cell has been decided (failed or unverified).
@@ -377,7 +353,7 @@ fn bnb_checks(
     tc: CudaVersion,
     desc: &str,
 ) -> bool {
-    let available = bnb_cuda_versions(&env.bnb_libraries);
+    let available = k.bnb_cuda_versions(&env.bnb_libraries);
     if available.is_empty() {
         cell.reason = Some(format!(
             "no libbitsandbytes_cuda*.so in bitsandbytes {}: compat cannot tell which CUDA builds it ships",
@@ -409,7 +385,7 @@ fn bnb_checks(
         sel.minor,
         listed.join(", ")
     ));
-    if let Some((DriverSupport::No { needs }, _)) = driver_support(k, host, sel) {
+    if let Some(DriverSupport::No { needs }) = driver_support(k, host, sel) {
         fail(
             cell,
             format!("{desc} cannot run bitsandbytes' CUDA {sel} library: it needs >= {needs}"),
@@ -477,28 +453,4 @@ fn bnb_checks(
         }
     }
     true
-}
-
-/// The GPU-support column (monitoring tools read GPUs through NVML).
-pub fn gpu_cell(cell: &mut Cell, d: &Distribution, host: &HostFacts) {
-    if host.gpus.is_empty() {
-        cell.reason = Some(if host.driver.is_none() {
-            no_driver_reason(host)
-        } else {
-            "the driver reports no GPU".into()
-        });
-        return;
-    }
-    let src = host
-        .gpus
-        .first()
-        .map(|g| g.source.clone())
-        .unwrap_or_default();
-    cell.evidence.push(format!(
-        "{} GPU(s) visible ({}) [{src}]; {} reads GPU metrics through NVML, which the driver provides",
-        host.gpus.len(),
-        gpu_list(host),
-        d.normalized
-    ));
-    cell.verdict = Verdict::Verified;
 }

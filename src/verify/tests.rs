@@ -1,0 +1,386 @@
+//! Tests of `verify` as a whole, on the built-in matrix with fixture environments and hosts.
+
+use super::*;
+use crate::env::{DistFormat, Distribution, Interpreter, InterpreterSource, Markers};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+fn dist(
+    name: &str,
+    version: &str,
+    requires: &[&str],
+    requires_python: Option<&str>,
+    tags: &[&str],
+) -> Distribution {
+    Distribution {
+        name: name.into(),
+        normalized: crate::model::normalize(name),
+        version_text: version.into(),
+        version: version.parse().ok(),
+        requires_dist: requires.iter().map(|s| s.to_string()).collect(),
+        requirements: requires
+            .iter()
+            .map(|s| (s.to_string(), s.parse().expect("test requirement")))
+            .collect(),
+        requires_python: requires_python.map(str::to_string),
+        provides_extra: vec!["torch".into()],
+        requires_python_spec: requires_python.map(|s| s.parse().expect("spec")),
+        wheel_tags: tags.iter().map(|s| s.to_string()).collect(),
+        path: PathBuf::from(format!("/site/{name}-{version}.dist-info")),
+        metadata_read: true,
+        format: DistFormat::DistInfo,
+    }
+}
+
+fn env(python: &str, dists: Vec<Distribution>) -> PythonEnv {
+    let minor = python
+        .rsplit_once('.')
+        .map(|(a, _)| a)
+        .unwrap_or(python)
+        .to_string();
+    PythonEnv {
+        interpreter: Interpreter {
+            executable: None,
+            prefix: "/venv".into(),
+            source: InterpreterSource::Flag,
+            read_from: "pyvenv.cfg".into(),
+            python_version: python.into(),
+            implementation: "CPython".into(),
+            markers: Markers {
+                implementation_name: "cpython".into(),
+                implementation_version: python.into(),
+                os_name: "posix".into(),
+                platform_machine: "x86_64".into(),
+                platform_python_implementation: "CPython".into(),
+                platform_release: "6.1".into(),
+                platform_system: "Linux".into(),
+                platform_version: "#1".into(),
+                python_full_version: python.into(),
+                python_version: minor,
+                sys_platform: "linux".into(),
+            },
+            site_packages: vec!["/site".into()],
+        },
+        distributions: dists
+            .into_iter()
+            .map(|d| (d.normalized.clone(), d))
+            .collect::<BTreeMap<_, _>>(),
+        shadowed: vec![],
+        torch: None,
+        bnb_libraries: vec![],
+        findings: vec![],
+        scan_ms: 0.0,
+        planned: false,
+        planned_complete: false,
+    }
+}
+
+fn matrix() -> Matrix {
+    crate::matrix::load_builtin("llm-compression").expect("builtin")
+}
+
+fn run(e: &PythonEnv, host: &crate::probe::HostFacts) -> Verification {
+    verify(&Inputs {
+        matrix: &matrix(),
+        env: e,
+        host,
+        knowledge: crate::knowledge::for_tests(),
+        smoke: None,
+    })
+}
+
+fn find<'a>(v: &'a Verification, lib: &str, col: &str) -> &'a Cell {
+    v.tables
+        .iter()
+        .flat_map(|t| &t.rows)
+        .find(|r| r.library == lib)
+        .and_then(|r| r.cells.iter().find(|c| c.column == col))
+        .expect("cell")
+}
+
+#[test]
+fn pytorch_cell_fails_on_a_requirement_that_excludes_installed_torch() {
+    let e = env(
+        "3.11.7",
+        vec![
+            dist(
+                "torch",
+                "2.5.1+cu124",
+                &[],
+                Some(">=3.9"),
+                &["cp311-cp311-linux_x86_64"],
+            ),
+            dist(
+                "peft",
+                "0.12.0",
+                &["torch<2.5,>=1.13"],
+                Some(">=3.8"),
+                &["py3-none-any"],
+            ),
+            dist(
+                "safetensors",
+                "0.4.5",
+                &["torch>=2.6; extra == \"torch\""],
+                None,
+                &[],
+            ),
+        ],
+    );
+    let v = run(&e, &crate::probe::HostFacts::default());
+    let peft = find(&v, "peft", "pytorch");
+    assert_eq!(peft.verdict, Verdict::Failed, "{peft:?}");
+    assert!(peft
+        .reason
+        .as_deref()
+        .unwrap_or("")
+        .contains("torch<2.5,>=1.13"));
+    // An extra's pin is the package's word on torch too.
+    assert_eq!(find(&v, "safetensors", "pytorch").verdict, Verdict::Failed);
+    assert_eq!(find(&v, "torch", "pytorch").verdict, Verdict::Verified);
+    // The consistency check agrees: peft's requirement is broken.
+    assert_eq!(v.consistency.problems.len(), 1);
+    assert_eq!(v.consistency.problems[0].code, "version-conflict");
+    assert!(v.failed());
+}
+
+#[test]
+fn python_cell_rules() {
+    let e = env(
+        "3.11.7",
+        vec![
+            dist(
+                "transformers",
+                "4.44.2",
+                &[],
+                Some(">=3.12"),
+                &["py3-none-any"],
+            ),
+            dist(
+                "peft",
+                "0.12.0",
+                &[],
+                Some(">=3.8"),
+                &["cp312-cp312-manylinux_2_17_x86_64"],
+            ),
+            dist(
+                "accelerate",
+                "0.33.0",
+                &[],
+                Some(">=3.8.0"),
+                &["py3-none-any"],
+            ),
+            dist(
+                "safetensors",
+                "0.4.5",
+                &[],
+                Some(">=3.7"),
+                &["cp38-abi3-manylinux_2_17_x86_64"],
+            ),
+        ],
+    );
+    let v = run(&e, &crate::probe::HostFacts::default());
+    assert_eq!(find(&v, "transformers", "python").verdict, Verdict::Failed);
+    assert_eq!(
+        find(&v, "peft", "python").verdict,
+        Verdict::Failed,
+        "a cp312 wheel on 3.11"
+    );
+    assert_eq!(find(&v, "accelerate", "python").verdict, Verdict::Verified);
+    assert_eq!(
+        find(&v, "safetensors", "python").verdict,
+        Verdict::Verified,
+        "abi3 from 3.8 runs on 3.11"
+    );
+
+    // On another interpreter the claim about 3.11 cannot be tried, unless metadata excludes it.
+    let e = env(
+        "3.12.4",
+        vec![
+            dist(
+                "accelerate",
+                "0.33.0",
+                &[],
+                Some(">=3.8.0"),
+                &["py3-none-any"],
+            ),
+            dist(
+                "transformers",
+                "5.0.0",
+                &[],
+                Some(">=3.12"),
+                &["py3-none-any"],
+            ),
+        ],
+    );
+    let v = run(&e, &crate::probe::HostFacts::default());
+    let acc = find(&v, "accelerate", "python");
+    assert_eq!(acc.verdict, Verdict::Unverified);
+    assert!(acc.reason.as_deref().unwrap_or("").contains("not 3.11"));
+    assert_eq!(find(&v, "transformers", "python").verdict, Verdict::Failed);
+}
+
+#[test]
+fn version_cell_and_score() {
+    let e = env(
+        "3.11.7",
+        vec![
+            dist("torch", "2.4.0rc1", &[], None, &[]),
+            dist("bitsandbytes", "0.41.0", &[], None, &[]),
+            dist("ruff", "0.4.10", &[], None, &[]),
+        ],
+    );
+    let v = run(&e, &crate::probe::HostFacts::default());
+    // A release candidate of 2.4.0 is before 2.4.0 (PEP 440), so >=2.4.0 fails.
+    assert_eq!(find(&v, "torch", "version").verdict, Verdict::Failed);
+    assert_eq!(
+        find(&v, "bitsandbytes", "version").verdict,
+        Verdict::Verified
+    );
+    let ruff = find(&v, "ruff", "version");
+    assert_eq!(ruff.verdict, Verdict::Failed);
+    assert_eq!(ruff.fix.as_deref(), Some("pip install 'ruff>=0.5'"));
+    assert_eq!(find(&v, "wandb", "version").verdict, Verdict::NotInstalled);
+    assert_eq!(find(&v, "torch", "cuda").verdict, Verdict::Unverified);
+    assert_eq!(v.score.checkable, 42);
+    let verified = v
+        .tables
+        .iter()
+        .flat_map(|t| &t.rows)
+        .flat_map(|r| &r.cells)
+        .filter(|c| c.checkable && c.verdict == Verdict::Verified)
+        .count();
+    assert_eq!(v.score.verified, verified);
+    assert!(v.failed());
+}
+
+#[test]
+fn qualitative_and_na_cells_are_not_checkable() {
+    let e = env("3.11.7", vec![dist("dvc", "3.51.0", &[], None, &[])]);
+    let v = run(&e, &crate::probe::HostFacts::default());
+    let gpu = find(&v, "dvc", "gpu-support");
+    assert_eq!((gpu.verdict, gpu.checkable), (Verdict::Unverified, false));
+    let rating = find(&v, "dvc", "ml-integration");
+    assert_eq!(
+        (rating.verdict, rating.checkable),
+        (Verdict::Unverified, false)
+    );
+    assert_eq!(find(&v, "dvc", "version").verdict, Verdict::Verified);
+    assert!(!v.failed());
+}
+
+fn host(text: &str) -> crate::probe::HostFacts {
+    crate::probe::host::parse_profile(text, "test").expect("profile")
+}
+
+fn torch_env(version: &str, cuda: Option<&str>, hip: Option<&str>, bnb_libs: &[&str]) -> PythonEnv {
+    let mut e = env(
+        "3.11.7",
+        vec![
+            dist("torch", version, &[], None, &[]),
+            dist("bitsandbytes", "0.50.0", &["torch<3,>=2.3"], None, &[]),
+        ],
+    );
+    e.torch = Some(crate::env::TorchVersionPy {
+        version: Some(version.into()),
+        cuda: cuda.map(str::to_string),
+        hip: hip.map(str::to_string),
+        git_version: None,
+        debug: Some(false),
+    });
+    e.bnb_libraries = bnb_libs.iter().map(|s| s.to_string()).collect();
+    e
+}
+
+const V100_580: &str = "schema = 1\n[driver]\nversion = \"580.65.06\"\ncuda = \"13.0\"\n[[gpus]]\nname = \"Tesla V100-SXM2-32GB\"\ncompute_capability = \"7.0\"\n";
+const H100_550: &str = "schema = 1\n[driver]\nversion = \"550.54.15\"\ncuda = \"12.4\"\n[[gpus]]\nname = \"NVIDIA H100 80GB HBM3\"\ncompute_capability = \"9.0\"\n";
+
+#[test]
+fn cu130_torch_on_volta_fails_although_the_driver_allows_cuda_13() {
+    let e = torch_env(
+        "2.9.0+cu130",
+        Some("13.0"),
+        None,
+        &["libbitsandbytes_cuda130.so"],
+    );
+    let v = run(&e, &host(V100_580));
+    let c = find(&v, "torch", "cuda");
+    assert_eq!(c.verdict, Verdict::Failed, "{c:?}");
+    let why = c.reason.as_deref().unwrap_or("");
+    assert!(
+        why.contains("no kernels for Tesla V100-SXM2-32GB (sm_70)"),
+        "{why}"
+    );
+    let fix = c.fix.as_deref().unwrap_or("");
+    assert!(
+        fix.contains("cu12"),
+        "the fix names a CUDA 12 variant that still has sm_70: {fix}"
+    );
+}
+
+#[test]
+fn cpu_and_rocm_builds_of_torch_fail_the_cuda_column() {
+    for (cuda, hip, word) in [(None, None, "CPU-only"), (None, Some("6.1"), "ROCm")] {
+        let e = torch_env("2.4.1", cuda, hip, &[]);
+        let v = run(&e, &host(H100_550));
+        let c = find(&v, "torch", "cuda");
+        assert_eq!(c.verdict, Verdict::Failed);
+        assert!(c.reason.as_deref().unwrap_or("").contains(word), "{c:?}");
+    }
+}
+
+#[test]
+fn bitsandbytes_never_loads_across_a_major_version() {
+    let e = torch_env(
+        "2.9.0+cu130",
+        Some("13.0"),
+        None,
+        &["libbitsandbytes_cuda124.so", "libbitsandbytes_cuda128.so"],
+    );
+    let h = host("schema = 1\n[driver]\nversion = \"580.65.06\"\ncuda = \"13.0\"\n[[gpus]]\nname = \"NVIDIA H100 80GB HBM3\"\ncompute_capability = \"9.0\"\n");
+    let v = run(&e, &h);
+    assert_eq!(
+        find(&v, "torch", "cuda")
+            .reason
+            .as_deref()
+            .map(|r| r.contains("not 12.4")),
+        Some(true)
+    );
+    let b = find(&v, "bitsandbytes", "cuda");
+    assert_eq!(b.verdict, Verdict::Failed, "{b:?}");
+    assert!(b
+        .reason
+        .as_deref()
+        .unwrap_or("")
+        .contains("never crosses a major version"));
+}
+
+#[test]
+fn a_torch_built_for_another_cuda_minor_leaves_the_12_4_claim_unverified() {
+    let e = torch_env(
+        "2.6.0+cu126",
+        Some("12.6"),
+        None,
+        &["libbitsandbytes_cuda126.so"],
+    );
+    let h = host("schema = 1\n[driver]\nversion = \"560.35.03\"\ncuda = \"12.6\"\n[[gpus]]\nname = \"NVIDIA H100 80GB HBM3\"\ncompute_capability = \"9.0\"\n");
+    let v = run(&e, &h);
+    let c = find(&v, "torch", "cuda");
+    assert_eq!(c.verdict, Verdict::Unverified, "{c:?}");
+    assert!(c
+        .reason
+        .as_deref()
+        .unwrap_or("")
+        .contains("built for CUDA 12.6, not 12.4"));
+    // An older driver than torch's CUDA needs, across a major: failed, with the fix.
+    let old = host("schema = 1\n[driver]\nversion = \"470.82.01\"\ncuda = \"11.4\"\n[[gpus]]\nname = \"NVIDIA A100-SXM4-80GB\"\ncompute_capability = \"8.0\"\n");
+    let v = run(&e, &old);
+    let c = find(&v, "torch", "cuda");
+    assert_eq!(c.verdict, Verdict::Failed);
+    assert!(
+        c.fix
+            .as_deref()
+            .unwrap_or("")
+            .contains("upgrade the NVIDIA driver"),
+        "{c:?}"
+    );
+}
