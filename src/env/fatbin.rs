@@ -13,22 +13,23 @@
 //!            entries that follow the header
 //! entry:     u16 kind (1 PTX, 2 ELF cubin) | u16 (0x0101) | u32 entry header size |
 //!            u64 payload size | u32 | u32 | u16 minor | u16 major | u32 arch (e.g. 90) |
-//!            u32 u32 (name offset, length) | u64 flags (0x1 64-bit, 0x10 Linux, 0x2000 / 0x8000
-//!            compressed) | ... up to the entry header size; the payload follows it, and the
-//!            next entry follows the payload
+//!            u32 u32 (name offset, length) | u64 flags at 0x28 (0x1 64-bit, 0x10 Linux,
+//!            0x10_0000 arch-specific `a`, 0x20_0000 family `f`) | ... up to the entry header
+//!            size; the payload follows it, and the next entry follows the payload
 //! ```
+//!
+//! The `a` and `f` flags were found with NVIDIA's own tools (CUDA 13.5 `ptxas` and
+//! `fatbinary` on a one-kernel PTX for sm_90, sm_90a, sm_100, sm_100a, sm_100f, sm_120a; that
+//! fatbin is `fixtures/fatbin/arch-variants.fatbin`, with what `cuobjdump` lists from it beside
+//! it). Names follow `cuobjdump`: an `f` cubin is listed as plain `sm_100` (NVIDIA documents the
+//! `f` and plain cubins as identical; both run on the whole 10.x family), an `f` PTX as
+//! `compute_100f`, an `a` entry of either kind with its `a`.
 //!
 //! A section holds one or more containers back to back (zero padding may sit between them).
 //! `__nv_relfatbin` holds the relocatable device code the library was device-linked from;
 //! `cuobjdump --list-elf --list-ptx` does not list it and neither does this reader. The
 //! `.nvFatBinSegment` wrappers (magic 0x466243B1) point at the containers; one that points
 //! outside both sections (a fatbin kept in another section) is read as well.
-//!
-//! Limit: the architecture-specific suffixes (`sm_90a`, `sm_100f`) are not in the entry's arch
-//! number, and cubins' ELF `e_flags` do not carry them reliably under the CUDA 13 ABI; where
-//! the fatbin keeps them has not been checked against a library built for such a target, so
-//! every entry is named from its arch number alone (`sm_90`). The verifier must not read an
-//! `sm_100` from this list as proof of the family-wide target.
 //!
 //! Every offset is checked against the section: a hostile or truncated file is an error
 //! naming the offset, never a panic or a read outside the mapping.
@@ -46,10 +47,14 @@ pub const FATBIN_MAGIC: u32 = 0xBA55_ED50;
 /// The magic of a `.nvFatBinSegment` wrapper.
 pub const WRAPPER_MAGIC: u32 = 0x4662_43B1;
 const CONTAINER_HEADER: usize = 16;
-/// The entry header fields read here end at byte 0x38 (the flags).
-const ENTRY_MIN_HEADER: u64 = 0x38;
+/// The entry header fields read here end at byte 0x30 (after the flags).
+const ENTRY_MIN_HEADER: u64 = 0x30;
+/// Entry flag: an architecture-specific target (`sm_90a`).
+pub const FLAG_ARCH_SPECIFIC: u64 = 0x10_0000;
+/// Entry flag: a family-specific target (`compute_100f`).
+pub const FLAG_FAMILY: u64 = 0x20_0000;
 
-/// What one CUDA library carries, deduplicated, sorted by architecture number.
+/// What one CUDA library carries, deduplicated, sorted by architecture number (then suffix).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NativeLibrary {
     pub path: PathBuf,
@@ -81,9 +86,15 @@ pub struct FatbinEntry {
 }
 
 impl FatbinEntry {
-    /// Whether the payload is compressed (either of the two flags NVIDIA's tools set).
-    pub fn compressed(&self) -> bool {
-        self.flags & (0x2000 | 0x8000) != 0
+    /// The suffix of the target's name as cuobjdump prints it: `a`, `f` (PTX only) or none.
+    pub fn suffix(&self) -> &'static str {
+        if self.flags & FLAG_ARCH_SPECIFIC != 0 {
+            "a"
+        } else if self.flags & FLAG_FAMILY != 0 && self.kind == EntryKind::Ptx {
+            "f"
+        } else {
+            ""
+        }
     }
 }
 
@@ -180,9 +191,9 @@ pub fn parse_container(
         let ehs = u32_at(section, e + 4).ok_or_else(|| bad(e, "truncated entry"))? as u64;
         let size = u64_at(section, e + 8).ok_or_else(|| bad(e, "truncated entry"))?;
         let arch = u32_at(section, e + 0x1c).ok_or_else(|| bad(e, "truncated entry"))?;
-        let flags = u64_at(section, e + 0x30).ok_or_else(|| bad(e, "truncated entry"))?;
+        let flags = u64_at(section, e + 0x28).ok_or_else(|| bad(e, "truncated entry"))?;
         if ehs < ENTRY_MIN_HEADER {
-            return Err(bad(e, &format!("entry header size {ehs} under 0x38")));
+            return Err(bad(e, &format!("entry header size {ehs} under 0x30")));
         }
         let next = e
             .checked_add(ehs)
@@ -234,17 +245,21 @@ pub fn arch_lists(entries: &[FatbinEntry]) -> (Vec<String>, Vec<String>) {
     for e in entries {
         match e.kind {
             EntryKind::Sass => {
-                sass.insert(e.arch);
+                sass.insert((e.arch, e.suffix()));
             }
             EntryKind::Ptx => {
-                ptx.insert(e.arch);
+                ptx.insert((e.arch, e.suffix()));
             }
             EntryKind::Other(_) => {}
         }
     }
     (
-        sass.into_iter().map(|a| format!("sm_{a}")).collect(),
-        ptx.into_iter().map(|a| format!("compute_{a}")).collect(),
+        sass.into_iter()
+            .map(|(a, s)| format!("sm_{a}{s}"))
+            .collect(),
+        ptx.into_iter()
+            .map(|(a, s)| format!("compute_{a}{s}"))
+            .collect(),
     )
 }
 
@@ -460,6 +475,10 @@ mod tests {
 
     /// A synthetic entry: kind, arch, payload; the header is 64 bytes as `fatbinary` writes.
     fn entry(kind: u16, arch: u32, payload: &[u8]) -> Vec<u8> {
+        entry_with_flags(kind, arch, 0x11, payload)
+    }
+
+    fn entry_with_flags(kind: u16, arch: u32, flags: u64, payload: &[u8]) -> Vec<u8> {
         let mut e = Vec::new();
         e.extend(kind.to_le_bytes());
         e.extend(0x0101u16.to_le_bytes());
@@ -472,7 +491,7 @@ mod tests {
         e.extend(arch.to_le_bytes());
         e.extend(0u32.to_le_bytes());
         e.extend(0u32.to_le_bytes());
-        e.extend(0x11u64.to_le_bytes());
+        e.extend(flags.to_le_bytes()); // 0x28
         e.extend(0u64.to_le_bytes());
         e.extend(0u64.to_le_bytes());
         assert_eq!(e.len(), 64);
@@ -525,6 +544,58 @@ mod tests {
         let e = &entries[1];
         let at = e.payload_offset as usize;
         assert_eq!(&s[at..at + e.payload_size as usize], b"cubin 90");
+    }
+
+    #[test]
+    fn suffixes_follow_the_flags_as_cuobjdump_names_them() {
+        let s = container(&[
+            entry_with_flags(2, 90, 0x10_0011, b"a"),
+            entry_with_flags(1, 90, 0x10_8011, b"a"),
+            entry_with_flags(2, 100, 0x120_0011, b"f"),
+            entry_with_flags(1, 100, 0x120_8011, b"f"),
+            entry_with_flags(2, 100, 0x100_0011, b"plain"),
+        ]);
+        let entries = parse_section(&s).unwrap_or_default();
+        let (sass, ptx) = arch_lists(&entries);
+        assert_eq!(sass, ["sm_90a", "sm_100"]);
+        assert_eq!(ptx, ["compute_90a", "compute_100f"]);
+    }
+
+    /// A fatbin made by NVIDIA's `fatbinary` (CUDA 13.5) from `ptxas` cubins and PTX for six
+    /// targets, and what `cuobjdump --list-elf --list-ptx` printed for it.
+    #[test]
+    fn reads_a_real_fatbin_as_cuobjdump_does() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/fatbin");
+        let bytes = std::fs::read(dir.join("arch-variants.fatbin")).unwrap_or_default();
+        let listing =
+            std::fs::read_to_string(dir.join("arch-variants.cuobjdump.txt")).unwrap_or_default();
+        let entries = match parse_section(&bytes) {
+            Ok(e) => e,
+            Err(e) => panic!("{e:?}"),
+        };
+        // cuobjdump's lines, in its order: `ELF file 2: all.2.sm_90a.cubin`.
+        let theirs: Vec<String> = listing
+            .lines()
+            .filter_map(|l| {
+                let name = l.split_once(": ")?.1;
+                let mut parts = name.rsplitn(3, '.');
+                let ext = parts.next()?;
+                let arch = parts.next()?.strip_prefix("sm_")?;
+                Some(match ext {
+                    "ptx" => format!("compute_{arch}"),
+                    _ => format!("sm_{arch}"),
+                })
+            })
+            .collect();
+        let ours: Vec<String> = entries
+            .iter()
+            .map(|e| match e.kind {
+                EntryKind::Ptx => format!("compute_{}{}", e.arch, e.suffix()),
+                _ => format!("sm_{}{}", e.arch, e.suffix()),
+            })
+            .collect();
+        assert_eq!(theirs.len(), 12, "{listing}");
+        assert_eq!(ours, theirs);
     }
 
     #[test]
