@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# CI step: compare compat's fatbin reader with NVIDIA's cuobjdump on the CUDA libraries of a
+# real bitsandbytes wheel. Both wheels are downloaded with pip from the configured index into
+# target/ground-truth/ (never committed), unpacked there, and the ignored ground_truth test is
+# run on them. The metadata corpus test needs no download and runs with the normal suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir="${COMPAT_GROUND_TRUTH_DIR:-target/ground-truth}"
+mkdir -p "$dir"
+python3 -m pip download --no-deps --only-binary=:all: \
+  --platform manylinux_2_24_x86_64 --platform manylinux_2_28_x86_64 \
+  --platform manylinux2014_x86_64 --python-version 3.11 \
+  -d "$dir" bitsandbytes nvidia-cuda-cuobjdump
+for whl in "$dir"/bitsandbytes-*.whl; do
+  python3 -m zipfile -e "$whl" "$dir/bnb"
+done
+for whl in "$dir"/nvidia_cuda_cuobjdump-*.whl; do
+  python3 -m zipfile -e "$whl" "$dir/cuobjdump"
+done
+find "$dir/cuobjdump" -type f -name cuobjdump -exec chmod +x {} +
+COMPAT_GROUND_TRUTH_DIR="$dir" cargo test --locked --test integration ground_truth -- \
+  --include-ignored --nocapture
