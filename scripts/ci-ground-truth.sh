@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # CI step: compare compat's fatbin reader with NVIDIA's cuobjdump on the CUDA libraries of a
-# real bitsandbytes wheel. Both wheels are downloaded with pip from the configured index into
-# target/ground-truth/ (never committed), unpacked there, and the ignored ground_truth test is
-# run on them. The metadata corpus test needs no download and runs with the normal suite.
+# real bitsandbytes wheel and of NVIDIA's libcurand. The wheels (about 120 MB) are downloaded
+# with pip from the configured index into target/ground-truth/ (never committed), unpacked
+# there, and the ignored ground_truth test is run on them. The metadata corpus test needs no
+# download and runs with the normal suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir="${COMPAT_GROUND_TRUTH_DIR:-target/ground-truth}"
@@ -10,9 +11,12 @@ mkdir -p "$dir"
 python3 -m pip download --no-deps --only-binary=:all: \
   --platform manylinux_2_24_x86_64 --platform manylinux_2_28_x86_64 \
   --platform manylinux2014_x86_64 --python-version 3.11 \
-  -d "$dir" bitsandbytes nvidia-cuda-cuobjdump
+  -d "$dir" bitsandbytes nvidia-cuda-cuobjdump nvidia-curand
 for whl in "$dir"/bitsandbytes-*.whl; do
   python3 -m zipfile -e "$whl" "$dir/bnb"
+done
+for whl in "$dir"/nvidia_curand-*.whl; do
+  python3 -m zipfile -e "$whl" "$dir/curand"
 done
 for whl in "$dir"/nvidia_cuda_cuobjdump-*.whl; do
   python3 -m zipfile -e "$whl" "$dir/cuobjdump"

@@ -286,11 +286,12 @@ fn cuobjdump_lists(cuobjdump: &Path, lib: &Path) -> (Vec<String>, Vec<String>, b
     )
 }
 
-/// Every `libbitsandbytes_cuda*.so` of the real wheel, listed by compat and by cuobjdump:
-/// exactly equal. Run by `scripts/ci-ground-truth.sh`, which downloads both wheels.
+/// Every `libbitsandbytes_cuda*.so` of the real wheel, and every other CUDA library found under
+/// the ground-truth dir (the CI script adds NVIDIA's libcurand), listed by compat and by
+/// cuobjdump: exactly equal. Run by `scripts/ci-ground-truth.sh`, which downloads the wheels.
 #[test]
 #[ignore = "needs the bitsandbytes and nvidia-cuda-cuobjdump wheels; scripts/ci-ground-truth.sh"]
-fn fatbin_listing_equals_cuobjdump_on_real_bitsandbytes() {
+fn fatbin_listing_equals_cuobjdump_on_real_libraries() {
     use compat::env::fatbin::{list_library, ListingCache};
     use std::time::Instant;
     let dir = ground_truth_dir();
@@ -303,12 +304,19 @@ fn fatbin_listing_equals_cuobjdump_on_real_bitsandbytes() {
         &|n| n.starts_with("libbitsandbytes_cuda") && n.ends_with(".so"),
         &mut libs,
     );
-    libs.sort();
     assert!(
         !libs.is_empty(),
         "no libbitsandbytes_cuda*.so under {}",
         dir.display()
     );
+    let mut others = Vec::new();
+    find_files(
+        &dir,
+        &|n| n.starts_with("libcurand.so") || n.starts_with("libcublas"),
+        &mut others,
+    );
+    libs.extend(others);
+    libs.sort();
     let mut compared = 0;
     let mut unreadable = Vec::new();
     for lib in &libs {
