@@ -8,10 +8,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 dir="${COMPAT_GROUND_TRUTH_DIR:-target/ground-truth}"
 mkdir -p "$dir"
+# Pinned, so that a new release cannot change what is compared (nvidia-curand also has an
+# empty 0.0.0a0 placeholder wheel that an unpinned request for another platform would get).
 python3 -m pip download --no-deps --only-binary=:all: \
-  --platform manylinux_2_24_x86_64 --platform manylinux_2_28_x86_64 \
-  --platform manylinux2014_x86_64 --python-version 3.11 \
-  -d "$dir" bitsandbytes nvidia-cuda-cuobjdump nvidia-curand
+  --platform manylinux_2_24_x86_64 --platform manylinux_2_27_x86_64 \
+  --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 --python-version 3.11 \
+  -d "$dir" bitsandbytes==0.50.2 nvidia-cuda-cuobjdump==13.5.37 nvidia-curand==10.4.5.25
 for whl in "$dir"/bitsandbytes-*.whl; do
   python3 -m zipfile -e "$whl" "$dir/bnb"
 done
@@ -22,5 +24,11 @@ for whl in "$dir"/nvidia_cuda_cuobjdump-*.whl; do
   python3 -m zipfile -e "$whl" "$dir/cuobjdump"
 done
 find "$dir/cuobjdump" -type f -name cuobjdump -exec chmod +x {} +
+for lib in 'libbitsandbytes_cuda*.so' 'libcurand.so*'; do
+  if [ -z "$(find "$dir" -name "$lib" -print -quit)" ]; then
+    echo "ci-ground-truth: no $lib under $dir after unpacking" >&2
+    exit 1
+  fi
+done
 COMPAT_GROUND_TRUTH_DIR="$dir" cargo test --locked --test integration ground_truth -- \
   --include-ignored --nocapture
