@@ -24,6 +24,12 @@ for whl in "$dir"/nvidia_cuda_cuobjdump-*.whl; do
   python3 -m zipfile -e "$whl" "$dir/cuobjdump"
 done
 find "$dir/cuobjdump" -type f -name cuobjdump -exec chmod +x {} +
+# torch's largest CUDA library (520 MB, SASS with arch-specific targets such as sm_90a), read
+# out of its wheel by range requests; COMPAT_GROUND_TRUTH_TORCH=0 skips it.
+if [ "${COMPAT_GROUND_TRUTH_TORCH:-1}" != 0 ] && [ ! -f "$dir/torch/libtorch_cuda.so" ]; then
+  python3 scripts/fetch_wheel_member.py torch \
+    torch-2.15.0-cp311-cp311-manylinux_2_28_x86_64.whl torch/lib/libtorch_cuda.so "$dir/torch"
+fi
 for lib in 'libbitsandbytes_cuda*.so' 'libcurand.so*'; do
   if [ -z "$(find "$dir" -name "$lib" -print -quit)" ]; then
     echo "ci-ground-truth: no $lib under $dir after unpacking" >&2

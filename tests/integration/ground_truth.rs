@@ -312,7 +312,7 @@ fn fatbin_listing_equals_cuobjdump_on_real_libraries() {
     let mut others = Vec::new();
     find_files(
         &dir,
-        &|n| n.starts_with("libcurand.so") || n.starts_with("libcublas"),
+        &|n| n.starts_with("libcurand.so") || n.starts_with("libcublas") || n == "libtorch_cuda.so",
         &mut others,
     );
     libs.extend(others);
