@@ -5,8 +5,10 @@
 //! one package, an unreadable entry) are [`Finding`]s in the result, not errors: the scan goes
 //! on. Errors are only for when there is no environment to read at all.
 
+pub mod fatbin;
 pub mod interpreter;
 pub mod metadata;
+pub mod rfc822;
 mod scan;
 
 use std::collections::BTreeMap;

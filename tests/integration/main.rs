@@ -4,6 +4,7 @@
 //! real fixtures.
 
 mod fixture_envs;
+mod ground_truth;
 mod hosts;
 mod index;
 mod install_order;
