@@ -410,51 +410,13 @@ fn advisory(
     let mut tests = Vec::new();
     for t in &a.tests {
         let doc = t.get_ref();
-        let mut facts = Facts {
-            torch_cuda: doc.torch_cuda.clone(),
-            torch_cxx11_abi: doc.torch_cxx11_abi,
-            gpus: doc.gpus.clone(),
-            system: doc.system.clone(),
-            machine: doc.machine.clone(),
-            env: doc.env.clone(),
-            libraries: doc
-                .libraries
-                .iter()
-                .map(|[variable, dir, file]| LibraryCopy {
-                    variable: variable.clone(),
-                    dir: dir.clone(),
-                    file: file.clone(),
-                })
-                .collect(),
-            ..Facts::default()
-        };
-        for (n, v) in &doc.packages {
-            facts.install(n, v);
-        }
-        for (n, w) in doc.wheels.iter().map(|(n, w)| (n, Some(w.clone()))) {
-            match facts.packages.get_mut(&normalize(n)) {
-                Some(p) => p.wheel = w,
-                None => {
-                    return Err(err(
-                        t.span(),
-                        format!("test wheel for `{n}`, which the test does not install"),
-                        "add the package to `packages`",
-                    ))
-                }
-            }
-        }
-        for (n, r) in &doc.requires {
-            match facts.packages.get_mut(&normalize(n)) {
-                Some(p) => p.requires = r.clone(),
-                None => {
-                    return Err(err(
-                        t.span(),
-                        format!("test requirements for `{n}`, which the test does not install"),
-                        "add the package to `packages`",
-                    ))
-                }
-            }
-        }
+        let facts = doc.facts().map_err(|m| {
+            err(
+                t.span(),
+                format!("test {m}"),
+                "add the package to the test's `packages`",
+            )
+        })?;
         tests.push(TestCase {
             expect: doc.expect,
             name: doc.name.clone(),

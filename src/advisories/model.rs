@@ -161,6 +161,53 @@ pub struct TestDoc {
     pub libraries: Vec<[String; 3]>,
 }
 
+impl TestDoc {
+    /// The facts this environment describes. Errors name a wheel or requirement list given for
+    /// a package the environment does not install.
+    pub fn facts(&self) -> Result<Facts, String> {
+        let mut facts = Facts {
+            torch_cuda: self.torch_cuda.clone(),
+            torch_cxx11_abi: self.torch_cxx11_abi,
+            gpus: self.gpus.clone(),
+            system: self.system.clone(),
+            machine: self.machine.clone(),
+            env: self.env.clone(),
+            libraries: self
+                .libraries
+                .iter()
+                .map(|[variable, dir, file]| LibraryCopy {
+                    variable: variable.clone(),
+                    dir: dir.clone(),
+                    file: file.clone(),
+                })
+                .collect(),
+            ..Facts::default()
+        };
+        for (n, v) in &self.packages {
+            facts.install(n, v);
+        }
+        for (n, w) in &self.wheels {
+            let p = facts
+                .packages
+                .get_mut(&crate::model::normalize(n))
+                .ok_or_else(|| {
+                    format!("a wheel for `{n}`, which the environment does not install")
+                })?;
+            p.wheel = Some(w.clone());
+        }
+        for (n, r) in &self.requires {
+            let p = facts
+                .packages
+                .get_mut(&crate::model::normalize(n))
+                .ok_or_else(|| {
+                    format!("requirements for `{n}`, which the environment does not install")
+                })?;
+            p.requires = r.clone();
+        }
+        Ok(facts)
+    }
+}
+
 /// What a test expects.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]

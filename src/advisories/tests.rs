@@ -283,3 +283,24 @@ fn loader_errors_point_at_the_place() {
     assert!(two.message.contains("duplicate advisory id"), "{two}");
     assert_eq!(two.origin, "matrices/advisories/y.toml");
 }
+
+/// docs/advisories.md lists every advisory with every one of its sources.
+#[test]
+fn the_doc_lists_every_advisory_and_source() {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/advisories.md"))
+            .expect("docs/advisories.md");
+    for a in &db().advisories {
+        let line = doc
+            .lines()
+            .find(|l| l.starts_with(&format!("| {} |", a.id)))
+            .unwrap_or_else(|| panic!("{} is not in the table of docs/advisories.md", a.id));
+        for s in &a.sources {
+            assert!(
+                line.contains(s.as_str()),
+                "{}: source {s} missing from the doc",
+                a.id
+            );
+        }
+    }
+}
