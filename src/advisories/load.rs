@@ -26,15 +26,18 @@ pub struct LoadError {
     pub hint: String,
 }
 
-/// A loaded, validated advisory.
-#[derive(Debug, Clone)]
+/// A loaded, validated advisory. Serializes (JSON) with its conditions as written, for
+/// `compat advisories --format json`.
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Advisory {
     pub id: String,
     pub family: String,
     pub title: String,
     /// Normalised name of the affected package.
     pub package: String,
+    #[serde(skip)]
     pub affected: VersionSpecifiers,
+    #[serde(rename = "affected")]
     pub affected_text: String,
     pub conditions: Vec<Compiled>,
     /// The companion table, normalised: anchor specifier → (package → specifier).
@@ -51,23 +54,27 @@ pub struct Advisory {
 }
 
 /// A condition with its specifiers and globs parsed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Compiled {
+    #[serde(flatten)]
     pub raw: Condition,
+    #[serde(skip)]
     pub spec: Option<VersionSpecifiers>,
+    #[serde(skip)]
     pub glob: Option<glob::Pattern>,
 }
 
 /// One row of a companion table.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Row {
+    #[serde(skip)]
     pub anchor: VersionSpecifiers,
     pub anchor_text: String,
     pub companions: Vec<(String, VersionSpecifiers, String)>,
 }
 
 /// One table-driven test, as facts.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct TestCase {
     pub expect: Expect,
     pub name: String,
@@ -76,7 +83,7 @@ pub struct TestCase {
 }
 
 /// The whole database.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Database {
     pub advisories: Vec<Advisory>,
 }

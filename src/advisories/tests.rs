@@ -304,3 +304,22 @@ fn the_doc_lists_every_advisory_and_source() {
         }
     }
 }
+
+/// The database serializes for `--format json`: each entry with its id, affected range as
+/// written, conditions as written and sources.
+#[test]
+fn the_database_serializes_as_written() {
+    let db = db();
+    let json = serde_json::to_value(&db).expect("serializes");
+    let first = &json["advisories"][0];
+    assert_eq!(first["id"], "COMPAT-2026-0001");
+    assert_eq!(first["affected"], "<2.3");
+    assert_eq!(first["conditions"][0]["kind"], "package");
+    assert_eq!(first["conditions"][0]["name"], "numpy");
+    assert!(first["sources"].as_array().is_some_and(|s| !s.is_empty()));
+    let table = json["advisories"]
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["id"] == "COMPAT-2026-0010"))
+        .expect("the coupling table");
+    assert!(table["rows"].as_array().is_some_and(|r| r.len() > 10));
+}
