@@ -177,7 +177,8 @@ pub struct BuildTag {
     pub from: String,
 }
 
-/// Reads the build tag from the wheel name if known, else from the installed version's label.
+/// Reads the build tag from the wheel name if known, else from the installed version's label,
+/// else from the package's own build record ([`Installed::built_for`]).
 pub fn build_tag(p: &Installed) -> Option<BuildTag> {
     let (label, from) = match &p.wheel {
         Some(w) => {
@@ -191,7 +192,7 @@ pub fn build_tag(p: &Installed) -> Option<BuildTag> {
         ),
     };
     if label.is_empty() {
-        return None;
+        return p.built_for.as_ref().and_then(recorded_tag);
     }
     let l = label.to_ascii_lowercase();
     let mut tag = BuildTag {
@@ -232,6 +233,34 @@ pub fn build_tag(p: &Installed) -> Option<BuildTag> {
         tag.cxx11_abi = Some(false);
     }
     Some(tag)
+}
+
+/// A build record's torch `major.minor` and CUDA (`12.1`, or xformers' `1201`).
+fn recorded_tag(b: &BuiltFor) -> Option<BuildTag> {
+    let torch = b.torch.as_deref().and_then(parse).and_then(|v| {
+        let r = v.release();
+        Some((*r.first()?, *r.get(1).unwrap_or(&0)))
+    });
+    let cuda = b.cuda.as_deref().and_then(|c| {
+        let c = c.trim();
+        if let Some((maj, min)) = c.split_once('.') {
+            Some((maj.parse().ok()?, min.split('.').next()?.parse().ok()?))
+        } else {
+            let n: u64 = c.parse().ok()?;
+            // xformers writes major*100 + minor (1201 = 12.1, 1108 = 11.8); 118 = 11.8
+            if n >= 1000 {
+                Some((n / 100, n % 100))
+            } else {
+                Some((n / 10, n % 10))
+            }
+        }
+    });
+    (torch.is_some() || cuda.is_some()).then(|| BuildTag {
+        torch,
+        cuda,
+        cxx11_abi: None,
+        from: format!("build record {}", b.from),
+    })
 }
 
 fn build_mismatch(package: &str, against: BuildField, facts: &Facts) -> Option<Vec<String>> {

@@ -144,6 +144,9 @@ pub struct TestDoc {
     /// Requires-Dist lines by package.
     #[serde(default)]
     pub requires: BTreeMap<String, Vec<String>>,
+    /// Build records by package (see [`Installed::built_for`]).
+    #[serde(default)]
+    pub built_for: BTreeMap<String, BuiltFor>,
     #[serde(default)]
     pub torch_cuda: Option<String>,
     #[serde(default)]
@@ -204,6 +207,15 @@ impl TestDoc {
                 })?;
             p.requires = r.clone();
         }
+        for (n, b) in &self.built_for {
+            let p = facts
+                .packages
+                .get_mut(&crate::model::normalize(n))
+                .ok_or_else(|| {
+                    format!("a build record for `{n}`, which the environment does not install")
+                })?;
+            p.built_for = Some(b.clone());
+        }
         Ok(facts)
     }
 }
@@ -250,6 +262,24 @@ pub struct Installed {
     pub wheel_tags: Vec<String>,
     /// Its Requires-Dist lines.
     pub requires: Vec<String>,
+    /// What the package records it was built against, when it keeps such a file
+    /// (xformers' `cpp_lib.json`: `torch_version`, `cuda_version`). Read when neither the wheel
+    /// name nor the local label says.
+    pub built_for: Option<BuiltFor>,
+}
+
+/// A package's own record of the torch and CUDA it was compiled against.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuiltFor {
+    /// The torch version, as recorded (`2.2.0+cu121`).
+    #[serde(default)]
+    pub torch: Option<String>,
+    /// The CUDA version, as recorded (`12.1`, or xformers' `1201`).
+    #[serde(default)]
+    pub cuda: Option<String>,
+    /// The file it was read from (`xformers/cpp_lib.json`).
+    pub from: String,
 }
 
 /// A library file in a directory that a search-path variable names.

@@ -147,6 +147,18 @@ fn build_tags_are_read_from_wheel_names_and_local_labels() {
         ..Installed::default()
     })
     .is_none());
+    let xf = Installed {
+        version: "0.0.24".into(),
+        built_for: Some(model::BuiltFor {
+            torch: Some("2.2.0+cu121".into()),
+            cuda: Some("1201".into()),
+            from: "xformers/cpp_lib.json".into(),
+        }),
+        ..Installed::default()
+    };
+    let t = build_tag(&xf).expect("tag from the build record");
+    assert_eq!((t.torch, t.cuda), (Some((2, 2)), Some((12, 1))));
+    assert!(t.from.contains("cpp_lib.json"));
 }
 
 #[test]
