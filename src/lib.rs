@@ -4,6 +4,7 @@
 //! ([`env`] reads a Python environment), the core is pure ([`verify`] turns a [`matrix::Matrix`]
 //! and the facts into verdicts), and [`report`] only presents. [`app`] wires the commands.
 
+pub mod advisories;
 pub mod app;
 pub mod env;
 pub mod fleet;

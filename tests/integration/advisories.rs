@@ -1,0 +1,154 @@
+//! The advisory database through the library's public API (`compat::advisories`): environments
+//! reproducing breakages reported in public threads raise the advisory the thread describes
+//! (fixtures/advisories/envs), the good-cu124 fixture — read with its METADATA Requires-Dist —
+//! raises nothing, and broken family files are reported at `file:line:column`
+//! (fixtures/advisories/bad). Wiring into `compat check` is not part of this module yet.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use compat::advisories::{self, model::TestDoc, Facts, Ignore};
+use serde::Deserialize;
+
+use crate::util::fixture;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Reproduction {
+    thread: String,
+    expect: Vec<String>,
+    said: String,
+    assumed: String,
+    env: TestDoc,
+}
+
+#[test]
+fn public_breakages_raise_their_advisory() {
+    let db = advisories::builtin().expect("built-in database");
+    let dir = fixture("advisories/envs");
+    let mut seen = 0;
+    let mut raised = BTreeSet::new();
+    for entry in std::fs::read_dir(&dir)
+        .expect("fixtures/advisories/envs")
+        .flatten()
+    {
+        let path = entry.path();
+        let text = std::fs::read_to_string(&path).expect("readable");
+        let r: Reproduction =
+            toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(
+            r.thread.starts_with("https://github.com/"),
+            "{}",
+            path.display()
+        );
+        assert!(!r.said.is_empty(), "{}", path.display());
+        let _ = &r.assumed; // documentation for readers of the fixture
+        let facts = r
+            .env
+            .facts()
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let hits = db.evaluate(&facts, &Ignore::none());
+        let ids: BTreeSet<&str> = hits.iter().map(|h| h.id.as_str()).collect();
+        for want in &r.expect {
+            assert!(
+                ids.contains(want.as_str()),
+                "{}: {want} not raised; got {ids:?}",
+                path.display()
+            );
+            let hit = hits.iter().find(|h| &h.id == want).expect("hit");
+            assert!(!hit.fix.is_empty() && !hit.evidence.is_empty());
+            raised.insert(want.clone());
+        }
+        // The first id is the breakage the thread reports, so the thread must be its source;
+        // further ids are other breakages waiting in the same environment.
+        let first = db.get(&r.expect[0]).expect("known id");
+        assert!(
+            first.sources.contains(&r.thread),
+            "{}: the thread is not among {}'s sources",
+            path.display(),
+            first.id
+        );
+        seen += 1;
+    }
+    assert!(seen >= 10, "{seen} reproductions");
+    assert!(raised.len() >= 10, "{raised:?}");
+}
+
+/// good-cu124 as a caller would read it: names and versions from the dist-info folders,
+/// Requires-Dist from METADATA (so the pre-release rule sees real requirements), torch CUDA
+/// 12.4 on an H100.
+#[test]
+fn good_cu124_with_its_metadata_raises_nothing() {
+    let site = fixture("envs/good-cu124/lib/python3.11/site-packages");
+    let mut facts = Facts {
+        torch_cuda: Some("12.4".into()),
+        gpus: vec!["9.0".into()],
+        system: Some("Linux".into()),
+        machine: Some("x86_64".into()),
+        ..Facts::default()
+    };
+    for entry in std::fs::read_dir(&site).expect("site-packages").flatten() {
+        let dir = entry.path();
+        let Some(stem) = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".dist-info"))
+        else {
+            continue;
+        };
+        let meta = std::fs::read_to_string(dir.join("METADATA")).expect("METADATA");
+        let field = |k: &str| -> Vec<String> {
+            meta.lines()
+                .take_while(|l| !l.is_empty())
+                .filter_map(|l| l.strip_prefix(k).map(|v| v.trim().to_string()))
+                .collect()
+        };
+        let name = field("Name:").pop().unwrap_or_else(|| stem.to_string());
+        let version = field("Version:").pop().expect("Version");
+        let requires = field("Requires-Dist:");
+        facts.install(&name, &version).requires = requires;
+    }
+    assert!(facts.packages["torch"]
+        .requires
+        .iter()
+        .any(|r| r.starts_with("triton")));
+    let hits = advisories::builtin()
+        .expect("db")
+        .evaluate(&facts, &Ignore::none());
+    assert!(hits.is_empty(), "{hits:#?}");
+}
+
+fn bad(name: &str) -> advisories::LoadError {
+    let path = fixture(&format!("advisories/bad/{name}.toml"));
+    match advisories::load_file(&path) {
+        Ok(_) => panic!("{name} loaded"),
+        Err(e) => {
+            assert!(
+                e.to_string().starts_with(&path.display().to_string()),
+                "{e}"
+            );
+            e
+        }
+    }
+}
+
+#[test]
+fn broken_family_files_are_reported_where_they_break() {
+    let e = bad("unknown-key");
+    assert_eq!((e.line, e.column), (8, 1), "{e}");
+    assert!(e.message.contains("unknown field `afected`"), "{e}");
+
+    let e = bad("bad-specifier");
+    assert_eq!((e.line, e.column), (9, 9), "{e}");
+    assert!(e.message.contains("`2+`"), "{e}");
+
+    let e = bad("bad-id");
+    assert_eq!((e.line, e.column), (5, 6), "{e}");
+    assert!(e.message.contains("CVE-2024-0001"), "{e}");
+
+    let e = bad("named-nowhere");
+    assert_eq!(e.line, 9, "{e}");
+    assert!(e.message.contains("`numpy`"), "{e}");
+    assert!(!e.hint.is_empty());
+    assert!(Path::new(&e.origin).exists());
+}
