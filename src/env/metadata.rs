@@ -43,7 +43,9 @@ pub struct CoreMetadata {
     pub summary: Option<String>,
 }
 
-/// Parses the header block of an RFC 822-style metadata file (METADATA or PKG-INFO).
+/// Parses the header block of an RFC 822-style metadata file (METADATA or PKG-INFO), as
+/// Python's email parser (and so `importlib.metadata` and pip) reads it: see [`super::rfc822`]
+/// for the grammar (a whitespace-only line continues a header; CR, LF and CRLF end lines).
 ///
 /// ```text
 /// Metadata-Version: 2.1
@@ -53,39 +55,22 @@ pub struct CoreMetadata {
 /// Requires-Dist: torch>=1.13.0
 /// ```
 ///
-/// Parsing stops at the first empty line (the description body follows it). Continuation
-/// lines (starting with a space or tab) fold into the previous header.
+/// The text is already decoded (the scanner reports bytes that are not UTF-8 as a finding).
 pub fn parse_core_metadata(text: &str) -> CoreMetadata {
-    let mut md = CoreMetadata::default();
-    let mut headers: Vec<(String, String)> = Vec::new();
-    for line in text.lines() {
-        if line.trim().is_empty() {
-            break;
-        }
-        if line.starts_with(' ') || line.starts_with('\t') {
-            if let Some((_, v)) = headers.last_mut() {
-                v.push(' ');
-                v.push_str(line.trim());
-            }
-            continue;
-        }
-        if let Some((k, v)) = line.split_once(':') {
-            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
-        }
+    let md = super::rfc822::parse_text(text);
+    // A folded Summary is one line for people: its lines joined by one space.
+    let summary = md
+        .get("Summary")
+        .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "));
+    CoreMetadata {
+        metadata_version: md.metadata_version,
+        name: md.name,
+        version: md.version,
+        requires_python: md.requires_python.filter(|v| !v.trim().is_empty()),
+        requires_dist: md.requires_dist,
+        provides_extra: md.provides_extra,
+        summary,
     }
-    for (k, v) in headers {
-        match k.as_str() {
-            "metadata-version" => md.metadata_version = Some(v),
-            "name" => md.name = Some(v),
-            "version" => md.version = Some(v),
-            "requires-python" => md.requires_python = Some(v).filter(|v| !v.is_empty()),
-            "requires-dist" => md.requires_dist.push(v),
-            "provides-extra" => md.provides_extra.push(v),
-            "summary" => md.summary = Some(v),
-            _ => {}
-        }
-    }
-    md
 }
 
 /// The `WHEEL` file: its tags and whether the wheel was purelib.

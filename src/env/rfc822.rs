@@ -165,7 +165,7 @@ fn is_header_line(line: &str) -> bool {
 }
 
 /// Parses decoded text: universal newlines, then the `compat32` header grammar.
-fn parse_text(text: &str) -> Metadata {
+pub(crate) fn parse_text(text: &str) -> Metadata {
     let text = text.replace("\r\n", "\n").replace('\r', "\n");
     let mut md = Metadata::default();
     // Lines with their `\n` (the last one may lack it), as the feed parser yields them.
