@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::env::{self, DiscoveryVars};
 use crate::matrix::{self, Matrix};
 use crate::probe::{self, HostFacts, ProbeOptions};
-use crate::report::{self, EnvironmentInfo, MatrixInfo, Report};
+use crate::report::{self, check::Checked, FailOn, Report, Styles};
 use crate::verify;
 
 const EXIT_CODES: &str = "Exit codes:\n  0  nothing failed\n  1  at least one cell or dependency check failed (with --fail-on unverified: or a checkable cell is not verified)\n  2  bad input or usage (unreadable or invalid matrix, host profile or requirements file, bad flag, no Python environment)";
@@ -71,14 +71,6 @@ pub enum Format {
     Junit,
     /// A short Markdown summary for a CI job's step summary.
     Summary,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FailOn {
-    /// Exit 1 when a cell or check failed.
-    Failed,
-    /// Also exit 1 when a checkable cell is unverified or not installed.
-    Unverified,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -351,13 +343,7 @@ fn check(args: &CheckArgs) -> i32 {
             crate::knowledge::builtin(),
             &*lookup,
         );
-        plan_info = Some(report::PlanInfo {
-            path: path.display().to_string(),
-            format: plan.format,
-            packages: plan.packages.len(),
-            index_urls: plan.index_urls.clone(),
-            notes: plan.notes.clone(),
-        });
+        plan_info = Some(report::PlanInfo::new(path, &plan));
     }
     let smoke = match args.smoke {
         SmokeLevel::None => None,
@@ -378,56 +364,23 @@ fn check(args: &CheckArgs) -> i32 {
         }
     };
     let verification = verify::verify_with_smoke(&m, &env, &host, smoke.as_ref());
-    let strict = args.fail_on == FailOn::Unverified;
-    let undecided = verification
-        .tables
-        .iter()
-        .flat_map(|t| &t.rows)
-        .flat_map(|r| &r.cells)
-        .any(|c| {
-            c.checkable
-                && matches!(
-                    c.verdict,
-                    verify::Verdict::Unverified | verify::Verdict::NotInstalled
-                )
-        });
-    let exit_code = i32::from(
-        verification.failed()
-            || (strict && undecided)
-            || smoke.as_ref().is_some_and(|s| s.failed()),
-    );
-    let r = Report {
-        schema: report::SCHEMA,
-        compat_version: env!("CARGO_PKG_VERSION"),
-        checked_at: report::rfc3339(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
-        ),
-        matrix: MatrixInfo {
-            id: m.doc.id.clone(),
-            title: m.doc.title.clone(),
-            origin: m.origin.clone(),
-        },
+    let checked = Checked {
+        matrix: m,
         host,
-        environment: EnvironmentInfo {
-            distributions: env.distributions.len(),
-            torch: env.torch.clone(),
-            scan_ms: env.scan_ms,
-            interpreter: env.interpreter.clone(),
-        },
-        findings: env.findings.clone(),
+        env,
         plan: plan_info,
         smoke,
         verification,
-        exit_code,
-        matrix_doc: Some(m),
     };
+    let r = Report::new(checked, args.fail_on, jiff::Timestamp::now());
+    let exit_code = r.exit_code;
     let text = match args.format {
-        Format::Json => report::json(&r),
+        Format::Json => match report::to_json("report", &r) {
+            Ok(t) => t,
+            Err(e) => return error(&e.to_string(), None),
+        },
         Format::Markdown => report::markdown(&r),
-        Format::Junit => report::junit(&r, strict),
+        Format::Junit => report::junit(&r, args.fail_on),
         Format::Summary => report::summary(&r),
         Format::Table => {
             let color = match args.color {
@@ -439,12 +392,12 @@ fn check(args: &CheckArgs) -> i32 {
                         && std::io::stdout().is_terminal()
                 }
             };
-            report::table(&r, color)
+            report::table(&r, &Styles::new(color))
         }
     };
     match &args.output {
         Some(path) => {
-            if let Err(e) = report::write_atomic(path, &text) {
+            if let Err(e) = write_atomic(path, &text) {
                 return error(&format!("cannot write {}: {e}", path.display()), None);
             }
         }
@@ -504,12 +457,15 @@ fn probe_cmd(args: &ProbeArgs) -> i32 {
             Err(code) => return code,
         };
         match args.format {
-            ProbeFormat::Json => report::probe_json(&host, &env),
+            ProbeFormat::Json => match report::probe_json(&host, &env) {
+                Ok(t) => t,
+                Err(e) => return error(&e.to_string(), None),
+            },
             _ => report::probe_table(&host, &env),
         }
     };
     match &args.output {
-        Some(path) => match report::write_atomic(path, &text) {
+        Some(path) => match write_atomic(path, &text) {
             Ok(()) => 0,
             Err(e) => error(&format!("cannot write {}: {e}", path.display()), None),
         },
@@ -522,7 +478,7 @@ fn probe_cmd(args: &ProbeArgs) -> i32 {
 
 fn write_or_print(output: Option<&PathBuf>, text: &str) -> i32 {
     match output {
-        Some(path) => match report::write_atomic(path, text) {
+        Some(path) => match write_atomic(path, text) {
             Ok(()) => 0,
             Err(e) => error(&format!("cannot write {}: {e}", path.display()), None),
         },
@@ -564,13 +520,16 @@ fn install_order(args: &InstallOrderArgs) -> i32 {
     let text = match args.format {
         PlanFormat::Shell => crate::plan::render_shell(&plan),
         PlanFormat::Table => crate::plan::render_table(&plan),
-        PlanFormat::Json => serde_json::to_string_pretty(&plan).unwrap_or_default() + "\n",
+        PlanFormat::Json => match report::to_json("install order", &plan) {
+            Ok(t) => t,
+            Err(e) => return error(&e.to_string(), None),
+        },
     };
     write_or_print(args.output.as_ref(), &text)
 }
 
 fn merge(args: &MergeArgs) -> i32 {
-    let fleet = match crate::fleet::merge(&args.reports) {
+    let fleet = match crate::fleet::merge_files(&args.reports) {
         Ok(f) => f,
         Err(e) => {
             return error(
@@ -580,8 +539,11 @@ fn merge(args: &MergeArgs) -> i32 {
         }
     };
     let text = match args.format {
-        MergeFormat::Table => crate::fleet::render_table(&fleet),
-        MergeFormat::Json => serde_json::to_string_pretty(&fleet).unwrap_or_default() + "\n",
+        MergeFormat::Table => report::fleet::render_table(&fleet),
+        MergeFormat::Json => match report::to_json("fleet matrix", &fleet) {
+            Ok(t) => t,
+            Err(e) => return error(&e.to_string(), None),
+        },
     };
     let code = write_or_print(args.output.as_ref(), &text);
     if code != 0 {
@@ -685,10 +647,7 @@ fn risk(args: &RiskArgs) -> i32 {
             (crate::model::normalize(&n), f)
         })
         .collect();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let now = u64::try_from(jiff::Timestamp::now().as_second()).unwrap_or(0);
     let report = crate::risk::assess(
         &m,
         &env,
@@ -700,7 +659,10 @@ fn risk(args: &RiskArgs) -> i32 {
     );
     let text = match args.format {
         RiskFormat::Table => crate::risk::render_table(&report),
-        RiskFormat::Json => serde_json::to_string_pretty(&report).unwrap_or_default() + "\n",
+        RiskFormat::Json => match report::to_json("risk report", &report) {
+            Ok(t) => t,
+            Err(e) => return error(&e.to_string(), None),
+        },
         RiskFormat::Markdown => crate::risk::render_markdown(&report),
     };
     let code = write_or_print(args.output.as_ref(), &text);
@@ -754,11 +716,28 @@ fn smoke_cmd(args: &SmokeArgs) -> i32 {
         };
     let text = match args.format {
         MergeFormat::Table => crate::smoke::render_table(&r),
-        MergeFormat::Json => serde_json::to_string_pretty(&r).unwrap_or_default() + "\n",
+        MergeFormat::Json => match report::to_json("smoke report", &r) {
+            Ok(t) => t,
+            Err(e) => return error(&e.to_string(), None),
+        },
     };
     let code = write_or_print(args.output.as_ref(), &text);
     if code != 0 {
         return code;
     }
     i32::from(r.failed())
+}
+
+/// Writes `text` to `path` atomically: a temporary file in the same folder, then a rename.
+fn write_atomic(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(text.as_bytes())?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
