@@ -4,7 +4,7 @@
 //! ([`env`] reads a Python environment), the core is pure ([`verify`] turns a [`matrix::Matrix`]
 //! and the facts into verdicts), and [`report`] only presents. [`app`] wires the commands.
 
-pub mod app;
+pub mod cli;
 pub mod env;
 pub mod fleet;
 pub mod index;
