@@ -3,6 +3,7 @@
 //! user's configuration variables cleared (see `util`), or calls the library's public API on
 //! real fixtures.
 
+mod cli;
 mod fixture_envs;
 mod hosts;
 mod index;
