@@ -118,7 +118,7 @@ pub const FINDING_CODES: &[(&str, &str)] = &[
 ];
 
 /// A finding's code: one of [`FINDING_CODES`]. (Named, because serde's derive takes a field
-/// spelled `&'static str` to borrow from its input; it is read by [`finding_code`].)
+/// spelled `&'static str` to borrow from its input; it is read back by `finding_code`.)
 pub type FindingCode = &'static str;
 
 /// Reads a finding code back from a report: one of [`FINDING_CODES`], else an error.

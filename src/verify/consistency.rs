@@ -31,7 +31,7 @@ pub struct Problem {
 pub const PROBLEM_CODES: &[&str] = &["missing-dependency", "version-conflict"];
 
 /// A problem's code: one of [`PROBLEM_CODES`]. (Named, because serde's derive takes a field
-/// spelled `&'static str` to borrow from its input; it is read by [`problem_code`].)
+/// spelled `&'static str` to borrow from its input; it is read back by `problem_code`.)
 pub type ProblemCode = &'static str;
 
 /// Reads a problem code back from a report: one of [`PROBLEM_CODES`], else an error.
