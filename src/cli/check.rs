@@ -13,7 +13,7 @@ use super::args::{IndexArgs, MatrixArg, OutputArgs, TargetArgs};
 use super::smoke::SmokeLevel;
 use super::{exit, hinted, output, Hint};
 use crate::env::PythonEnv;
-use crate::report::{self, check::Checked, FailOn, PlanInfo, Report};
+use crate::report::{self, Checked, FailOn, PlanInfo, Report};
 use crate::requirements::{self, planned, PlanFormat};
 use crate::smoke::SmokeReport;
 use crate::{knowledge, probe, verify};
