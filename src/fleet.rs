@@ -1,74 +1,60 @@
-//! `compat merge`: many nodes' JSON reports into one fleet matrix.
+//! `compat merge`: many nodes' JSON reports into one fleet matrix ([`report::Fleet`]).
 //!
 //! Nodes are grouped by identical host facts (driver, the CUDA it supports, GPU models and
 //! compute capabilities, torch build, Python version), so a thousand identical nodes read as one
-//! line. For every cell that is not verified on every group, the table shows each group's verdict.
-//! compat schedules nothing: the reports come from whatever ran `compat check --format json` on
-//! each node (Slurm `srun`, a Kubernetes Job or DaemonSet; see docs/fleet.md).
+//! line. For every cell that is not verified on every group, the matrix shows each group's
+//! verdict. compat schedules nothing: the reports come from whatever ran `compat check --format
+//! json` on each node (Slurm `srun`, a Kubernetes Job or DaemonSet; see docs/fleet.md).
+//!
+//! Reports are read with the same types that wrote them ([`Report::from_json`]); a file that is
+//! not one is an error that names the file and what is wrong with it. The fleet document and its
+//! table are presentation and live in `report::fleet`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-use serde_json::Value;
+use crate::model::Verdict;
+use crate::report::{self, Fleet, Group, GroupKey, ReadError, Report};
 
+/// Bigger than any real report; protects against a hostile file.
+const MAX_BYTES: u64 = 64 * 1024 * 1024;
+
+/// A file that cannot be merged.
 #[derive(Debug, thiserror::Error)]
 pub enum MergeError {
-    #[error("{path}: {why}")]
-    Bad { path: String, why: String },
+    #[error("cannot read `{}`", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{}` is larger than 64 MiB: not a compat report", path.display())]
+    TooLarge { path: PathBuf },
+    #[error("`{}` is not a compat check report", path.display())]
+    NotAReport {
+        path: PathBuf,
+        #[source]
+        source: ReadError,
+    },
 }
 
-/// The facts that make two nodes interchangeable.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct GroupKey {
-    pub driver: String,
-    pub driver_cuda: String,
-    pub gpus: String,
-    pub torch: String,
-    pub python: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Group {
-    pub key: GroupKey,
-    pub hosts: Vec<String>,
-    pub failed: usize,
-    /// `library/column` -> verdict (the same on every node of the group, else "mixed").
-    pub verdicts: BTreeMap<String, String>,
-    pub exit_codes: Vec<i64>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Fleet {
-    pub schema: &'static str,
-    pub reports: usize,
-    pub groups: Vec<Group>,
-    /// Cells not verified on at least one group, in matrix order.
-    pub cells: Vec<String>,
-    pub failing_hosts: Vec<String>,
-}
-
-fn s(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "—".into(),
-        other => other.to_string(),
-    }
-}
-
-fn key(r: &Value) -> GroupKey {
-    let h = &r["host"];
-    let mut gpus: Vec<String> = h["gpus"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|g| format!("{} ({})", s(&g["name"]), s(&g["compute_capability"])))
+/// The facts that make two nodes interchangeable, from one report.
+fn key(r: &Report) -> GroupKey {
+    let h = &r.host;
+    let dash = || "—".to_string();
+    let mut gpus: Vec<String> = h
+        .gpus
+        .iter()
+        .map(|g| format!("{} ({})", g.name, g.compute_capability))
         .collect();
     gpus.sort();
     let counted = crate::probe::count_alike(gpus);
     GroupKey {
-        driver: s(&h["driver"]["value"]),
-        driver_cuda: s(&h["driver_cuda"]["value"]),
+        driver: h.driver.as_ref().map_or_else(dash, |d| d.value.to_string()),
+        driver_cuda: h
+            .driver_cuda
+            .as_ref()
+            .map_or_else(dash, |d| d.value.to_string()),
         gpus: if counted.is_empty() {
             "no GPU".into()
         } else {
@@ -78,26 +64,37 @@ fn key(r: &Value) -> GroupKey {
                 .collect::<Vec<_>>()
                 .join(" + ")
         },
-        torch: r["environment"]["torch"]["version"]
-            .as_str()
-            .unwrap_or("—")
-            .to_string(),
-        python: s(&r["environment"]["interpreter"]["python_version"]),
+        torch: r
+            .environment
+            .torch
+            .as_ref()
+            .and_then(|t| t.version.clone())
+            .unwrap_or_else(dash),
+        python: r.environment.interpreter.python_version.clone(),
     }
 }
 
-/// Reads and merges reports. A file that is not a compat check report is an error naming it.
-pub fn merge(paths: &[PathBuf]) -> Result<Fleet, MergeError> {
+/// Reads the reports at `paths` and merges them.
+pub fn merge_files(paths: &[PathBuf]) -> Result<Fleet, MergeError> {
+    let reports = paths
+        .iter()
+        .map(|p| read(p).map(|r| (p.as_path(), r)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(merge(&reports))
+}
+
+/// Merges reports, each with the file it came from (the host's name when the report has none).
+pub fn merge(reports: &[(&Path, Report)]) -> Fleet {
     let mut groups: BTreeMap<GroupKey, Group> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
     let mut failing = Vec::new();
-    for p in paths {
-        let r = read(p)?;
-        let host = r["host"]["hostname"]
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| p.display().to_string());
-        let k = key(&r);
+    for (path, r) in reports {
+        let host = r
+            .host
+            .hostname
+            .clone()
+            .unwrap_or_else(|| path.display().to_string());
+        let k = key(r);
         let g = groups.entry(k.clone()).or_insert_with(|| Group {
             key: k,
             hosts: Vec::new(),
@@ -106,26 +103,23 @@ pub fn merge(paths: &[PathBuf]) -> Result<Fleet, MergeError> {
             exit_codes: Vec::new(),
         });
         g.hosts.push(host.clone());
-        let code = r["exit_code"].as_i64().unwrap_or(-1);
-        g.exit_codes.push(code);
-        if code != 0 {
-            failing.push(host.clone());
+        g.exit_codes.push(i64::from(r.exit_code));
+        if r.exit_code != 0 {
+            failing.push(host);
         }
-        for t in r["tables"].as_array().into_iter().flatten() {
-            for row in t["rows"].as_array().into_iter().flatten() {
-                for c in row["cells"].as_array().into_iter().flatten() {
-                    let id = format!("{} · {}", s(&row["library"]), s(&c["title"]));
-                    if !order.contains(&id) {
-                        order.push(id.clone());
-                    }
-                    let verdict = s(&c["verdict"]);
-                    if verdict == "failed" {
-                        g.failed += 1;
-                    }
-                    let e = g.verdicts.entry(id).or_insert_with(|| verdict.clone());
-                    if *e != verdict {
-                        *e = "mixed".into();
-                    }
+        for row in r.verification.tables.iter().flat_map(|t| &t.rows) {
+            for c in &row.cells {
+                let id = format!("{} · {}", row.library, c.title);
+                if !order.contains(&id) {
+                    order.push(id.clone());
+                }
+                if c.verdict == Verdict::Failed {
+                    g.failed += 1;
+                }
+                let verdict = c.verdict.as_str();
+                let e = g.verdicts.entry(id).or_insert_with(|| verdict.to_string());
+                if *e != verdict {
+                    *e = "mixed".into();
                 }
             }
         }
@@ -144,97 +138,54 @@ pub fn merge(paths: &[PathBuf]) -> Result<Fleet, MergeError> {
                 .all(|g| g.verdicts.get(id).is_some_and(|v| v == "not-installed"))
         })
         .collect();
-    Ok(Fleet {
-        schema: "compat.fleet/1",
-        reports: paths.len(),
+    Fleet {
+        schema: report::fleet::FLEET_SCHEMA.to_string(),
+        reports: reports.len(),
         groups,
         cells,
         failing_hosts: failing,
+    }
+}
+
+/// Reads one report, bounded in size.
+fn read(path: &Path) -> Result<Report, MergeError> {
+    let io = |source| MergeError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if meta.len() > MAX_BYTES {
+        return Err(MergeError::TooLarge {
+            path: path.to_path_buf(),
+        });
+    }
+    let text = std::fs::read_to_string(path).map_err(io)?;
+    Report::from_json(&text).map_err(|source| MergeError::NotAReport {
+        path: path.to_path_buf(),
+        source,
     })
 }
 
-fn read(p: &Path) -> Result<Value, MergeError> {
-    let bad = |why: String| MergeError::Bad {
-        path: p.display().to_string(),
-        why,
-    };
-    let meta = std::fs::metadata(p).map_err(|e| bad(e.to_string()))?;
-    if meta.len() > 64 * 1024 * 1024 {
-        return Err(bad("larger than 64 MiB: not a compat report".into()));
-    }
-    let text = std::fs::read_to_string(p).map_err(|e| bad(e.to_string()))?;
-    let v: Value = serde_json::from_str(&text)
-        .map_err(|e| bad(format!("line {} column {}: {e}", e.line(), e.column())))?;
-    match v["schema"].as_str() {
-        Some(s) if s.starts_with("compat.check/") => Ok(v),
-        _ => Err(bad(
-            "not a `compat check --format json` report (no schema compat.check/N)".into(),
-        )),
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-pub fn render_table(f: &Fleet) -> String {
-    use comfy_table::{presets, ContentArrangement, Table};
-    let mut o = format!(
-        "Fleet: {} reports in {} groups of identical host facts\n",
-        f.reports,
-        f.groups.len()
-    );
-    let mut t = Table::new();
-    t.load_preset(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Disabled)
-        .set_header(vec![
-            "group",
-            "hosts",
-            "GPUs",
-            "driver (CUDA)",
-            "torch",
-            "python",
-            "failed cells",
-        ]);
-    for (i, g) in f.groups.iter().enumerate() {
-        let hosts = if g.hosts.len() > 4 {
-            format!("{} hosts: {}, …", g.hosts.len(), g.hosts[..3].join(", "))
-        } else {
-            g.hosts.join(", ")
-        };
-        t.add_row(vec![
-            format!("G{}", i + 1),
-            hosts,
-            g.key.gpus.clone(),
-            format!("{} ({})", g.key.driver, g.key.driver_cuda),
-            g.key.torch.clone(),
-            g.key.python.clone(),
-            (g.failed / g.hosts.len().max(1)).to_string(),
-        ]);
+    #[test]
+    fn a_file_that_is_not_a_report_names_the_file_and_the_fault() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bad = dir.path().join("bad.json");
+        std::fs::write(&bad, "{\"schema\": \"compat.check/1\", \"exit_code\": 0}").expect("write");
+        let e = merge_files(std::slice::from_ref(&bad)).expect_err("not a report");
+        assert!(e.to_string().contains("bad.json"), "{e}");
+        let chain: Vec<String> =
+            std::iter::successors(std::error::Error::source(&e), |e| e.source())
+                .map(ToString::to_string)
+                .collect();
+        assert_eq!(chain.len(), 2, "{chain:?}");
+        assert!(chain[1].contains("missing field"), "{chain:?}");
+
+        let missing = dir.path().join("missing.json");
+        let e = merge_files(&[missing]).expect_err("missing");
+        assert!(matches!(e, MergeError::Read { .. }), "{e}");
     }
-    o.push_str(&t.to_string());
-    o.push('\n');
-    if !f.cells.is_empty() {
-        let mut t = Table::new();
-        t.load_preset(presets::UTF8_FULL_CONDENSED)
-            .set_content_arrangement(ContentArrangement::Disabled);
-        let mut header = vec!["cell".to_string()];
-        header.extend((1..=f.groups.len()).map(|i| format!("G{i}")));
-        t.set_header(header);
-        for c in &f.cells {
-            let mut row = vec![c.clone()];
-            for g in &f.groups {
-                row.push(g.verdicts.get(c).cloned().unwrap_or_else(|| "—".into()));
-            }
-            t.add_row(row);
-        }
-        o.push_str("\nCells not verified everywhere:\n");
-        o.push_str(&t.to_string());
-        o.push('\n');
-    }
-    o.push_str(&format!(
-        "failing hosts: {}\n",
-        if f.failing_hosts.is_empty() {
-            "none".to_string()
-        } else {
-            f.failing_hosts.join(", ")
-        }
-    ));
-    o
 }

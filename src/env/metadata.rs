@@ -190,7 +190,7 @@ pub fn pth_paths(text: &str) -> Vec<String> {
 }
 
 /// torch's build facts from `torch/version.py`.
-#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TorchVersionPy {
     pub version: Option<String>,
     /// The CUDA release torch was built for (`"12.4"`), `None` for CPU and ROCm builds.

@@ -59,10 +59,11 @@ pub enum DistFormat {
 }
 
 /// Something odd about the environment, found while reading it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Finding {
     /// Stable kebab-case code, see [`FINDING_CODES`].
-    pub code: &'static str,
+    #[serde(deserialize_with = "finding_code")]
+    pub code: FindingCode,
     pub package: Option<String>,
     pub path: Option<PathBuf>,
     pub message: String,
@@ -104,7 +105,33 @@ pub const FINDING_CODES: &[(&str, &str)] = &[
         "bad-torch-version-py",
         "torch/version.py is missing or does not say which build torch is",
     ),
+    (
+        "plan-without-metadata",
+        "a planned package's metadata could not be had: its requirements are not checked",
+    ),
+    (
+        "plan-unpinned",
+        "a planned package is not pinned to one version",
+    ),
+    (
+        "plan-torch-build",
+        "where the plan's torch CUDA build was read from",
+    ),
 ];
+
+/// A finding's code: one of [`FINDING_CODES`]. (Named, because serde's derive takes a field
+/// spelled `&'static str` to borrow from its input; it is read back by `finding_code`.)
+pub type FindingCode = &'static str;
+
+/// Reads a finding code back from a report: one of [`FINDING_CODES`], else an error.
+fn finding_code<'de, D: serde::Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+    let s = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+    FINDING_CODES
+        .iter()
+        .map(|(c, _)| *c)
+        .find(|c| *c == s)
+        .ok_or_else(|| serde::de::Error::custom(format!("unknown finding code `{s}`")))
+}
 
 /// The environment read from disk.
 #[derive(Debug, Clone, Serialize)]

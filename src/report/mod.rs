@@ -1,126 +1,71 @@
-//! Presentation only: the terminal table, JSON and Markdown. Nothing here reaches back into
-//! the machine; everything shown comes from [`Report`].
+//! Presentation only: every document compat prints, and the typed model of the one it reads back.
 //!
-//! The JSON form is machine output with a versioned schema (`docs/report-schema.md`); it is
-//! never coloured.
+//! - [`check`]: the `compat check` report — its schema types ([`Report`], versioned as
+//!   [`SCHEMA`], see `docs/report-schema.md`), how it is assembled from the verification
+//!   ([`Report::new`], the exit-code gate [`FailOn`]), how it is read back ([`Report::from_json`],
+//!   for `merge` and the tests), and its five renderers: table, JSON, Markdown, JUnit, summary.
+//! - [`probe`]: `compat probe`'s table and JSON.
+//! - [`fleet`]: the merged fleet matrix (`compat merge`) and its table.
+//! - [`style`]: the one table preset and the colours (anstyle) every terminal table uses.
+//!
+//! Nothing here reaches back into the machine: no file, clock, environment variable or
+//! terminal is read here. The caller decides colour (see [`Styles`]) and the time of the check,
+//! and writes the text where it belongs (`cli::output`). JSON is machine output and never
+//! coloured; a value that cannot be serialised is an error, never an empty document.
 
-mod junit;
-mod markdown;
-mod probe;
-mod summary;
-mod table;
-
-use std::io::Write;
-use std::path::Path;
+pub mod check;
+pub mod fleet;
+pub mod probe;
+pub mod style;
 
 use serde::Serialize;
 
-use crate::env::{Finding, Interpreter, TorchVersionPy};
-use crate::matrix::Matrix;
-use crate::verify::Verification;
-
-pub use junit::render as junit;
-pub use markdown::render as markdown;
+pub use check::{
+    junit, markdown, summary, table, Checked, EnvironmentInfo, FailOn, MatrixInfo, PlanInfo,
+    ReadError, Report, SCHEMA,
+};
+pub use fleet::{Fleet, Group, GroupKey};
 pub use probe::{probe_json, probe_table};
-pub use summary::render as summary;
-pub use table::render as table;
+pub use style::Styles;
 
-/// The JSON schema id of a `compat check` report. Bump the number on an incompatible change.
-pub const SCHEMA: &str = "compat.check/1";
-
-/// What a plan-checking report judged.
-#[derive(Debug, Clone, Serialize)]
-pub struct PlanInfo {
-    pub path: String,
-    pub format: crate::requirements::PlanFileFormat,
-    pub packages: usize,
-    pub index_urls: Vec<String>,
-    pub notes: Vec<String>,
+/// A document that cannot be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("cannot write the {what} as JSON")]
+    Json {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct MatrixInfo {
-    pub id: String,
-    pub title: String,
-    pub origin: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct EnvironmentInfo {
-    pub interpreter: Interpreter,
-    pub distributions: usize,
-    pub torch: Option<TorchVersionPy>,
-    pub scan_ms: f64,
-}
-
-/// A whole `compat check` report.
-#[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    pub schema: &'static str,
-    pub compat_version: &'static str,
-    /// UTC, RFC 3339.
-    pub checked_at: String,
-    pub matrix: MatrixInfo,
-    pub host: crate::probe::HostFacts,
-    pub environment: EnvironmentInfo,
-    pub findings: Vec<Finding>,
-    /// Set when the report judges a plan (`--requirements`) rather than an installed environment.
-    pub plan: Option<PlanInfo>,
-    /// The smoke compressions (`--smoke quick|full`), when they ran.
-    pub smoke: Option<crate::smoke::SmokeReport>,
-    #[serde(flatten)]
-    pub verification: Verification,
-    /// 0 nothing failed, 1 something failed.
-    pub exit_code: i32,
-    #[serde(skip)]
-    pub matrix_doc: Option<Matrix>,
-}
-
-pub fn json(r: &Report) -> String {
-    serde_json::to_string_pretty(r).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")) + "\n"
-}
-
-/// Writes `text` to `path` atomically: a temporary file in the same folder, then a rename.
-pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(text.as_bytes())?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
-
-/// Seconds since the epoch as an RFC 3339 UTC timestamp.
-pub fn rfc3339(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+/// `value` as pretty-printed JSON with a final newline: the form of every JSON document compat
+/// prints. `what` names the document in the error.
+pub fn to_json<T: Serialize + ?Sized>(
+    what: &'static str,
+    value: &T,
+) -> Result<String, RenderError> {
+    serde_json::to_string_pretty(value)
+        .map(|text| text + "\n")
+        .map_err(|source| RenderError::Json { what, source })
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     #[test]
-    fn rfc3339_dates() {
-        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(super::rfc3339(1_795_906_800), "2026-11-28T23:00:00Z");
-        assert_eq!(super::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    fn json_is_pretty_with_a_final_newline() {
+        let text = super::to_json("value", &[1, 2]).expect("serialises");
+        assert_eq!(text, "[\n  1,\n  2\n]\n");
+    }
+
+    #[test]
+    fn a_value_json_cannot_hold_is_an_error_not_an_empty_document() {
+        // JSON object keys must be strings.
+        let map: BTreeMap<Vec<u8>, u8> = [(vec![1], 1)].into_iter().collect();
+        let e = super::to_json("map", &map).expect_err("not serialisable");
+        assert_eq!(e.to_string(), "cannot write the map as JSON");
+        assert!(std::error::Error::source(&e).is_some());
     }
 }

@@ -1,29 +1,49 @@
-//! `compat probe`: every host and environment fact with its source.
+//! `compat probe`: every host and environment fact with its source, as a table or JSON. The
+//! TOML host profile is the probe module's own format (`probe::to_profile_toml`).
 
+use super::{to_json, RenderError};
 use crate::env::PythonEnv;
 use crate::probe::HostFacts;
 
-pub fn probe_json(host: &HostFacts, env: &PythonEnv) -> String {
+/// The `compat.probe/1` JSON document. Keys are sorted at every level (the document is built
+/// as a JSON value), as they always were.
+pub fn probe_json(host: &HostFacts, env: &PythonEnv) -> Result<String, RenderError> {
+    let value = |v: serde_json::Result<serde_json::Value>| {
+        v.map_err(|source| RenderError::Json {
+            what: "probe report",
+            source,
+        })
+    };
     let v = serde_json::json!({
         "schema": "compat.probe/1",
         "compat_version": env!("CARGO_PKG_VERSION"),
-        "host": host,
-        "environment": env,
+        "host": value(serde_json::to_value(host))?,
+        "environment": value(serde_json::to_value(env))?,
     });
-    serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
+    to_json("probe report", &v)
 }
 
+/// One fact: its label, its value (or a dash) and its source.
+fn fact(label: &str, value: Option<String>, source: Option<&str>) -> String {
+    match value {
+        Some(v) => format!(
+            "  {label:<22} {v}{}\n",
+            source.map(|s| format!("   [{s}]")).unwrap_or_default()
+        ),
+        None => format!("  {label:<22} —\n"),
+    }
+}
+
+/// Every fact, grouped: the host, its toolchains, the Python environment.
 pub fn probe_table(host: &HostFacts, env: &PythonEnv) -> String {
+    let mut o = host_facts(host);
+    o.push_str(&toolchains(host));
+    o.push_str(&python_env(env));
+    o
+}
+
+fn host_facts(host: &HostFacts) -> String {
     let mut o = String::new();
-    let fact = |label: &str, value: Option<String>, source: Option<&str>| -> String {
-        match value {
-            Some(v) => format!(
-                "  {label:<22} {v}{}\n",
-                source.map(|s| format!("   [{s}]")).unwrap_or_default()
-            ),
-            None => format!("  {label:<22} —\n"),
-        }
-    };
     o.push_str("Host\n");
     o.push_str(&fact("hostname", host.hostname.clone(), None));
     o.push_str(&fact("os", host.os.clone(), None));
@@ -86,6 +106,11 @@ pub fn probe_table(host: &HostFacts, env: &PythonEnv) -> String {
     for n in &host.notes {
         o.push_str(&format!("  note: {n}\n"));
     }
+    o
+}
+
+fn toolchains(host: &HostFacts) -> String {
+    let mut o = String::new();
     if !host.toolchains.is_empty() {
         o.push_str("\nToolchains\n");
         for t in &host.toolchains {
@@ -105,6 +130,11 @@ pub fn probe_table(host: &HostFacts, env: &PythonEnv) -> String {
             ));
         }
     }
+    o
+}
+
+fn python_env(env: &PythonEnv) -> String {
+    let mut o = String::new();
     let i = &env.interpreter;
     o.push_str("\nPython environment\n");
     o.push_str(&fact(

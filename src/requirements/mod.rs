@@ -55,7 +55,7 @@ pub struct Planned {
 
 /// Which kind of file a plan was read from (serialised as `requirements`, `pylock`, `uv-lock`,
 /// `pip-report`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PlanFileFormat {
     Requirements,

@@ -118,7 +118,7 @@ pub enum SmokeError {
     Options(String),
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct SmokeReport {
     pub model: String,
     /// Which weights were used: the checkpoint and how it was found, or the synthetic recipe.
@@ -163,7 +163,7 @@ impl SmokeReport {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct SmokeCheck {
     /// One of [`crate::model::SmokeCheckId`], as its kebab-case id.
     pub id: String,
@@ -225,7 +225,7 @@ impl SmokeCheck {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ClaimMeasurement {
     pub library: String,
     pub claim: String,

@@ -8,10 +8,11 @@ use serde::Serialize;
 use crate::env::PythonEnv;
 
 /// One broken requirement.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Problem {
-    /// `missing-dependency` or `version-conflict`.
-    pub code: &'static str,
+    /// One of [`PROBLEM_CODES`].
+    #[serde(deserialize_with = "problem_code")]
+    pub code: ProblemCode,
     /// The normalized name of the distribution that declares the requirement.
     pub package: String,
     pub version: String,
@@ -25,7 +26,25 @@ pub struct Problem {
     pub message: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+/// Every problem code: a requirement names a distribution that is not installed, or one whose
+/// version does not satisfy it.
+pub const PROBLEM_CODES: &[&str] = &["missing-dependency", "version-conflict"];
+
+/// A problem's code: one of [`PROBLEM_CODES`]. (Named, because serde's derive takes a field
+/// spelled `&'static str` to borrow from its input; it is read back by `problem_code`.)
+pub type ProblemCode = &'static str;
+
+/// Reads a problem code back from a report: one of [`PROBLEM_CODES`], else an error.
+fn problem_code<'de, D: serde::Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+    let s = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+    PROBLEM_CODES
+        .iter()
+        .copied()
+        .find(|c| *c == s)
+        .ok_or_else(|| serde::de::Error::unknown_variant(&s, PROBLEM_CODES))
+}
+
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Consistency {
     pub distributions: usize,
     /// Requirements whose markers hold here and were checked.

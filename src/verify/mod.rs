@@ -22,7 +22,7 @@ pub use crate::model::Verdict;
 pub use consistency::{Consistency, Problem};
 
 /// One cell: a library row crossed with a column.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Cell {
     pub column: String,
     pub title: String,
@@ -42,7 +42,7 @@ pub struct Cell {
     pub caveats: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Row {
     pub library: String,
     pub version_text: Option<String>,
@@ -55,7 +55,7 @@ pub struct Row {
     pub cells: Vec<Cell>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct TableResult {
     pub id: String,
     pub title: String,
@@ -66,7 +66,7 @@ pub struct TableResult {
     pub rows: Vec<Row>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ColumnInfo {
     pub id: String,
     pub title: String,
@@ -74,7 +74,7 @@ pub struct ColumnInfo {
     pub kind: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Undecided {
     pub reason: String,
     pub cells: usize,
@@ -82,7 +82,7 @@ pub struct Undecided {
 
 /// A check of one of the document's other statements (a conflict it calls resolved, an edge
 /// of its graph), with a verdict like a cell's.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct StatementCheck {
     pub text: String,
     pub verdict: Verdict,
@@ -90,7 +90,7 @@ pub struct StatementCheck {
     pub evidence: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Counts {
     pub verified: usize,
     pub failed: usize,
@@ -98,7 +98,7 @@ pub struct Counts {
     pub not_installed: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Score {
     pub verified: usize,
     /// Cells a check exists for (all but qualitative ratings and N/A claims).
@@ -110,7 +110,7 @@ pub struct Score {
 }
 
 /// Everything `verify` decides.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Verification {
     /// Every library the matrix names (rows and tracked ones) -> the installed version.
     pub installed: std::collections::BTreeMap<String, Option<String>>,

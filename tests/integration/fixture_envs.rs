@@ -14,13 +14,15 @@ fn pip_check(name: &str) -> String {
 #[test]
 fn good_stack_verifies_what_metadata_can_decide() {
     let c = check_json(&env("good-cu124"), &[]);
-    let r = &c.json;
+    let r = &c.report;
     assert_eq!(c.code, 0, "{}", c.stderr);
-    assert_eq!(r["schema"], "compat.check/1");
-    assert_eq!(r["environment"]["interpreter"]["read_from"], "pyvenv.cfg");
-    assert_eq!(r["environment"]["interpreter"]["python_version"], "3.11.7");
-    assert_eq!(r["environment"]["torch"]["version"], "2.4.1+cu124");
-    assert_eq!(r["environment"]["torch"]["cuda"], "12.4");
+    assert_eq!(r.schema, "compat.check/1");
+    let i = &r.environment.interpreter;
+    assert_eq!(i.read_from, "pyvenv.cfg");
+    assert_eq!(i.python_version, "3.11.7");
+    let torch = r.environment.torch.as_ref().expect("torch");
+    assert_eq!(torch.version.as_deref(), Some("2.4.1+cu124"));
+    assert_eq!(torch.cuda.as_deref(), Some("12.4"));
     for lib in [
         "torch",
         "transformers",
@@ -29,53 +31,50 @@ fn good_stack_verifies_what_metadata_can_decide() {
         "bitsandbytes",
         "peft",
     ] {
-        assert_eq!(verdict(r, lib, "version"), "verified", "{lib}");
-        assert_eq!(verdict(r, lib, "pytorch"), "verified", "{lib}");
-        assert_eq!(verdict(r, lib, "python"), "verified", "{lib}");
+        assert_eq!(verdict(r, lib, "version"), Verdict::Verified, "{lib}");
+        assert_eq!(verdict(r, lib, "pytorch"), Verdict::Verified, "{lib}");
+        assert_eq!(verdict(r, lib, "python"), Verdict::Verified, "{lib}");
         // This machine has no GPU (CI runners neither): the CUDA column cannot be decided here.
-        assert_eq!(verdict(r, lib, "cuda"), "unverified", "{lib}");
-        let reason = cell(r, lib, "cuda")["reason"].as_str().unwrap_or("");
+        assert_eq!(verdict(r, lib, "cuda"), Verdict::Unverified, "{lib}");
+        let reason = reason_of(cell(r, lib, "cuda"));
         assert!(reason.starts_with("no GPU on this host"), "{reason}");
     }
-    let peft = cell(r, "peft", "pytorch")["evidence"].to_string();
+    let peft = cell(r, "peft", "pytorch").evidence.join("\n");
     assert!(
         peft.contains("Requires-Dist: torch >=1.13.0 admits 2.4.1+cu124"),
         "{peft}"
     );
-    let tf = cell(r, "transformers", "pytorch")["evidence"].to_string();
+    let tf = cell(r, "transformers", "pytorch").evidence.join("\n");
     assert!(
         tf.contains("torch ; extra == 'torch' (through an extra) admits"),
         "{tf}"
     );
     for lib in ["pytest", "wandb", "dvc"] {
-        assert_eq!(verdict(r, lib, "version"), "not-installed", "{lib}");
+        assert_eq!(verdict(r, lib, "version"), Verdict::NotInstalled, "{lib}");
     }
     // Same answer as pip check on the same files.
     assert!(pip_check("good-cu124").contains("No broken requirements found."));
     assert_eq!(compat_problems(r), Vec::new());
-    assert!(
-        r["consistency"]["requirements_checked"]
-            .as_u64()
-            .unwrap_or(0)
-            > 50
-    );
-    assert_eq!(r["score"]["claimed_percent"], 95.0);
-    assert_eq!(r["score"]["checkable"], 42);
-    assert_eq!(r["score"]["verified"], 18);
+    assert!(r.verification.consistency.requirements_checked > 50);
+    let score = &r.verification.score;
+    assert_eq!(score.claimed_percent, Some(95.0));
+    assert_eq!(score.checkable, 42);
+    assert_eq!(score.verified, 18);
 }
 
 #[test]
 fn conflicts_match_pip_check_line_for_line() {
     let c = check_json(&env("conflicts"), &[]);
-    let r = &c.json;
+    let r = &c.report;
     assert_eq!(c.code, 1);
     let pip = pip_check("conflicts");
     assert_eq!(compat_problems(r), pip_check_problems(&pip));
-    let mut ours: Vec<&str> = r["consistency"]["problems"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|p| p["message"].as_str())
+    let mut ours: Vec<&str> = r
+        .verification
+        .consistency
+        .problems
+        .iter()
+        .map(|p| p.message.as_str())
         .collect();
     let mut theirs: Vec<&str> = pip.lines().filter(|l| !l.is_empty()).collect();
     ours.sort();
@@ -83,24 +82,29 @@ fn conflicts_match_pip_check_line_for_line() {
     assert_eq!(ours, theirs);
 
     // torch 2.3.1+cu121 is below the row's minimum and outside the PyTorch 2.4+ column.
-    assert_eq!(verdict(r, "torch", "version"), "failed");
-    assert!(cell(r, "torch", "version")["fix"]
-        .as_str()
+    assert_eq!(verdict(r, "torch", "version"), Verdict::Failed);
+    assert!(cell(r, "torch", "version")
+        .fix
+        .as_deref()
         .unwrap_or("")
         .contains("torch>=2.4.0"));
-    assert_eq!(verdict(r, "torch", "pytorch"), "failed");
+    assert_eq!(verdict(r, "torch", "pytorch"), Verdict::Failed);
     // For the other rows the claim cannot be tried with this torch: unverified, not failed.
-    assert_eq!(verdict(r, "peft", "pytorch"), "unverified");
-    assert_eq!(verdict(r, "accelerate", "version"), "not-installed");
-    let tf = r["tables"][0]["rows"][1]["broken_requirements"].to_string();
+    assert_eq!(verdict(r, "peft", "pytorch"), Verdict::Unverified);
+    assert_eq!(verdict(r, "accelerate", "version"), Verdict::NotInstalled);
+    let tf = r.verification.tables[0].rows[1]
+        .broken_requirements
+        .join("\n");
     assert!(tf.contains("tokenizers"), "{tf}");
-    let past = r["past_conflicts"].as_array().expect("past");
+    let past = &r.verification.past_conflicts;
     assert_eq!(
-        past[1]["verdict"], "not-installed",
+        past[1].verdict,
+        Verdict::NotInstalled,
         "PEFT + accelerate: accelerate is gone"
     );
     assert_eq!(
-        past[2]["verdict"], "failed",
+        past[2].verdict,
+        Verdict::Failed,
         "torch's pinned CUDA wheels are wrong"
     );
 }
@@ -108,13 +112,8 @@ fn conflicts_match_pip_check_line_for_line() {
 #[test]
 fn broken_entries_are_findings_not_crashes() {
     let c = check_json(&env("broken"), &[]);
-    let r = &c.json;
-    let codes: Vec<&str> = r["findings"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|f| f["code"].as_str())
-        .collect();
+    let r = &c.report;
+    let codes: Vec<&str> = r.findings.iter().map(|f| f.code).collect();
     for code in [
         "missing-metadata",
         "bad-encoding",
@@ -130,7 +129,7 @@ fn broken_entries_are_findings_not_crashes() {
             .expect("truth");
     assert_eq!(compat_problems(r), pip_check_problems(&truth));
     // The legacy egg-info is read: its requires.txt names MarkupSafe.
-    assert_eq!(r["consistency"]["problems"][0]["package"], "jinja2");
+    assert_eq!(r.verification.consistency.problems[0].package, "jinja2");
     assert_eq!(c.code, 1);
 }
 
@@ -227,9 +226,9 @@ fn table_has_no_colour_when_piped_and_output_is_atomic() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
-    let written: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).expect("written")).expect("json");
-    assert_eq!(written["exit_code"], 1);
+    let written =
+        Report::from_json(&std::fs::read_to_string(&path).expect("written")).expect("a report");
+    assert_eq!(written.exit_code, 1);
     let leftovers = std::fs::read_dir(dir.path()).expect("dir").count();
     assert_eq!(leftovers, 1, "a temporary file was left behind");
 }

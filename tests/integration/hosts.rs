@@ -13,11 +13,11 @@ const CORE: [&str; 6] = [
     "peft",
 ];
 
-fn on_host(host: &str) -> serde_json::Value {
+fn on_host(host: &str) -> Report {
     on_host_env(host, "good-cu124", &[])
 }
 
-fn on_host_env(host: &str, env: &str, vars: &[(&str, &str)]) -> serde_json::Value {
+fn on_host_env(host: &str, env: &str, vars: &[(&str, &str)]) -> Report {
     let mut cmd = compat();
     cmd.args(["check", "--format", "json", "--host"])
         .arg(fixture(&format!("hosts/{host}.toml")))
@@ -26,21 +26,20 @@ fn on_host_env(host: &str, env: &str, vars: &[(&str, &str)]) -> serde_json::Valu
     for (k, v) in vars {
         cmd.env(k, v);
     }
-    let out = cmd.output().expect("runs");
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("{e}: {}", String::from_utf8_lossy(&out.stderr));
-    })
+    report_of(&cmd.output().expect("runs"))
 }
 
-fn reason(r: &serde_json::Value, lib: &str) -> String {
-    cell(r, lib, "cuda")["reason"]
-        .as_str()
-        .unwrap_or("")
-        .to_string()
+fn reason(r: &Report, lib: &str) -> String {
+    reason_of(cell(r, lib, "cuda")).to_string()
 }
 
-fn caveats(r: &serde_json::Value, lib: &str) -> String {
-    cell(r, lib, "cuda")["caveats"].to_string()
+fn caveats(r: &Report, lib: &str) -> Vec<String> {
+    cell(r, lib, "cuda").caveats.clone()
+}
+
+/// The caveats as one text, for `contains`.
+fn caveat_text(r: &Report, lib: &str) -> String {
+    caveats(r, lib).join("\n")
 }
 
 #[test]
@@ -49,30 +48,28 @@ fn h100_550_verifies_every_cuda_cell() {
     for lib in CORE {
         assert_eq!(
             verdict(&r, lib, "cuda"),
-            "verified",
+            Verdict::Verified,
             "{lib}: {}",
             reason(&r, lib)
         );
         if lib != "bitsandbytes" {
-            assert_eq!(caveats(&r, lib), "[]", "{lib}");
+            assert_eq!(caveats(&r, lib), Vec::<String>::new(), "{lib}");
         }
     }
     // compat's tables hold bitsandbytes' arch lists from 0.47 on; 0.43.3's is said to be unknown.
-    let c = caveats(&r, "bitsandbytes");
+    let c = caveat_text(&r, "bitsandbytes");
     assert!(
         c.contains("bitsandbytes 0.43.3's CUDA 12.4 build are not in compat's tables"),
         "{c}"
     );
-    let bnb = cell(&r, "bitsandbytes", "cuda")["evidence"].to_string();
+    let bnb = cell(&r, "bitsandbytes", "cuda").evidence.join("\n");
     assert!(bnb.contains("libbitsandbytes_cuda124.so"), "{bnb}");
-    assert_eq!(r["exit_code"], 0);
-    assert_eq!(r["host"]["gpus"].as_array().map(|g| g.len()), Some(8));
-    assert!(r["host"]["driver"]["source"]
-        .as_str()
-        .unwrap_or("")
-        .starts_with("host-profile:"));
+    assert_eq!(r.exit_code, 0);
+    assert_eq!(r.host.gpus.len(), 8);
+    let driver = r.host.driver.as_ref().expect("driver");
+    assert!(driver.source.starts_with("host-profile:"), "{driver:?}");
     // GPU support of the monitoring rows: not installed in this env.
-    assert_eq!(verdict(&r, "wandb", "gpu-support"), "not-installed");
+    assert_eq!(verdict(&r, "wandb", "gpu-support"), Verdict::NotInstalled);
 }
 
 #[test]
@@ -81,11 +78,11 @@ fn a100_535_runs_cu124_under_minor_version_compatibility() {
     for lib in CORE {
         assert_eq!(
             verdict(&r, lib, "cuda"),
-            "verified",
+            Verdict::Verified,
             "{lib}: {}",
             reason(&r, lib)
         );
-        let c = caveats(&r, lib);
+        let c = caveat_text(&r, lib);
         assert!(
             c.contains("minor-version compatibility") && c.contains("PTX"),
             "{lib}: {c}"
@@ -99,14 +96,14 @@ fn l4_570_covers_sm89_through_sm86_kernels() {
     for lib in CORE {
         assert_eq!(
             verdict(&r, lib, "cuda"),
-            "verified",
+            Verdict::Verified,
             "{lib}: {}",
             reason(&r, lib)
         );
     }
     // Ada has native bf16: the mixed-precision known issue does not apply.
-    let ki = &r["known_issues"][1];
-    assert_eq!(ki["verdict"], "verified", "{ki}");
+    let ki = &r.verification.known_issues[1];
+    assert_eq!(ki.verdict, Verdict::Verified, "{ki:?}");
 }
 
 #[test]
@@ -114,18 +111,18 @@ fn t4_525_verifies_with_caveats_and_bf16_is_not_native() {
     let r = on_host("t4-525");
     assert_eq!(
         verdict(&r, "torch", "cuda"),
-        "verified",
+        Verdict::Verified,
         "{}",
         reason(&r, "torch")
     );
-    let c = caveats(&r, "torch");
+    let c = caveat_text(&r, "torch");
     assert!(c.contains("bf16 is not native on Tesla T4 (sm_75)"), "{c}");
     assert!(c.contains("minor-version compatibility"), "{c}");
-    let ki = &r["known_issues"][1];
-    assert_eq!(ki["verdict"], "failed", "{ki}");
+    let ki = &r.verification.known_issues[1];
+    assert_eq!(ki.verdict, Verdict::Failed, "{ki:?}");
     assert!(
-        ki["reason"].as_str().unwrap_or("").contains("float16"),
-        "{ki}"
+        ki.reason.as_deref().unwrap_or("").contains("float16"),
+        "{ki:?}"
     );
 }
 
@@ -135,35 +132,32 @@ fn v100_580_runs_cu124_but_not_the_newest_cuda() {
     for lib in CORE {
         assert_eq!(
             verdict(&r, lib, "cuda"),
-            "verified",
+            Verdict::Verified,
             "{lib}: {}",
             reason(&r, lib)
         );
     }
-    let old = &r["current_conflicts"][1];
-    assert_eq!(old["verdict"], "failed", "{old}");
+    let old = &r.verification.current_conflicts[1];
+    assert_eq!(old.verdict, Verdict::Failed, "{old:?}");
     assert!(
-        old["reason"].as_str().unwrap_or("").contains("sm_70"),
-        "{old}"
+        old.reason.as_deref().unwrap_or("").contains("sm_70"),
+        "{old:?}"
     );
 }
 
 #[test]
 fn rtx5090_fails_cu124_torch_with_the_fix() {
     let r = on_host("rtx5090-570");
-    assert_eq!(verdict(&r, "torch", "cuda"), "failed");
+    assert_eq!(verdict(&r, "torch", "cuda"), Verdict::Failed);
     let why = reason(&r, "torch");
     assert!(
         why.contains("no kernels for NVIDIA GeForce RTX 5090 (sm_120)"),
         "{why}"
     );
-    let fix = cell(&r, "torch", "cuda")["fix"]
-        .as_str()
-        .unwrap_or("")
-        .to_string();
+    let fix = cell(&r, "torch", "cuda").fix.clone().unwrap_or_default();
     assert!(!fix.is_empty());
-    assert_eq!(verdict(&r, "peft", "cuda"), "failed");
-    assert_eq!(r["exit_code"], 1);
+    assert_eq!(verdict(&r, "peft", "cuda"), Verdict::Failed);
+    assert_eq!(r.exit_code, 1);
 }
 
 #[test]
@@ -171,16 +165,16 @@ fn mixed_gpus_are_judged_by_the_older_one() {
     let r = on_host("mixed-a100-v100");
     assert_eq!(
         verdict(&r, "torch", "cuda"),
-        "verified",
+        Verdict::Verified,
         "{}",
         reason(&r, "torch")
     );
-    let c = caveats(&r, "torch");
+    let c = caveat_text(&r, "torch");
     assert!(
         c.contains("Tesla V100-PCIE-16GB (sm_70)"),
         "bf16 caveat names the V100: {c}"
     );
-    let c = caveats(&r, "bitsandbytes");
+    let c = caveat_text(&r, "bitsandbytes");
     assert!(c.contains("no int8 tensor cores"), "{c}");
 }
 
@@ -188,14 +182,14 @@ fn mixed_gpus_are_judged_by_the_older_one() {
 fn cpu_only_host_leaves_cuda_unverified_and_exits_0() {
     let r = on_host("cpu-only");
     for lib in CORE {
-        assert_eq!(verdict(&r, lib, "cuda"), "unverified", "{lib}");
+        assert_eq!(verdict(&r, lib, "cuda"), Verdict::Unverified, "{lib}");
         assert!(
             reason(&r, lib).contains("no GPU on this host"),
             "{}",
             reason(&r, lib)
         );
     }
-    assert_eq!(r["exit_code"], 0);
+    assert_eq!(r.exit_code, 0);
 }
 
 #[test]
@@ -208,7 +202,7 @@ fn an_old_driver_fails_with_the_upgrade_or_older_wheels() {
             ("COMPAT_OVERRIDE_CUDA_DRIVER", "11.4"),
         ],
     );
-    assert_eq!(verdict(&r, "torch", "cuda"), "failed");
+    assert_eq!(verdict(&r, "torch", "cuda"), Verdict::Failed);
     let why = reason(&r, "torch");
     assert!(
         why.contains("driver 470.82.01 (supports CUDA 11.4)"),
@@ -216,10 +210,10 @@ fn an_old_driver_fails_with_the_upgrade_or_older_wheels() {
     );
     assert!(why.contains(">= 525.60.13"), "{why}");
     assert_eq!(
-        r["host"]["driver"]["source"],
-        "override:COMPAT_OVERRIDE_DRIVER_VERSION"
+        r.host.driver.as_ref().map(|d| d.source.as_str()),
+        Some("override:COMPAT_OVERRIDE_DRIVER_VERSION")
     );
-    assert_eq!(r["exit_code"], 1);
+    assert_eq!(r.exit_code, 1);
 }
 
 #[test]
@@ -235,7 +229,7 @@ fn overrides_turn_a_cpu_runner_into_the_target_host() {
     );
     assert_eq!(
         verdict(&r, "torch", "cuda"),
-        "verified",
+        Verdict::Verified,
         "{}",
         reason(&r, "torch")
     );
@@ -249,7 +243,7 @@ fn overrides_turn_a_cpu_runner_into_the_target_host() {
             ("COMPAT_OVERRIDE_DRIVER_VERSION", ""),
         ],
     );
-    assert_eq!(verdict(&r, "torch", "cuda"), "unverified");
+    assert_eq!(verdict(&r, "torch", "cuda"), Verdict::Unverified);
 }
 
 #[test]
@@ -295,7 +289,7 @@ fn probe_toml_round_trips_through_host() {
         .arg(fixture("envs/good-cu124"))
         .output()
         .expect("runs");
-    let b: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let b = report_of(&out);
     for lib in CORE {
         assert_eq!(verdict(&a, lib, "cuda"), verdict(&b, lib, "cuda"), "{lib}");
     }
@@ -311,14 +305,14 @@ fn this_machine_probe_never_fails() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(v["schema"], "compat.probe/1");
-    let host = &v["host"];
-    assert!(
-        host["driver"].is_object()
-            || !host["notes"]
-                .as_array()
-                .map(|n| n.is_empty())
-                .unwrap_or(true)
-    );
+    /// The part of `compat.probe/1` this test reads, with the library's own host type.
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        schema: String,
+        host: compat::probe::HostFacts,
+    }
+    let v: Probe = serde_json::from_slice(&out.stdout).expect("a probe report");
+    assert_eq!(v.schema, "compat.probe/1");
+    // No driver is a fact with a note saying why.
+    assert!(v.host.driver.is_some() || !v.host.notes.is_empty());
 }

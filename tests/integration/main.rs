@@ -4,6 +4,7 @@
 //! real fixtures.
 
 mod advisories;
+mod cli;
 mod fixture_envs;
 mod ground_truth;
 mod hosts;

@@ -1,9 +1,15 @@
 //! `compat check --requirements`: the gate before an environment is built. Plans are judged
 //! against host profiles, on this CPU-only machine, before anything is installed.
 
+use compat::requirements::PlanFileFormat;
+
 use crate::util::*;
 
-fn check_plan(plan: &str, host: &str, extra: &[&str]) -> (i32, serde_json::Value, String) {
+fn fix_of(c: &Cell) -> &str {
+    c.fix.as_deref().unwrap_or("")
+}
+
+fn check_plan(plan: &str, host: &str, extra: &[&str]) -> (i32, Report, String) {
     let out = compat()
         .args(["check", "--format", "json", "--offline", "--requirements"])
         .arg(fixture(&format!("plans/{plan}")))
@@ -15,23 +21,23 @@ fn check_plan(plan: &str, host: &str, extra: &[&str]) -> (i32, serde_json::Value
         .output()
         .expect("runs");
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
-    (out.status.code().unwrap_or(-1), json, stderr)
+    (out.status.code().unwrap_or(-1), report_of(&out), stderr)
+}
+
+fn plan_format(r: &Report) -> Option<PlanFileFormat> {
+    r.plan.as_ref().map(|p| p.format)
 }
 
 #[test]
 fn a_good_plan_passes_on_its_host() {
     let (code, r, err) = check_plan("good-cu124.txt", "h100-550", &[]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(r["plan"]["format"], "requirements");
-    assert_eq!(verdict(&r, "torch", "cuda"), "verified");
-    assert_eq!(verdict(&r, "torch", "version"), "verified");
+    assert_eq!(plan_format(&r), Some(PlanFileFormat::Requirements));
+    assert_eq!(verdict(&r, "torch", "cuda"), Verdict::Verified);
+    assert_eq!(verdict(&r, "torch", "version"), Verdict::Verified);
     // Without metadata (offline), what needs Requires-Python is left unverified, not passed.
-    assert_eq!(verdict(&r, "peft", "python"), "unverified");
-    assert!(cell(&r, "peft", "python")["reason"]
-        .as_str()
-        .unwrap_or("")
-        .contains("no metadata"));
+    assert_eq!(verdict(&r, "peft", "python"), Verdict::Unverified);
+    assert!(reason_of(cell(&r, "peft", "python")).contains("no metadata"));
     // Stricter gate: every checkable cell must be verified.
     let (code, _, _) = check_plan("good-cu124.txt", "h100-550", &["--fail-on", "unverified"]);
     assert_eq!(code, 1);
@@ -42,22 +48,16 @@ fn a_cu130_torch_fails_for_volta_before_anything_is_installed() {
     let (code, r, _) = check_plan("cu130-torch.txt", "v100-580", &[]);
     assert_eq!(code, 1);
     let c = cell(&r, "torch", "cuda");
-    assert_eq!(c["verdict"], "failed");
+    assert_eq!(c.verdict, Verdict::Failed);
     assert!(
-        c["reason"]
-            .as_str()
-            .unwrap_or("")
-            .contains("no kernels for Tesla V100-SXM2-32GB (sm_70)"),
-        "{c}"
+        reason_of(c).contains("no kernels for Tesla V100-SXM2-32GB (sm_70)"),
+        "{c:?}"
     );
-    assert!(c["fix"].as_str().unwrap_or("").contains("cu128"), "{c}");
+    assert!(fix_of(c).contains("cu128"), "{c:?}");
     // The same plan is fine for the H100 driver branch that runs CUDA 13? No: 550 cannot run cu130.
     let (code, r, _) = check_plan("cu130-torch.txt", "h100-550", &[]);
     assert_eq!(code, 1);
-    assert!(cell(&r, "torch", "cuda")["fix"]
-        .as_str()
-        .unwrap_or("")
-        .contains("upgrade the driver"));
+    assert!(fix_of(cell(&r, "torch", "cuda")).contains("upgrade the driver"));
 }
 
 #[test]
@@ -65,13 +65,13 @@ fn a_driver_too_old_fails_with_the_fix() {
     let (code, r, _) = check_plan("good-cu124.txt", "a100-470", &[]);
     assert_eq!(code, 1);
     let c = cell(&r, "torch", "cuda");
-    assert_eq!(c["verdict"], "failed");
-    let reason = c["reason"].as_str().unwrap_or("");
+    assert_eq!(c.verdict, Verdict::Failed);
+    let reason = reason_of(c);
     assert!(
         reason.contains("driver 470.82.01 (supports CUDA 11.4) cannot run CUDA 12.4 builds"),
         "{reason}"
     );
-    let fix = c["fix"].as_str().unwrap_or("");
+    let fix = fix_of(c);
     assert!(
         fix.contains("upgrade the NVIDIA driver to >= 525.60.13") && fix.contains("cu118"),
         "{fix}"
@@ -82,41 +82,28 @@ fn a_driver_too_old_fails_with_the_fix() {
 fn a_pip_report_carries_metadata_for_every_check() {
     let (code, r, err) = check_plan("good-stack.report.json", "h100-550", &[]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(r["plan"]["format"], "pip-report");
-    assert_eq!(verdict(&r, "peft", "python"), "verified");
-    assert_eq!(verdict(&r, "peft", "pytorch"), "verified");
-    assert_eq!(
-        r["consistency"]["problems"].as_array().map(|p| p.len()),
-        Some(0)
-    );
-    assert!(
-        r["consistency"]["requirements_checked"]
-            .as_u64()
-            .unwrap_or(0)
-            > 50
-    );
+    assert_eq!(plan_format(&r), Some(PlanFileFormat::PipReport));
+    assert_eq!(verdict(&r, "peft", "python"), Verdict::Verified);
+    assert_eq!(verdict(&r, "peft", "pytorch"), Verdict::Verified);
+    let consistency = &r.verification.consistency;
+    assert_eq!(consistency.problems.len(), 0);
+    assert!(consistency.requirements_checked > 50);
     // PyPI's default torch 2.4.1 is the CUDA 12.1 build: the CUDA 12.4 claim is not exercised.
     let c = cell(&r, "torch", "cuda");
-    assert_eq!(c["verdict"], "unverified");
-    assert!(
-        c["reason"]
-            .as_str()
-            .unwrap_or("")
-            .contains("built for CUDA 12.1"),
-        "{c}"
-    );
+    assert_eq!(c.verdict, Verdict::Unverified);
+    assert!(reason_of(c).contains("built for CUDA 12.1"), "{c:?}");
 }
 
 #[test]
 fn locks_are_read() {
     let (code, r, err) = check_plan("pylock.toml", "h100-550", &[]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(r["plan"]["format"], "pylock");
-    assert_eq!(verdict(&r, "torch", "cuda"), "verified");
+    assert_eq!(plan_format(&r), Some(PlanFileFormat::Pylock));
+    assert_eq!(verdict(&r, "torch", "cuda"), Verdict::Verified);
     let (code, r, err) = check_plan("uv.lock", "v100-580", &[]);
     assert_eq!(code, 1, "{err}");
-    assert_eq!(r["plan"]["format"], "uv-lock");
-    assert_eq!(verdict(&r, "torch", "cuda"), "failed");
+    assert_eq!(plan_format(&r), Some(PlanFileFormat::UvLock));
+    assert_eq!(verdict(&r, "torch", "cuda"), Verdict::Failed);
 }
 
 #[test]
@@ -213,11 +200,16 @@ fn fleet_merge_groups_identical_hosts() {
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(1), "one node fails");
-    let f: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(f["reports"], 4);
-    assert_eq!(f["groups"].as_array().map(|g| g.len()), Some(3));
-    assert_eq!(f["failing_hosts"].as_array().map(|h| h.len()), Some(1));
-    assert!(f["cells"].to_string().contains("torch · CUDA 12.4"));
+    let f: compat::report::Fleet = serde_json::from_slice(&out.stdout).expect("a fleet matrix");
+    assert_eq!(f.schema, "compat.fleet/1");
+    assert_eq!(f.reports, 4);
+    assert_eq!(f.groups.len(), 3);
+    assert_eq!(f.failing_hosts.len(), 1);
+    assert!(
+        f.cells.iter().any(|c| c.contains("torch · CUDA 12.4")),
+        "{:?}",
+        f.cells
+    );
     let bad = dir.path().join("bad.json");
     std::fs::write(&bad, "{\"schema\": \"other\"}").expect("write");
     let out = compat().args(["merge"]).arg(&bad).output().expect("runs");

@@ -64,13 +64,13 @@ fn real_venv_agrees_with_its_own_pip_check() {
     // A fresh venv: pip is there, nothing of the matrix is, nothing fails.
     let c = check_json(&venv, &[]);
     assert_eq!(c.code, 0, "{}", c.stderr);
-    assert_eq!(
-        c.json["environment"]["interpreter"]["read_from"],
-        "pyvenv.cfg"
+    assert_eq!(c.report.environment.interpreter.read_from, "pyvenv.cfg");
+    let torch = c.report.verification.installed.get("torch").cloned();
+    assert_eq!(torch.flatten(), None);
+    assert!(
+        c.report.environment.distributions >= 1,
+        "pip's own dist-info was not found"
     );
-    assert!(c.json["installed"]["torch"].is_null());
-    let pip_version = c.json["environment"]["distributions"].as_u64().unwrap_or(0);
-    assert!(pip_version >= 1, "pip's own dist-info was not found");
 
     // Found through VIRTUAL_ENV, as an activated venv would be.
     let out = compat()
@@ -78,8 +78,11 @@ fn real_venv_agrees_with_its_own_pip_check() {
         .env("VIRTUAL_ENV", &venv)
         .output()
         .expect("runs");
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(r["environment"]["interpreter"]["source"], "virtual-env");
+    let r = report_of(&out);
+    assert_eq!(
+        r.environment.interpreter.source,
+        compat::env::InterpreterSource::VirtualEnv
+    );
 
     // Copy real packages' metadata in (the `conflicts` fixture) and ask the venv's own pip.
     let site = site_packages(&venv);
@@ -97,11 +100,12 @@ fn real_venv_agrees_with_its_own_pip_check() {
     let theirs = pip_check_problems(&pip_text);
     assert!(!theirs.is_empty());
     assert_eq!(
-        compat_problems(&c.json),
+        compat_problems(&c.report),
         theirs,
         "pip check said:\n{pip_text}"
     );
-    assert_eq!(c.json["environment"]["torch"]["cuda"], "12.1");
+    let torch = c.report.environment.torch.as_ref().expect("torch");
+    assert_eq!(torch.cuda.as_deref(), Some("12.1"));
 }
 
 #[test]
@@ -113,21 +117,12 @@ fn interpreter_call_and_layout_read_the_same_markers() {
     make_venv(&plain, &["--without-pip"]);
     // A venv that sees the system site-packages cannot be read from its layout alone.
     make_venv(&system, &["--without-pip", "--system-site-packages"]);
-    let a = check_json(&plain, &[]).json;
-    let b = check_json(&system, &[]).json;
-    assert_eq!(a["environment"]["interpreter"]["read_from"], "pyvenv.cfg");
-    assert_eq!(
-        b["environment"]["interpreter"]["read_from"],
-        "interpreter call"
-    );
-    assert_eq!(
-        a["environment"]["interpreter"]["markers"],
-        b["environment"]["interpreter"]["markers"]
-    );
-    let sites = b["environment"]["interpreter"]["site_packages"]
-        .as_array()
-        .expect("sites")
-        .len();
+    let a = check_json(&plain, &[]).report.environment.interpreter;
+    let b = check_json(&system, &[]).report.environment.interpreter;
+    assert_eq!(a.read_from, "pyvenv.cfg");
+    assert_eq!(b.read_from, "interpreter call");
+    assert_eq!(a.markers, b.markers);
+    let sites = b.site_packages.len();
     assert!(
         sites >= 2,
         "the system site-packages should be searched too"

@@ -1,8 +1,12 @@
 //! Helpers shared by the integration tests: run the real binary with a clean environment and
-//! read its JSON report back as data.
+//! read its JSON report back into the library's own report types.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+pub use compat::model::Verdict;
+pub use compat::report::Report;
+pub use compat::verify::Cell;
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -19,6 +23,8 @@ pub fn compat() -> Command {
         "VIRTUAL_ENV",
         "CONDA_PREFIX",
         "NO_COLOR",
+        "CLICOLOR",
+        "CLICOLOR_FORCE",
         "PYTHONPATH",
         "PYTHONHOME",
     ] {
@@ -31,10 +37,25 @@ pub fn run(args: &[&str]) -> Output {
     compat().args(args).output().expect("compat runs")
 }
 
+/// A `compat check --format json` run: its exit code, the report read back typed (with the
+/// library's own types, as ripgrep's tests read its JSON messages), and its stderr.
 pub struct Checked {
     pub code: i32,
-    pub json: serde_json::Value,
+    pub report: Report,
     pub stderr: String,
+}
+
+/// The report a `compat check --format json` run printed. Panics with its stderr when the
+/// output is not a report.
+pub fn report_of(out: &Output) -> Report {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    Report::from_json(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "not a report ({e}: {:?}): {stdout}\nstderr: {}",
+            std::error::Error::source(&e).map(ToString::to_string),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
 }
 
 /// `compat check --python ENV --format json` plus extra args.
@@ -45,41 +66,31 @@ pub fn check_json(env: &Path, extra: &[&str]) -> Checked {
         .args(extra)
         .output()
         .expect("compat runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let json = serde_json::from_str(&stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {stdout}\nstderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
     Checked {
         code: out.status.code().unwrap_or(-1),
-        json,
+        report: report_of(&out),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
 
-/// The cell of `library` in `column`, from a JSON report.
-pub fn cell<'a>(r: &'a serde_json::Value, library: &str, column: &str) -> &'a serde_json::Value {
-    r["tables"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|t| t["rows"].as_array().into_iter().flatten())
-        .find(|row| row["library"] == library)
-        .and_then(|row| {
-            row["cells"]
-                .as_array()
-                .and_then(|cs| cs.iter().find(|c| c["column"] == column))
-        })
+/// The cell of `library` in `column`, from a report.
+pub fn cell<'a>(r: &'a Report, library: &str, column: &str) -> &'a Cell {
+    r.verification
+        .tables
+        .iter()
+        .flat_map(|t| &t.rows)
+        .find(|row| row.library == library)
+        .and_then(|row| row.cells.iter().find(|c| c.column == column))
         .unwrap_or_else(|| panic!("no cell {library}/{column}"))
 }
 
-pub fn verdict(r: &serde_json::Value, library: &str, column: &str) -> String {
-    cell(r, library, column)["verdict"]
-        .as_str()
-        .unwrap_or("")
-        .to_string()
+pub fn verdict(r: &Report, library: &str, column: &str) -> Verdict {
+    cell(r, library, column).verdict
+}
+
+/// A cell's reason, or the empty string.
+pub fn reason_of(c: &Cell) -> &str {
+    c.reason.as_deref().unwrap_or("")
 }
 
 /// `(package, dependency, code)` of every problem `pip check` printed, names normalized.
@@ -110,16 +121,17 @@ pub fn pip_check_problems(text: &str) -> Vec<(String, String, String)> {
     out
 }
 
-pub fn compat_problems(r: &serde_json::Value) -> Vec<(String, String, String)> {
-    let mut out: Vec<_> = r["consistency"]["problems"]
-        .as_array()
-        .into_iter()
-        .flatten()
+pub fn compat_problems(r: &Report) -> Vec<(String, String, String)> {
+    let mut out: Vec<_> = r
+        .verification
+        .consistency
+        .problems
+        .iter()
         .map(|p| {
             (
-                compat::model::normalize(p["package"].as_str().unwrap_or("")),
-                compat::model::normalize(p["dependency"].as_str().unwrap_or("")),
-                p["code"].as_str().unwrap_or("").to_string(),
+                compat::model::normalize(&p.package),
+                compat::model::normalize(&p.dependency),
+                p.code.to_string(),
             )
         })
         .collect();

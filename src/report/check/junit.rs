@@ -5,7 +5,7 @@
 //! the JUnit schema CI tools read (`testsuites/testsuite/testcase`, `tests`/`failures`/`errors`
 //! required on each suite).
 
-use super::Report;
+use super::{FailOn, Report};
 use crate::model::Verdict;
 
 /// Escapes text for XML, dropping characters XML 1.0 cannot carry.
@@ -93,8 +93,11 @@ fn suite(
     o.push_str("  </testsuite>\n");
 }
 
-/// Renders the report; `strict` makes unverified and not-installed checkable cells failures.
-pub fn render(r: &Report, strict: bool) -> String {
+/// Renders the report; with [`FailOn::Unverified`], unverified and not-installed checkable cells
+/// are failures.
+pub fn render(r: &Report, fail_on: FailOn) -> String {
+    let strict = fail_on == FailOn::Unverified;
+    let checked_at = r.checked_at.to_string();
     let v = &r.verification;
     let host = r.host.hostname.clone().unwrap_or_else(|| "unknown".into());
     let mut o = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -152,7 +155,7 @@ pub fn render(r: &Report, strict: bool) -> String {
             }
         }
         let p: &[(String, String)] = if i == 0 { &props } else { &[] };
-        suite(&mut o, &t.title, &cases, p, &r.checked_at, &host);
+        suite(&mut o, &t.title, &cases, p, &checked_at, &host);
     }
     let c = &v.consistency;
     let cases: Vec<Case> = if c.problems.is_empty() {
@@ -183,7 +186,7 @@ pub fn render(r: &Report, strict: bool) -> String {
         "Dependency consistency",
         &cases,
         &[],
-        &r.checked_at,
+        &checked_at,
         &host,
     );
     o.push_str("</testsuites>\n");

@@ -1,0 +1,171 @@
+//! `compat check`: the matrix against the Python environment (installed, or planned with
+//! `--requirements`), optionally with the smoke compressions as evidence; the report in one of
+//! five formats. The verdicts are `verify`'s, the report and its gate are `report`'s.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::anyhow;
+use clap::{Args, ValueEnum};
+
+use super::args::{IndexArgs, MatrixArg, OutputArgs, TargetArgs};
+use super::smoke::SmokeLevel;
+use super::{exit, hinted, output, Hint};
+use crate::env::PythonEnv;
+use crate::report::{self, Checked, FailOn, PlanInfo, Report};
+use crate::requirements::{self, planned, PlanFileFormat};
+use crate::smoke::SmokeReport;
+use crate::{probe, verify};
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub matrix: MatrixArg,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// How to print the report.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: CheckFormat,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// How strict the gate is: `failed` (default) or `unverified` (every checkable cell must be
+    /// verified).
+    #[arg(long, value_enum, default_value = "failed")]
+    pub fail_on: FailOn,
+    /// Check what is about to be installed instead of what is installed: a requirements file,
+    /// a pylock.toml, a uv.lock, or the JSON of `pip install --dry-run --report`. Unpinned
+    /// requirements are resolved by pip's own resolver (with the target interpreter).
+    #[arg(long, value_name = "FILE")]
+    pub requirements: Option<PathBuf>,
+    #[command(flatten)]
+    pub index: IndexArgs,
+    /// Also run the smoke compressions (quantize + matmul on Mistral-7B layers) and fold them
+    /// into the matrix as evidence.
+    #[arg(long, value_enum, default_value = "none")]
+    pub smoke: CheckSmoke,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    /// A table per matrix table, then why each cell is not verified, for a terminal.
+    Table,
+    /// The report as JSON (schema `compat.check/1`, docs/report-schema.md).
+    Json,
+    /// The verified matrix in the seed's own shape.
+    Markdown,
+    /// JUnit XML, one test case per cell.
+    Junit,
+    /// A short Markdown summary for a CI job's step summary.
+    Summary,
+}
+
+/// `--smoke`: none, or a smoke level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckSmoke {
+    /// Do not run the smoke compressions.
+    None,
+    /// q_proj and down_proj of one decoder layer.
+    Quick,
+    /// Every projection of one decoder layer.
+    Full,
+}
+
+impl CheckSmoke {
+    fn level(self) -> Option<SmokeLevel> {
+        match self {
+            CheckSmoke::None => None,
+            CheckSmoke::Quick => Some(SmokeLevel::Quick),
+            CheckSmoke::Full => Some(SmokeLevel::Full),
+        }
+    }
+}
+
+pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
+    let matrix = args.matrix.load()?;
+    let knowledge = super::inputs::knowledge()?;
+    let (host, env) = args.target.facts(false)?;
+    let (env, plan) = planned_env(args, env, &knowledge)?;
+    let smoke = smoke(args.smoke, &host)?;
+    let verification = verify::verify(&verify::Inputs {
+        matrix: &matrix,
+        env: &env,
+        host: &host,
+        knowledge: &knowledge,
+        smoke: smoke.as_ref(),
+    });
+    let checked = Checked {
+        matrix,
+        host,
+        env,
+        plan,
+        smoke,
+        verification,
+    };
+    let report = Report::new(checked, args.fail_on, jiff::Timestamp::now());
+    let text = match args.format {
+        CheckFormat::Json => report::to_json("report", &report)?,
+        CheckFormat::Markdown => report::markdown(&report),
+        CheckFormat::Junit => report::junit(&report, args.fail_on),
+        CheckFormat::Summary => report::summary(&report),
+        CheckFormat::Table => report::table(&report, &output::styles(&args.output)),
+    };
+    output::emit(&args.output, &text)?;
+    Ok(exit(report.exit_code != 0))
+}
+
+/// With `--requirements`: the planned environment (resolved by pip when a requirements file is
+/// not pinned) in place of the installed one, and what the report says about the plan.
+fn planned_env(
+    args: &CheckArgs,
+    env: PythonEnv,
+    knowledge: &crate::knowledge::Knowledge,
+) -> anyhow::Result<(PythonEnv, Option<PlanInfo>)> {
+    let Some(path) = &args.requirements else {
+        return Ok((env, None));
+    };
+    let mut plan = requirements::read_plan(path).hint("requirements files are PEP 508 lines; locks are pylock.toml or uv.lock; reports come from `pip install --dry-run --report`")?;
+    if plan.unpinned > 0 && plan.format == PlanFileFormat::Requirements {
+        let Some(py) = env.interpreter.executable.clone() else {
+            return Err(hinted(
+                anyhow!(
+                    "{}: {} requirements are not pinned, and there is no interpreter to run pip's resolver",
+                    path.display(),
+                    plan.unpinned
+                ),
+                "pin every requirement (==), or pass --python with an interpreter",
+            ));
+        };
+        plan = requirements::resolve_with_pip(&py, path, Duration::from_secs(300)).hint(
+            "pin every requirement, or pass a lock file or a `pip install --dry-run --report` JSON",
+        )?;
+    }
+    let lookup = planned_metadata(&args.index, env.interpreter.executable.as_deref());
+    let info = PlanInfo::new(path, &plan);
+    let env = planned::planned_env(&plan, env.interpreter.clone(), knowledge, &*lookup);
+    Ok((env, Some(info)))
+}
+
+/// How planned packages' metadata is looked up: the package index (PEP 658 metadata files).
+fn planned_metadata(
+    index: &IndexArgs,
+    python: Option<&std::path::Path>,
+) -> Box<planned::MetadataFn> {
+    let (client, _) = index.client(python);
+    Box::new(move |name: &str, version: &str| {
+        let v: pep440_rs::Version = version.parse().ok()?;
+        let (_, project) = client.projects(&[name.to_string()]).into_iter().next()?;
+        let project = project.ok()?;
+        let md = client.metadata(&project, &v).ok()?;
+        Some((md.requires_dist, md.requires_python))
+    })
+}
+
+/// With `--smoke quick|full`: the smoke compressions on this host.
+fn smoke(level: CheckSmoke, host: &probe::HostFacts) -> anyhow::Result<Option<SmokeReport>> {
+    let Some(level) = level.level() else {
+        return Ok(None);
+    };
+    let report = crate::smoke::run(&super::smoke::options(level), host)?;
+    Ok(Some(report))
+}
