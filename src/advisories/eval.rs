@@ -78,12 +78,37 @@ fn same_machine(want: &str, have: &str) -> bool {
 /// `Some(evidence)` when the condition holds.
 fn condition(a: &Advisory, c: &Compiled, facts: &Facts) -> Option<Vec<String>> {
     match &c.raw {
-        Condition::Package { name, pre, .. } => {
+        Condition::Package {
+            name,
+            pre,
+            installer,
+            ..
+        } => {
             let p = facts.packages.get(&normalize(name))?;
             let v = parse(&p.version)?;
             let pre_ok = pre.is_none_or(|want| (v.is_pre() || v.is_dev()) == want);
-            (pre_ok && contains(&c.spec, &v) && glob_ok(&c.glob, local_label(&p.version)))
-                .then(|| vec![format!("{} {} is installed", normalize(name), p.version)])
+            let installer_ok = match installer {
+                None => true,
+                Some(want) => p
+                    .installer
+                    .as_deref()
+                    .is_some_and(|have| have.trim().eq_ignore_ascii_case(want)),
+            };
+            (installer_ok
+                && pre_ok
+                && contains(&c.spec, &v)
+                && glob_ok(&c.glob, local_label(&p.version)))
+            .then(|| {
+                let by = match (installer, &p.installer) {
+                    (Some(_), Some(i)) => format!(" (installed by {})", i.trim()),
+                    _ => String::new(),
+                };
+                vec![format!(
+                    "{} {} is installed{by}",
+                    normalize(name),
+                    p.version
+                )]
+            })
         }
         Condition::Missing { name } => (!facts.packages.contains_key(&normalize(name)))
             .then(|| vec![format!("{} is not installed", normalize(name))]),

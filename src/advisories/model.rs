@@ -58,7 +58,8 @@ pub struct AdvisoryDoc {
 pub enum Condition {
     /// Another package is installed, in `version` (default: any), with a local label matching
     /// the glob `local` (default: any, including none); `pre = true` asks for a pre-release or
-    /// dev build (`2.5.0a0+…`, as NVIDIA's containers ship), `pre = false` for a final release.
+    /// dev build (`2.5.0a0+…`, as NVIDIA's containers ship), `pre = false` for a final release;
+    /// `installer` asks for the tool its INSTALLER file names (`pip`, `conda`, `uv`).
     Package {
         name: String,
         #[serde(default)]
@@ -67,6 +68,8 @@ pub enum Condition {
         local: Option<String>,
         #[serde(default)]
         pre: Option<bool>,
+        #[serde(default)]
+        installer: Option<String>,
     },
     /// A package is not installed.
     Missing { name: String },
@@ -147,6 +150,9 @@ pub struct TestDoc {
     /// Build records by package (see [`Installed::built_for`]).
     #[serde(default)]
     pub built_for: BTreeMap<String, BuiltFor>,
+    /// INSTALLER by package.
+    #[serde(default)]
+    pub installers: BTreeMap<String, String>,
     #[serde(default)]
     pub torch_cuda: Option<String>,
     #[serde(default)]
@@ -216,6 +222,15 @@ impl TestDoc {
                 })?;
             p.built_for = Some(b.clone());
         }
+        for (n, i) in &self.installers {
+            let p = facts
+                .packages
+                .get_mut(&crate::model::normalize(n))
+                .ok_or_else(|| {
+                    format!("an installer for `{n}`, which the environment does not install")
+                })?;
+            p.installer = Some(i.clone());
+        }
         Ok(facts)
     }
 }
@@ -266,6 +281,8 @@ pub struct Installed {
     /// (xformers' `cpp_lib.json`: `torch_version`, `cuda_version`). Read when neither the wheel
     /// name nor the local label says.
     pub built_for: Option<BuiltFor>,
+    /// The first line of its dist-info INSTALLER file (`pip`, `conda`, `uv`).
+    pub installer: Option<String>,
 }
 
 /// A package's own record of the torch and CUDA it was compiled against.

@@ -106,7 +106,12 @@ fn good_cu124_with_its_metadata_raises_nothing() {
         let name = field("Name:").pop().unwrap_or_else(|| stem.to_string());
         let version = field("Version:").pop().expect("Version");
         let requires = field("Requires-Dist:");
-        facts.install(&name, &version).requires = requires;
+        let installer = std::fs::read_to_string(dir.join("INSTALLER"))
+            .ok()
+            .and_then(|t| t.lines().next().map(str::to_string));
+        let p = facts.install(&name, &version);
+        p.requires = requires;
+        p.installer = installer;
     }
     assert!(facts.packages["torch"]
         .requires
