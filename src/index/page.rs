@@ -20,6 +20,19 @@ use serde_json::Value;
 use super::{redact_url, FetchSource, Project, Release, ReleaseMetadata};
 use crate::model::canonical;
 
+/// Why a page or a metadata file could not be read. The message names its cause.
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    #[error("not Simple API JSON ({0})")]
+    NotJson(#[source] serde_json::Error),
+    #[error("the page declares Simple API version {0}; compat reads version 1.x")]
+    ApiVersion(String),
+    #[error("neither Simple API JSON nor an HTML page of links")]
+    NotAPage,
+    #[error("no `Metadata-Version` or `Name` header: not a core metadata file")]
+    NotMetadata,
+}
+
 /// One file of a project page, in either form.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct PageFile {
@@ -89,15 +102,12 @@ pub fn parse_json_page(
     page_url: &str,
     body: &str,
     source: FetchSource,
-) -> Result<Project, String> {
-    let page: JsonPage =
-        serde_json::from_str(body).map_err(|e| format!("not Simple API JSON ({e})"))?;
+) -> Result<Project, PageError> {
+    let page: JsonPage = serde_json::from_str(body).map_err(PageError::NotJson)?;
     if let Some(v) = page.meta.as_ref().and_then(|m| m.api_version.as_deref()) {
         let major = v.split('.').next().unwrap_or("");
         if major != "1" {
-            return Err(format!(
-                "the page declares Simple API version {v}; compat reads version 1.x"
-            ));
+            return Err(PageError::ApiVersion(v.to_string()));
         }
     }
     let base = Url::parse(page_url).ok();
@@ -159,7 +169,7 @@ pub fn parse_html_page(
     page_url: &str,
     body: &str,
     source: FetchSource,
-) -> Result<Project, String> {
+) -> Result<Project, PageError> {
     let lower = body.to_ascii_lowercase();
     let mut base = Url::parse(page_url).ok();
     // A <base href> changes what relative links are relative to.
@@ -202,7 +212,7 @@ pub fn parse_html_page(
         });
     }
     if anchors == 0 && !lower.contains("<html") && !lower.contains("<body") {
-        return Err("neither Simple API JSON nor an HTML page of links".into());
+        return Err(PageError::NotAPage);
     }
     Ok(build_project(name, page_url, files, Vec::new(), source))
 }
@@ -215,7 +225,7 @@ pub fn parse_page(
     content_type: Option<&str>,
     body: &str,
     source: FetchSource,
-) -> Result<Project, String> {
+) -> Result<Project, PageError> {
     let ct = content_type.unwrap_or("").to_ascii_lowercase();
     let html = if ct.contains("json") {
         false
@@ -243,10 +253,10 @@ pub fn parse_page(
 /// Requires-Dist: filelock
 /// Requires-Dist: nvidia-cuda-runtime-cu12==12.1.105; platform_system == "Linux" and platform_machine == "x86_64"
 /// ```
-pub fn parse_metadata(text: &str, source: FetchSource) -> Result<ReleaseMetadata, String> {
+pub fn parse_metadata(text: &str, source: FetchSource) -> Result<ReleaseMetadata, PageError> {
     let md = crate::env::metadata::parse_core_metadata(text);
     if md.metadata_version.is_none() && md.name.is_none() {
-        return Err("no `Metadata-Version` or `Name` header: not a core metadata file".into());
+        return Err(PageError::NotMetadata);
     }
     Ok(ReleaseMetadata {
         requires_dist: md.requires_dist,
@@ -632,7 +642,7 @@ mod tests {
         assert!(bad.is_err());
         let v2 = r#"{"meta": {"api-version": "2.0"}, "files": []}"#;
         let err = parse_json_page("x", PAGE, v2, FetchSource::Network).unwrap_err();
-        assert!(err.contains("2.0"), "{err}");
+        assert!(err.to_string().contains("2.0"), "{err}");
     }
 
     #[test]
