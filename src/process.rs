@@ -19,6 +19,27 @@ pub struct Ran {
     pub stderr: String,
 }
 
+/// Why a program gave no usable output. The message names the cause itself (it is also the
+/// [`source`](std::error::Error::source), for a printer that walks the chain).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// It could not be started (not found, not executable, ...).
+    #[error("failed to run: {0}")]
+    Spawn(#[source] std::io::Error),
+    /// It was still running at the deadline, and was killed.
+    #[error("timed out after {}", human_duration(*.0))]
+    Timeout(Duration),
+    /// Waiting for it failed; it was killed.
+    #[error("failed to wait for it: {0}")]
+    Wait(#[source] std::io::Error),
+    /// It ran and failed ([`run_ok`] only): its exit status and the last line of its stderr.
+    #[error("{status}: {stderr_line}")]
+    Exit {
+        status: ExitStatus,
+        stderr_line: String,
+    },
+}
+
 impl Ran {
     /// The last non-empty line of stderr, for error messages.
     pub fn last_stderr_line(&self) -> &str {
@@ -44,13 +65,13 @@ pub fn human_duration(d: Duration) -> String {
 }
 
 /// Runs `cmd` (its stdio is set here) for at most `timeout`, keeping at most `max_output` bytes
-/// of each stream. Errors: `failed to run: …`, `timed out after …`.
-pub fn run(cmd: &mut Command, timeout: Duration, max_output: usize) -> Result<Ran, String> {
+/// of each stream. A program that exits with a failure is an `Ok` here: the caller reads why.
+pub fn run(cmd: &mut Command, timeout: Duration, max_output: usize) -> Result<Ran, RunError> {
     let deadline = Instant::now() + timeout;
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = spawn(cmd).map_err(|e| format!("failed to run: {e}"))?;
+    let mut child = spawn(cmd).map_err(RunError::Spawn)?;
     let stdout = Capture::start(child.stdout.take(), max_output);
     let stderr = Capture::start(child.stderr.take(), max_output);
     let status = loop {
@@ -60,13 +81,13 @@ pub fn run(cmd: &mut Command, timeout: Duration, max_output: usize) -> Result<Ra
                 let now = Instant::now();
                 if now >= deadline {
                     kill(&mut child);
-                    return Err(format!("timed out after {}", human_duration(timeout)));
+                    return Err(RunError::Timeout(timeout));
                 }
                 thread::sleep(Duration::from_millis(5).min(deadline - now));
             }
             Err(e) => {
                 kill(&mut child);
-                return Err(format!("failed to wait for it: {e}"));
+                return Err(RunError::Wait(e));
             }
         }
     };
@@ -77,6 +98,18 @@ pub fn run(cmd: &mut Command, timeout: Duration, max_output: usize) -> Result<Ra
         stdout: stdout.finish(deadline),
         stderr: stderr.finish(deadline),
     })
+}
+
+/// [`run`], with a failed exit an error too ([`RunError::Exit`]).
+pub fn run_ok(cmd: &mut Command, timeout: Duration, max_output: usize) -> Result<Ran, RunError> {
+    let ran = run(cmd, timeout, max_output)?;
+    if !ran.status.success() {
+        return Err(RunError::Exit {
+            status: ran.status,
+            stderr_line: ran.last_stderr_line().to_string(),
+        });
+    }
+    Ok(ran)
 }
 
 /// Spawns; retries briefly when the file is busy being written (`ETXTBSY`), which happens when
@@ -183,7 +216,7 @@ mod tests {
             10,
         )
         .expect_err("times out");
-        assert_eq!(e, "timed out after 300 ms");
+        assert_eq!(e.to_string(), "timed out after 300 ms");
         let r = run(
             Command::new("sh").args(["-c", "echo 0123456789abcdef"]),
             Duration::from_secs(5),
@@ -191,11 +224,26 @@ mod tests {
         )
         .expect("runs");
         assert_eq!(r.stdout, "0123456789");
-        assert!(run(
+        let e = run(
             &mut Command::new("/nonexistent/compat-x"),
             Duration::from_secs(1),
-            10
+            10,
         )
-        .is_err());
+        .expect_err("no such program");
+        assert!(matches!(&e, RunError::Spawn(_)), "{e:?}");
+        assert!(std::error::Error::source(&e).is_some());
+        assert!(e.to_string().starts_with("failed to run: "), "{e}");
+    }
+
+    #[test]
+    fn run_ok_makes_a_failed_exit_an_error() {
+        let e = run_ok(
+            Command::new("sh").args(["-c", "echo first >&2; echo last >&2; exit 3"]),
+            Duration::from_secs(5),
+            1024,
+        )
+        .expect_err("exit 3");
+        assert_eq!(e.to_string(), "exit status: 3: last");
+        assert!(run_ok(&mut Command::new("true"), Duration::from_secs(5), 10).is_ok());
     }
 }

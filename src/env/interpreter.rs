@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::metadata::{parse_pyvenv_cfg, pth_paths};
 use crate::model::Vars;
+use crate::process::RunError;
 
 /// Where the interpreter choice came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,7 +59,7 @@ pub struct Markers {
 }
 
 impl Markers {
-    pub fn to_pep508(&self) -> Result<pep508_rs::MarkerEnvironment, String> {
+    pub fn to_pep508(&self) -> Result<pep508_rs::MarkerEnvironment, pep440_rs::VersionParseError> {
         pep508_rs::MarkerEnvironment::try_from(pep508_rs::MarkerEnvironmentBuilder {
             implementation_name: &self.implementation_name,
             implementation_version: &self.implementation_version,
@@ -72,7 +73,6 @@ impl Markers {
             python_version: &self.python_version,
             sys_platform: &self.sys_platform,
         })
-        .map_err(|e| e.to_string())
     }
 }
 
@@ -108,8 +108,20 @@ pub enum InterpreterError {
     Missing(PathBuf),
     #[error("`{0}` is a folder with neither pyvenv.cfg nor bin/python3 in it")]
     NotAnEnvironment(PathBuf),
-    #[error("running `{path}` failed: {why}")]
-    Call { path: PathBuf, why: String },
+    #[error("running `{path}` failed: {source}")]
+    Call {
+        path: PathBuf,
+        #[source]
+        source: RunError,
+    },
+    #[error(
+        "running `{path}` failed: unexpected output ({source}); is this a Python 3 interpreter?"
+    )]
+    Output {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 const PROBE_SCRIPT: &str = r#"
@@ -315,24 +327,20 @@ struct CallOutput {
 
 /// The one interpreter call, bounded in time.
 fn call(exe: &Path, source: InterpreterSource) -> Result<Interpreter, InterpreterError> {
-    let fail = |why: String| InterpreterError::Call {
-        path: exe.to_path_buf(),
-        why,
-    };
-    let out = crate::process::run(
+    let out = crate::process::run_ok(
         Command::new(exe).arg("-c").arg(PROBE_SCRIPT),
         Duration::from_secs(20),
         4 << 20,
     )
-    .map_err(fail)?;
-    if !out.status.success() {
-        return Err(fail(format!("{}: {}", out.status, out.last_stderr_line())));
-    }
-    let parsed: CallOutput = serde_json::from_str(&out.stdout).map_err(|e| {
-        fail(format!(
-            "unexpected output ({e}); is this a Python 3 interpreter?"
-        ))
+    .map_err(|source| InterpreterError::Call {
+        path: exe.to_path_buf(),
+        source,
     })?;
+    let parsed: CallOutput =
+        serde_json::from_str(&out.stdout).map_err(|source| InterpreterError::Output {
+            path: exe.to_path_buf(),
+            source,
+        })?;
     Ok(Interpreter {
         executable: Some(PathBuf::from(parsed.executable)),
         prefix: PathBuf::from(parsed.prefix),

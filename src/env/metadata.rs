@@ -9,9 +9,9 @@
 /// `expect` in its name parser), and non-ASCII characters after a quoted marker value (it slices
 /// by byte counts). Both are refused here before the parser sees them (real Requires-Dist lines
 /// are ASCII), and any other panic inside the parser is caught and returned as an error.
-pub fn parse_requirement(line: &str) -> Result<pep508_rs::Requirement, String> {
+pub fn parse_requirement(line: &str) -> Result<pep508_rs::Requirement, RequirementError> {
     if let Some(c) = line.chars().find(|c| !c.is_ascii()) {
-        return Err(format!("non-ASCII character {c:?} in a requirement"));
+        return Err(RequirementError::NonAscii(c));
     }
     let t = line.trim_start();
     let name_len = t
@@ -19,16 +19,28 @@ pub fn parse_requirement(line: &str) -> Result<pep508_rs::Requirement, String> {
         .unwrap_or(t.len());
     let name = &t[..name_len];
     if name.ends_with(['-', '_', '.']) {
-        return Err(format!(
-            "package name `{name}` must end with a letter or digit"
-        ));
+        return Err(RequirementError::NameEnd(name.to_string()));
     }
     let owned = line.to_string();
     match std::panic::catch_unwind(move || owned.parse::<pep508_rs::Requirement>()) {
         Ok(Ok(r)) => Ok(r),
-        Ok(Err(e)) => Err(e.message.to_string()),
-        Err(_) => Err("the PEP 508 parser failed on this line".into()),
+        Ok(Err(e)) => Err(RequirementError::Pep508(e.message)),
+        Err(_) => Err(RequirementError::ParserPanicked),
     }
+}
+
+/// Why a line is not a PEP 508 requirement.
+#[derive(Debug, thiserror::Error)]
+pub enum RequirementError {
+    #[error("non-ASCII character {0:?} in a requirement")]
+    NonAscii(char),
+    #[error("package name `{0}` must end with a letter or digit")]
+    NameEnd(String),
+    /// pep508_rs's own reason (without the input it quotes).
+    #[error(transparent)]
+    Pep508(pep508_rs::Pep508ErrorSource),
+    #[error("the PEP 508 parser failed on this line")]
+    ParserPanicked,
 }
 
 /// The header fields of core metadata that compat uses.

@@ -99,41 +99,34 @@ pub fn default_cache_dir(vars: &Vars) -> PathBuf {
 /// A package-index client. Cheap to keep; every call is independent.
 pub struct Client {
     inner: Arc<Inner>,
-    runtime: Result<tokio::runtime::Runtime, String>,
+    runtime: Result<tokio::runtime::Runtime, std::io::Error>,
 }
 
 struct Inner {
     opts: ClientOptions,
     cache: Cache,
-    /// The index base URL, with a trailing slash; `Err` says why there is none.
-    index: Result<Url, String>,
-    http: Result<reqwest::Client, String>,
+    /// The index base URL, with a trailing slash; `None` when none was given or it is not a URL.
+    index: Option<Url>,
+    http: Result<reqwest::Client, reqwest::Error>,
 }
 
 impl Client {
     pub fn new(opts: ClientOptions) -> Self {
-        let index = match opts.index_url.as_deref() {
-            None => Err("no index URL".to_string()),
-            Some(raw) => match Url::parse(raw) {
-                Ok(mut u) => {
-                    if !u.path().ends_with('/') {
-                        let path = format!("{}/", u.path());
-                        u.set_path(&path);
-                    }
-                    Ok(u)
-                }
-                Err(e) => Err(format!("`{}` is not a URL ({e})", redact_url(raw))),
-            },
-        };
+        let index = opts.index_url.as_deref().and_then(|raw| {
+            let mut u = Url::parse(raw).ok()?;
+            if !u.path().ends_with('/') {
+                let path = format!("{}/", u.path());
+                u.set_path(&path);
+            }
+            Some(u)
+        });
         let http = reqwest::Client::builder()
             .connect_timeout(opts.timeout)
             .timeout(opts.timeout)
-            .build()
-            .map_err(|e| error_chain(&e));
+            .build();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
-            .build()
-            .map_err(|e| e.to_string());
+            .build();
         Client {
             inner: Arc::new(Inner {
                 cache: Cache::new(opts.cache_dir.clone()),
@@ -231,12 +224,11 @@ impl Client {
             let target = inner.with_credentials(&url)?;
             let got = inner.get(&target, "text/plain, */*;q=0.1").await?;
             let text = String::from_utf8_lossy(&got.body).into_owned();
-            let md = parse_metadata(&text, FetchSource::Network).map_err(|why| {
-                IndexError::Malformed {
+            let md =
+                parse_metadata(&text, FetchSource::Network).map_err(|e| IndexError::Malformed {
                     url: url.clone(),
-                    why,
-                }
-            })?;
+                    why: e.to_string(),
+                })?;
             // A cache that cannot be written costs a request next time, nothing more.
             let _ = inner
                 .cache
@@ -252,7 +244,7 @@ impl Client {
             Some(IndexError::NotInCache {
                 name: what.to_string(),
             })
-        } else if self.inner.index.is_err() {
+        } else if self.inner.index.is_none() {
             Some(IndexError::Offline {
                 name: what.to_string(),
             })
@@ -263,8 +255,8 @@ impl Client {
 
     fn page_url_text(&self, name: &str) -> String {
         match &self.inner.index {
-            Ok(base) => redact_url(&format!("{base}{name}/")),
-            Err(_) => name.to_string(),
+            Some(base) => redact_url(&format!("{base}{name}/")),
+            None => name.to_string(),
         }
     }
 }
@@ -350,8 +342,8 @@ impl Inner {
             .ok()
         };
         let base = match &self.index {
-            Ok(base) => base,
-            Err(_) => {
+            Some(base) => base,
+            None => {
                 // No index configured: whatever any index left in the cache.
                 return self
                     .cache
@@ -395,7 +387,10 @@ impl Inner {
             &body,
             FetchSource::Network,
         )
-        .map_err(|why| IndexError::Malformed { url: shown, why })?;
+        .map_err(|e| IndexError::Malformed {
+            url: shown,
+            why: e.to_string(),
+        })?;
         let _ = self
             .cache
             .write(&path, &Entry::new(got.url.as_str(), got.content_type, body));
@@ -409,7 +404,7 @@ impl Inner {
             url: url.to_string(),
             why: format!("not a URL ({e})"),
         })?;
-        if let Ok(base) = &self.index {
+        if let Some(base) = &self.index {
             if base.origin() == u.origin() && !base.username().is_empty() {
                 // Both fail only for URLs that cannot carry credentials; http(s) ones can.
                 let _ = u.set_username(base.username());
@@ -422,9 +417,9 @@ impl Inner {
     /// GET with retries and backoff, each attempt bounded by the timeout.
     async fn get(&self, url: &Url, accept: &str) -> Result<Got, IndexError> {
         let shown = redact_url(url.as_str());
-        let http = self.http.as_ref().map_err(|why| IndexError::Network {
+        let http = self.http.as_ref().map_err(|e| IndexError::Network {
             url: shown.clone(),
-            why: format!("cannot set up HTTP: {why}"),
+            why: format!("cannot set up HTTP: {}", error_chain(e)),
         })?;
         let mut attempt: u32 = 0;
         loop {

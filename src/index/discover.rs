@@ -27,6 +27,7 @@ use serde::Serialize;
 
 use super::redact_url;
 use crate::model::Vars;
+use crate::process::RunError;
 
 /// The index compat will ask, and where that came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -71,7 +72,7 @@ pub fn discover_with(
     vars: &Vars,
     files: &ConfigFiles,
     python: Option<&Path>,
-    pip: &dyn Fn(&Path) -> Result<String, String>,
+    pip: &dyn Fn(&Path) -> Result<String, RunError>,
 ) -> IndexChoice {
     let var = |k: &str| vars.get(k).filter(|v| !v.trim().is_empty());
     let chosen = |url: String, source: String| checked(url.trim().to_string(), source);
@@ -314,8 +315,8 @@ fn unquote(v: &str) -> String {
 }
 
 /// Runs `<python> -m pip config list`: no shell, stdin closed, at most `timeout`.
-pub fn pip_config_list(python: &Path, timeout: Duration) -> Result<String, String> {
-    let out = crate::process::run(
+pub fn pip_config_list(python: &Path, timeout: Duration) -> Result<String, RunError> {
+    let out = crate::process::run_ok(
         Command::new(python)
             .args(["-m", "pip", "config", "list"])
             .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
@@ -323,9 +324,6 @@ pub fn pip_config_list(python: &Path, timeout: Duration) -> Result<String, Strin
         timeout,
         1 << 20,
     )?;
-    if !out.status.success() {
-        return Err(format!("{}: {}", out.status, out.last_stderr_line()));
-    }
     Ok(out.stdout)
 }
 
@@ -337,8 +335,8 @@ mod tests {
         Vars::from_pairs(pairs.iter().copied())
     }
 
-    fn no_pip(_: &Path) -> Result<String, String> {
-        Err("not asked".into())
+    fn no_pip(_: &Path) -> Result<String, RunError> {
+        Err(RunError::Spawn(std::io::Error::other("not asked")))
     }
 
     const A: &str = "http://127.0.0.1:1/a/simple/";
@@ -498,8 +496,8 @@ mod tests {
         std::fs::write(&slow, "#!/bin/sh\nexec sleep 5\n").expect("write");
         std::fs::set_permissions(&slow, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         let err = pip_config_list(&slow, Duration::from_millis(200)).unwrap_err();
-        assert!(err.contains("200 ms"), "{err}");
+        assert!(err.to_string().contains("200 ms"), "{err}");
         let err = pip_config_list(&dir.path().join("absent"), Duration::from_secs(1)).unwrap_err();
-        assert!(!err.is_empty());
+        assert!(matches!(err, RunError::Spawn(_)), "{err}");
     }
 }

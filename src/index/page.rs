@@ -4,7 +4,8 @@
 //!
 //! Why both page forms: the JSON form carries upload times (PEP 700), but the mirrors and proxies
 //! that pip configurations point at often serve only HTML. The HTML form gives the same files,
-//! yank state and `Requires-Python`, without upload times.
+//! yank state and `Requires-Python`, without upload times. It is read with `tl` (tags and
+//! attributes) and `html-escape` (character references), as uv's Simple API client reads it.
 //!
 //! A page lists *files*; a release is the group of files that share a version. The version is
 //! read from each file name (wheel names are regular; an sdist's is found by matching the
@@ -12,6 +13,7 @@
 
 use std::collections::BTreeMap;
 
+use html_escape::decode_html_entities;
 use pep440_rs::Version;
 use reqwest::Url;
 use serde::Deserialize;
@@ -19,6 +21,21 @@ use serde_json::Value;
 
 use super::{redact_url, FetchSource, Project, Release, ReleaseMetadata};
 use crate::model::canonical;
+
+/// Why a page or a metadata file could not be read. The message names its cause.
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    #[error("not Simple API JSON ({0})")]
+    NotJson(#[source] serde_json::Error),
+    #[error("the page declares Simple API version {0}; compat reads version 1.x")]
+    ApiVersion(String),
+    #[error("neither Simple API JSON nor an HTML page of links")]
+    NotAPage,
+    #[error("cannot parse the HTML page ({0})")]
+    Html(#[source] tl::ParseError),
+    #[error("no `Metadata-Version` or `Name` header: not a core metadata file")]
+    NotMetadata,
+}
 
 /// One file of a project page, in either form.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -89,15 +106,12 @@ pub fn parse_json_page(
     page_url: &str,
     body: &str,
     source: FetchSource,
-) -> Result<Project, String> {
-    let page: JsonPage =
-        serde_json::from_str(body).map_err(|e| format!("not Simple API JSON ({e})"))?;
+) -> Result<Project, PageError> {
+    let page: JsonPage = serde_json::from_str(body).map_err(PageError::NotJson)?;
     if let Some(v) = page.meta.as_ref().and_then(|m| m.api_version.as_deref()) {
         let major = v.split('.').next().unwrap_or("");
         if major != "1" {
-            return Err(format!(
-                "the page declares Simple API version {v}; compat reads version 1.x"
-            ));
+            return Err(PageError::ApiVersion(v.to_string()));
         }
     }
     let base = Url::parse(page_url).ok();
@@ -159,31 +173,31 @@ pub fn parse_html_page(
     page_url: &str,
     body: &str,
     source: FetchSource,
-) -> Result<Project, String> {
-    let lower = body.to_ascii_lowercase();
+) -> Result<Project, PageError> {
+    let dom = tl::parse(body, tl::ParserOptions::default()).map_err(PageError::Html)?;
+    let parser = dom.parser();
+    let tags = || dom.nodes().iter().filter_map(tl::Node::as_tag);
+    let named = |tag: &tl::HTMLTag, want: &str| tag.name().as_utf8_str().eq_ignore_ascii_case(want);
     let mut base = Url::parse(page_url).ok();
     // A <base href> changes what relative links are relative to.
-    if let Some(at) = find_tag(&lower, "base", 0) {
-        let (attrs, _) = parse_attrs(body, at);
-        if let Some(href) = attrs.iter().find(|(k, _)| k == "href").map(|(_, v)| v) {
-            base = match &base {
-                Some(b) => b.join(href).ok(),
-                None => Url::parse(href).ok(),
-            };
-        }
+    if let Some(href) = tags()
+        .find(|t| named(t, "base"))
+        .and_then(|t| attr(t, "href"))
+    {
+        base = match &base {
+            Some(b) => b.join(&href).ok(),
+            None => Url::parse(&href).ok(),
+        };
     }
     let mut files = Vec::new();
     let mut anchors = 0usize;
-    let mut pos = 0;
-    while let Some(at) = find_tag(&lower, "a", pos) {
+    for a in tags().filter(|t| named(t, "a")) {
         anchors += 1;
-        let (attrs, after) = parse_attrs(body, at);
-        let end = lower[after..].find("</a").map_or(body.len(), |i| after + i);
-        pos = end.max(after);
-        let text = unescape(body[after..end].trim());
-        let get = |k: &str| attrs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-        let Some(href) = get("href") else { continue };
+        let Some(href) = attr(a, "href") else {
+            continue;
+        };
         let url = resolve(base.as_ref(), &href);
+        let text = decode_html_entities(a.inner_text(parser).trim()).into_owned();
         let filename = if text.is_empty() {
             url.rsplit('/').next().unwrap_or("").to_string()
         } else {
@@ -191,20 +205,30 @@ pub fn parse_html_page(
         };
         let has_metadata = ["data-core-metadata", "data-dist-info-metadata"]
             .iter()
-            .any(|k| get(k).is_some_and(|v| v != "false"));
+            .any(|k| attr(a, k).is_some_and(|v| v != "false"));
         files.push(PageFile {
             filename,
             url,
-            requires_python: get("data-requires-python").filter(|s| !s.trim().is_empty()),
-            yanked: get("data-yanked").map(|r| Some(r).filter(|r| !r.trim().is_empty())),
+            requires_python: attr(a, "data-requires-python").filter(|s| !s.trim().is_empty()),
+            yanked: attr(a, "data-yanked").map(|r| Some(r).filter(|r| !r.trim().is_empty())),
             has_metadata,
             upload_time: None,
         });
     }
+    let lower = body.to_ascii_lowercase();
     if anchors == 0 && !lower.contains("<html") && !lower.contains("<body") {
-        return Err("neither Simple API JSON nor an HTML page of links".into());
+        return Err(PageError::NotAPage);
     }
     Ok(build_project(name, page_url, files, Vec::new(), source))
+}
+
+/// A tag's attribute by name (compared without case, as HTML does), its character references
+/// decoded; an attribute without a value is `""`. The first of two with the same name wins.
+fn attr(tag: &tl::HTMLTag, name: &str) -> Option<String> {
+    tag.attributes()
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| decode_html_entities(v.as_deref().unwrap_or("")).into_owned())
 }
 
 /// Parses a page in the form its content type names; with no useful content type, by its first
@@ -215,7 +239,7 @@ pub fn parse_page(
     content_type: Option<&str>,
     body: &str,
     source: FetchSource,
-) -> Result<Project, String> {
+) -> Result<Project, PageError> {
     let ct = content_type.unwrap_or("").to_ascii_lowercase();
     let html = if ct.contains("json") {
         false
@@ -243,10 +267,10 @@ pub fn parse_page(
 /// Requires-Dist: filelock
 /// Requires-Dist: nvidia-cuda-runtime-cu12==12.1.105; platform_system == "Linux" and platform_machine == "x86_64"
 /// ```
-pub fn parse_metadata(text: &str, source: FetchSource) -> Result<ReleaseMetadata, String> {
+pub fn parse_metadata(text: &str, source: FetchSource) -> Result<ReleaseMetadata, PageError> {
     let md = crate::env::metadata::parse_core_metadata(text);
     if md.metadata_version.is_none() && md.name.is_none() {
-        return Err("no `Metadata-Version` or `Name` header: not a core metadata file".into());
+        return Err(PageError::NotMetadata);
     }
     Ok(ReleaseMetadata {
         requires_dist: md.requires_dist,
@@ -412,128 +436,6 @@ fn metadata_preference(f: &PageFile) -> (bool, u8) {
     (f.yanked.is_none(), kind)
 }
 
-/// The byte index of the next `<tag` (followed by whitespace or `>`) at or after `from`, in the
-/// lower-cased page.
-fn find_tag(lower: &str, tag: &str, from: usize) -> Option<usize> {
-    let needle = format!("<{tag}");
-    let mut pos = from;
-    while let Some(i) = lower.get(pos..)?.find(&needle) {
-        let at = pos + i;
-        let next = lower[at + needle.len()..].chars().next();
-        if matches!(next, Some(c) if c.is_ascii_whitespace() || c == '>' || c == '/') {
-            return Some(at);
-        }
-        pos = at + needle.len();
-    }
-    None
-}
-
-/// The attributes of the tag starting at `at` (names lower-cased, values unescaped), and the
-/// byte index just after its `>`.
-fn parse_attrs(body: &str, at: usize) -> (Vec<(String, String)>, usize) {
-    let bytes = body.as_bytes();
-    let mut i = at + 1;
-    // Skip the tag name.
-    while i < bytes.len() && !bytes[i].is_ascii_whitespace() && bytes[i] != b'>' {
-        i += 1;
-    }
-    let mut attrs = Vec::new();
-    loop {
-        while i < bytes.len() && (bytes[i].is_ascii_whitespace() || bytes[i] == b'/') {
-            i += 1;
-        }
-        if i >= bytes.len() {
-            return (attrs, bytes.len());
-        }
-        if bytes[i] == b'>' {
-            return (attrs, i + 1);
-        }
-        let start = i;
-        while i < bytes.len()
-            && !matches!(bytes[i], b'=' | b'>' | b'/')
-            && !bytes[i].is_ascii_whitespace()
-        {
-            i += 1;
-        }
-        let key = body[start..i].to_ascii_lowercase();
-        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        if i < bytes.len() && bytes[i] == b'=' {
-            i += 1;
-            while i < bytes.len() && bytes[i].is_ascii_whitespace() {
-                i += 1;
-            }
-            let value = if i < bytes.len() && (bytes[i] == b'"' || bytes[i] == b'\'') {
-                let q = bytes[i];
-                let s = i + 1;
-                let e = body[s..]
-                    .bytes()
-                    .position(|b| b == q)
-                    .map_or(bytes.len(), |p| s + p);
-                i = (e + 1).min(bytes.len());
-                &body[s..e]
-            } else {
-                let s = i;
-                while i < bytes.len() && !bytes[i].is_ascii_whitespace() && bytes[i] != b'>' {
-                    i += 1;
-                }
-                &body[s..i]
-            };
-            attrs.push((key, unescape(value)));
-        } else if !key.is_empty() {
-            attrs.push((key, String::new()));
-        } else {
-            // A stray character: step over it so the loop always advances.
-            i += 1;
-        }
-    }
-}
-
-/// Replaces the HTML character references that appear in index pages.
-fn unescape(s: &str) -> String {
-    if !s.contains('&') {
-        return s.to_string();
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find('&') {
-        out.push_str(&rest[..i]);
-        rest = &rest[i..];
-        let Some(end) = rest.find(';').filter(|&e| e <= 10) else {
-            out.push('&');
-            rest = &rest[1..];
-            continue;
-        };
-        let entity = &rest[1..end];
-        let ch = match entity {
-            "lt" => Some('<'),
-            "gt" => Some('>'),
-            "amp" => Some('&'),
-            "quot" => Some('"'),
-            "apos" => Some('\''),
-            _ => entity
-                .strip_prefix("#x")
-                .or_else(|| entity.strip_prefix("#X"))
-                .and_then(|h| u32::from_str_radix(h, 16).ok())
-                .or_else(|| entity.strip_prefix('#').and_then(|d| d.parse().ok()))
-                .and_then(char::from_u32),
-        };
-        match ch {
-            Some(c) => {
-                out.push(c);
-                rest = &rest[end + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -632,7 +534,7 @@ mod tests {
         assert!(bad.is_err());
         let v2 = r#"{"meta": {"api-version": "2.0"}, "files": []}"#;
         let err = parse_json_page("x", PAGE, v2, FetchSource::Network).unwrap_err();
-        assert!(err.contains("2.0"), "{err}");
+        assert!(err.to_string().contains("2.0"), "{err}");
     }
 
     #[test]
@@ -686,7 +588,35 @@ mod tests {
     }
 
     #[test]
-    fn unescapes_entities() {
-        assert_eq!(unescape("&gt;=3.8&amp;&#33;&#x21;&bogus"), ">=3.8&!!&bogus");
+    fn html_attributes_and_text_are_decoded_and_names_compared_without_case() {
+        let body = "<html><body>\n<A HREF=\"/p/x-1.0.tar.gz\" Data-Requires-Python=\"&gt;=3.8&amp;&#33;&#x21;&bogus\" data-yanked>x-1.0.tar.gz</A>\n\
+                    <a href='/p/x-2.0.tar.gz'> x&#45;2.0.tar.gz </a><a>no href</a>\n</body></html>";
+        let p = parse_html_page("x", PAGE, body, FetchSource::Network).expect("parses");
+        let versions: Vec<_> = p.releases.iter().map(|r| r.version.as_str()).collect();
+        assert_eq!(versions, ["1.0", "2.0"]);
+        assert_eq!(
+            p.releases[0].requires_python.as_deref(),
+            Some(">=3.8&!!&bogus")
+        );
+        assert!(p.releases[0].yanked, "a valueless data-yanked yanks");
+        assert_eq!(p.releases[0].yanked_reason, None);
+        assert!(!p.releases[1].yanked);
+    }
+
+    #[test]
+    fn base_href_moves_relative_links() {
+        let body = "<html><head><base href=\"http://127.0.0.1:2/files/\"></head><body>\
+                    <a href=\"y-1.0-py3-none-any.whl\" data-core-metadata=\"true\">y-1.0-py3-none-any.whl</a></body></html>";
+        let p = parse_html_page("y", PAGE, body, FetchSource::Network).expect("parses");
+        assert_eq!(
+            p.releases[0].metadata_url.as_deref(),
+            Some("http://127.0.0.1:2/files/y-1.0-py3-none-any.whl.metadata")
+        );
+        let empty = parse_html_page("y", PAGE, "<html></html>", FetchSource::Network);
+        assert!(empty.is_ok_and(|p| p.releases.is_empty()));
+        assert!(matches!(
+            parse_html_page("y", PAGE, "plain words", FetchSource::Network),
+            Err(PageError::NotAPage)
+        ));
     }
 }

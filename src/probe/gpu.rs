@@ -13,6 +13,7 @@ use std::time::Duration;
 use super::{Gpu, NoDriver, Source};
 use crate::model::units::{ComputeCapability, CudaVersion, DriverVersion};
 use crate::model::Sourced;
+use crate::process::RunError;
 
 /// What the driver said, or why it said nothing.
 #[derive(Debug, Default, Clone)]
@@ -225,12 +226,8 @@ pub fn parse_nvidia_smi_csv(text: &str) -> (Vec<Gpu>, Option<DriverVersion>) {
 }
 
 /// Runs a command with a deadline; returns stdout, or why not.
-fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Result<String, String> {
-    let ran = crate::process::run(cmd, timeout, 1 << 20)?;
-    if !ran.status.success() {
-        return Err(format!("{}: {}", ran.status, ran.last_stderr_line()));
-    }
-    Ok(ran.stdout)
+fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Result<String, RunError> {
+    Ok(crate::process::run_ok(cmd, timeout, 1 << 20)?.stdout)
 }
 
 #[cfg(test)]

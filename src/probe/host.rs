@@ -26,19 +26,33 @@ use super::{Gpu, HostFacts, NoDriver, Source};
 use crate::model::units::{ComputeCapability, CudaVersion, DriverVersion};
 use crate::model::Sourced;
 
+/// Why there are no host facts: a profile that cannot be read or is not one, or an override
+/// value that does not parse.
 #[derive(Debug, thiserror::Error)]
 pub enum HostProfileError {
+    /// Not a host profile; `source` is the TOML error when there is one.
     #[error("{path}:{line}:{column}: {message}")]
     Invalid {
         path: String,
         line: usize,
         column: usize,
         message: String,
+        #[source]
+        source: Option<Box<toml::de::Error>>,
     },
-    #[error("cannot read host profile {path}: {why}")]
-    Read { path: String, why: String },
-    #[error("{var}: {why}")]
-    Override { var: String, why: String },
+    #[error("cannot read host profile {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// An override variable's value does not parse.
+    #[error("{var}: {source}")]
+    Override {
+        var: String,
+        #[source]
+        source: super::overrides::InvalidValue,
+    },
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -98,9 +112,9 @@ pub struct ProfileGpu {
 /// Reads a host profile into facts whose source is `host-profile`.
 pub fn load_profile(path: &Path) -> Result<HostFacts, HostProfileError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| HostProfileError::Read {
+    let text = std::fs::read_to_string(path).map_err(|source| HostProfileError::Read {
         path: shown.clone(),
-        why: e.to_string(),
+        source,
     })?;
     parse_profile(&text, &shown)
 }
@@ -117,6 +131,7 @@ pub fn parse_profile(text: &str, origin: &str) -> Result<HostFacts, HostProfileE
             line,
             column,
             message: e.message().trim().to_string(),
+            source: Some(Box::new(e)),
         }
     })?;
     if p.schema != 1 {
@@ -128,6 +143,7 @@ pub fn parse_profile(text: &str, origin: &str) -> Result<HostFacts, HostProfileE
                 "unsupported host profile schema {} (this compat reads 1)",
                 p.schema
             ),
+            source: None,
         });
     }
     let src: String = Source::Profile(origin.to_string()).into();
@@ -252,5 +268,22 @@ mod tests {
             e.to_string().contains("p.toml:5:1: unknown field `vram`"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn errors_carry_their_causes() {
+        use std::error::Error;
+        let e = load_profile(Path::new("/nonexistent/h.toml")).expect_err("missing");
+        assert!(e
+            .source()
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .is_some());
+        assert!(e
+            .to_string()
+            .starts_with("cannot read host profile /nonexistent/h.toml: "));
+        let e = parse_profile("schema = \"one\"\n", "p").expect_err("bad type");
+        assert!(e.source().is_some(), "{e}");
+        let e = parse_profile("schema = 2\n", "p").expect_err("schema 2");
+        assert!(e.source().is_none(), "{e}");
     }
 }

@@ -28,7 +28,7 @@ pub trait Overridable {
     const FACT: &'static str;
 
     /// Parses a value that is not blank.
-    fn parse(text: &str) -> Result<Self::Value, String>;
+    fn parse(text: &str) -> Result<Self::Value, InvalidValue>;
 
     /// Puts the value in place of what the facts held; `None`: the fact is absent.
     fn replace(facts: &mut HostFacts, value: Option<Self::Value>);
@@ -41,9 +41,9 @@ pub trait Overridable {
         if text.trim().is_empty() {
             return Ok(Some(Setting { text, value: None }));
         }
-        let value = Self::parse(&text).map_err(|why| HostProfileError::Override {
+        let value = Self::parse(&text).map_err(|source| HostProfileError::Override {
             var: Self::VAR.to_string(),
-            why,
+            source,
         })?;
         Ok(Some(Setting {
             text,
@@ -64,6 +64,12 @@ pub trait Overridable {
         Ok(())
     }
 }
+
+/// An override value that does not parse, in its parser's words (`` `nine` is not a compute
+/// capability like 8.6 or sm_86 ``: the unit types of `model::units` say why in a sentence).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidValue(pub String);
 
 /// An override variable that is set: its text as given, and its value (`None`: blank, so the
 /// fact is absent).
@@ -124,8 +130,8 @@ impl Overridable for Driver {
     const MEANING: &'static str = "the NVIDIA driver version, e.g. 550.54.15";
     const FACT: &'static str = "driver version";
 
-    fn parse(text: &str) -> Result<DriverVersion, String> {
-        text.parse()
+    fn parse(text: &str) -> Result<DriverVersion, InvalidValue> {
+        text.parse().map_err(InvalidValue)
     }
 
     fn replace(facts: &mut HostFacts, value: Option<DriverVersion>) {
@@ -143,8 +149,8 @@ impl Overridable for DriverCuda {
     const MEANING: &'static str = "the highest CUDA the driver supports, e.g. 12.4";
     const FACT: &'static str = "driver CUDA version";
 
-    fn parse(text: &str) -> Result<CudaVersion, String> {
-        text.parse()
+    fn parse(text: &str) -> Result<CudaVersion, InvalidValue> {
+        text.parse().map_err(InvalidValue)
     }
 
     fn replace(facts: &mut HostFacts, value: Option<CudaVersion>) {
@@ -165,11 +171,11 @@ impl Overridable for GpuArch {
     const FACT: &'static str = "GPUs";
 
     /// `9.0`, `sm_80, sm_80`: empty parts are skipped.
-    fn parse(text: &str) -> Result<Vec<ComputeCapability>, String> {
+    fn parse(text: &str) -> Result<Vec<ComputeCapability>, InvalidValue> {
         text.split(',')
             .map(str::trim)
             .filter(|p| !p.is_empty())
-            .map(str::parse)
+            .map(|p| p.parse().map_err(InvalidValue))
             .collect()
     }
 
@@ -206,7 +212,7 @@ impl Overridable for Toolkit {
     const MEANING: &'static str = "the CUDA toolkit (nvcc) release, e.g. 12.4.131";
     const FACT: &'static str = "CUDA toolkit";
 
-    fn parse(text: &str) -> Result<String, String> {
+    fn parse(text: &str) -> Result<String, InvalidValue> {
         Ok(text.trim().to_string())
     }
 

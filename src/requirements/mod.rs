@@ -76,12 +76,25 @@ pub struct PlanFile {
     pub notes: Vec<String>,
 }
 
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+/// Why a plan cannot be had: the file and line (0: the file as a whole), the message (which
+/// names the cause), and the cause itself when there is one (an I/O, TOML, JSON or PEP 508
+/// error, or the resolver's run).
+#[derive(Debug, thiserror::Error)]
 #[error("{path}:{line}: {message}")]
 pub struct PlanError {
     pub path: String,
     pub line: usize,
     pub message: String,
+    #[source]
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl PlanError {
+    /// The same error, with its cause.
+    fn because(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
 }
 
 fn err(path: &Path, line: usize, message: impl Into<String>) -> PlanError {
@@ -89,11 +102,13 @@ fn err(path: &Path, line: usize, message: impl Into<String>) -> PlanError {
         path: path.display().to_string(),
         line,
         message: message.into(),
+        source: None,
     }
 }
 
 fn read_bounded(path: &Path) -> Result<String, PlanError> {
-    let meta = std::fs::metadata(path).map_err(|e| err(path, 0, format!("cannot read: {e}")))?;
+    let cannot_read = |e: std::io::Error| err(path, 0, format!("cannot read: {e}")).because(e);
+    let meta = std::fs::metadata(path).map_err(cannot_read)?;
     if meta.len() > MAX_BYTES {
         return Err(err(
             path,
@@ -104,11 +119,11 @@ fn read_bounded(path: &Path) -> Result<String, PlanError> {
             ),
         ));
     }
-    let bytes = std::fs::read(path).map_err(|e| err(path, 0, format!("cannot read: {e}")))?;
+    let bytes = std::fs::read(path).map_err(cannot_read)?;
     String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let line = e.as_bytes()[..at].iter().filter(|b| **b == b'\n').count() + 1;
-        err(path, line, "not valid UTF-8")
+        err(path, line, "not valid UTF-8").because(e.utf8_error())
     })
 }
 

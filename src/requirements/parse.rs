@@ -94,7 +94,7 @@ pub fn parse_requirements(text: &str, path: &Path, depth: usize) -> Result<PlanF
         // Drop per-requirement options (`--hash=...`).
         let req_text = content.split(" --").next().unwrap_or(content).trim();
         let req = crate::env::metadata::parse_requirement(req_text)
-            .map_err(|e| err(path, lineno, format!("not a PEP 508 requirement: {e}")))?;
+            .map_err(|e| err(path, lineno, format!("not a PEP 508 requirement: {e}")).because(e))?;
         let marker = req.marker.contents().map(|m| m.to_string());
         let (version, source) = match &req.version_or_url {
             Some(pep508_rs::VersionOrUrl::VersionSpecifier(spec)) => {
@@ -166,7 +166,7 @@ fn toml_err(e: toml::de::Error, text: &str, path: &Path) -> PlanError {
         .span()
         .map(|s| crate::model::line_col(text, s.start).0)
         .unwrap_or(1);
-    err(path, line, e.message().trim().to_string())
+    err(path, line, e.message().trim().to_string()).because(e)
 }
 
 /// PEP 751 `pylock.toml`: `[[packages]]` with `name`, `version`, `marker`, `requires-python`,
@@ -335,8 +335,8 @@ pub fn parse_uv_lock(text: &str, path: &Path) -> Result<PlanFile, PlanError> {
 /// The JSON report of `pip install --dry-run --ignore-installed --report FILE`: every package
 /// pip would install, with its full metadata.
 pub fn parse_pip_report(text: &str, path: &Path) -> Result<PlanFile, PlanError> {
-    let v: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| err(path, e.line(), format!("not JSON: {e}")))?;
+    let v: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| err(path, e.line(), format!("not JSON: {e}")).because(e))?;
     if v.get("install").and_then(|i| i.as_array()).is_none() {
         return Err(err(
             path,
@@ -454,5 +454,25 @@ mod tests {
             Some(&["torch>=1.13.0".to_string()][..])
         );
         assert!(parse_pip_report("{\"x\": 1}", Path::new("r.json")).is_err());
+    }
+
+    #[test]
+    fn errors_carry_their_causes() {
+        use std::error::Error;
+        let e = p("torch==2.4.1\ntransformers>>4\n").expect_err("bad");
+        assert!(e
+            .source()
+            .and_then(|s| s.downcast_ref::<crate::env::metadata::RequirementError>())
+            .is_some());
+        let e = super::super::read_plan(Path::new("/nonexistent/r.txt")).expect_err("missing");
+        assert!(e
+            .source()
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .is_some());
+        assert!(
+            e.to_string()
+                .starts_with("/nonexistent/r.txt:0: cannot read: "),
+            "{e}"
+        );
     }
 }

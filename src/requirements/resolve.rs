@@ -39,6 +39,7 @@ pub fn resolve_with_pip(
             0,
             format!("pip's resolver ({}): {e}", python.display()),
         )
+        .because(e)
     })?;
     if !out.status.success() {
         return Err(err(

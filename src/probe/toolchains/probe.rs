@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use super::parse::{first_line, parse_version};
 use super::{Toolchain, NOT_FOUND, NO_VERSION, PYTHON_TOOLS, TOOLS};
-use crate::process::Ran;
+use crate::process::{Ran, RunError};
 
 /// How much of each output stream is kept; the rest is read and dropped.
 const MAX_CAPTURE: usize = 64 * 1024;
@@ -94,7 +94,7 @@ fn probe_one(
     }
     let ran = match run_with_timeout(&exe, "--version", timeout) {
         Ok(ran) => ran,
-        Err(why) => return Toolchain::failed(tool, Some(exe), why),
+        Err(why) => return Toolchain::failed(tool, Some(exe), why.to_string()),
     };
     if !ran.status.success() {
         let mut why = describe_status(ran.status);
@@ -195,7 +195,7 @@ fn version_from_files(tool: &str, exe: &Path) -> Option<(String, String)> {
 
 /// Runs `exe arg` through [`crate::process::run`] (stdin closed, both streams drained, killed
 /// at the deadline).
-fn run_with_timeout(exe: &Path, arg: &str, timeout: Duration) -> Result<Ran, String> {
+fn run_with_timeout(exe: &Path, arg: &str, timeout: Duration) -> Result<Ran, RunError> {
     crate::process::run(Command::new(exe).arg(arg), timeout, MAX_CAPTURE)
 }
 
