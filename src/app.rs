@@ -390,18 +390,7 @@ fn check(args: &CheckArgs) -> i32 {
         smoke: smoke.as_ref(),
     });
     let strict = args.fail_on == FailOn::Unverified;
-    let undecided = verification
-        .tables
-        .iter()
-        .flat_map(|t| &t.rows)
-        .flat_map(|r| &r.cells)
-        .any(|c| {
-            c.checkable
-                && matches!(
-                    c.verdict,
-                    verify::Verdict::Unverified | verify::Verdict::NotInstalled
-                )
-        });
+    let undecided = verification.undecided();
     let exit_code = i32::from(
         verification.failed()
             || (strict && undecided)

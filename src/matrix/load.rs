@@ -254,6 +254,22 @@ fn validate(doc: &MatrixDoc) -> Result<HashMap<String, VersionSpecifiers>, Inval
             return Err(dup(&k.id, "known issue"));
         }
         k.libraries.iter().try_for_each(check)?;
+        if let Some(c) = &k.check {
+            if !matches!(
+                c.get_ref(),
+                CheckKind::MitigationInstalled | CheckKind::Bf16Native | CheckKind::GpuArch
+            ) {
+                return Err((
+                    c.span(),
+                    format!(
+                        "known issue `{}` cannot be checked by `{}`",
+                        k.id.get_ref(),
+                        c.get_ref().as_str()
+                    ),
+                    "a known issue's check is mitigation-installed, bf16-native or gpu-arch",
+                ));
+            }
+        }
     }
     if let Some(c) = &doc.conflicts {
         for p in &c.past {
@@ -278,6 +294,22 @@ fn validate(doc: &MatrixDoc) -> Result<HashMap<String, VersionSpecifiers>, Inval
                 return Err(dup(&cur.id, "conflict"));
             }
             cur.libraries.iter().try_for_each(check)?;
+            if let Some(c) = &cur.check {
+                if !matches!(
+                    c.get_ref(),
+                    CheckKind::DeclaredRequirements | CheckKind::GpuArch
+                ) {
+                    return Err((
+                        c.span(),
+                        format!(
+                            "conflict `{}` cannot be checked by `{}`",
+                            cur.id.get_ref(),
+                            c.get_ref().as_str()
+                        ),
+                        "a current conflict's check is declared-requirements or gpu-arch",
+                    ));
+                }
+            }
         }
     }
     if let Some(i) = &doc.install {
@@ -476,6 +508,42 @@ mod tests {
             assert!(e.message.contains("names no"), "{e}");
             assert!(e.line > 1 && !e.hint.is_empty());
         }
+    }
+
+    #[test]
+    fn checks_are_validated_per_section() {
+        let t = BUILTIN.replacen(
+            "check = \"gpu-arch\"",
+            "check = \"mitigation-installed\"",
+            1,
+        );
+        let e = fails(&t);
+        assert!(
+            e.message
+                .contains("conflict `old-gpu-arch` cannot be checked by `mitigation-installed`"),
+            "{e}"
+        );
+        let t = BUILTIN.replacen(
+            "check = \"bf16-native\"",
+            "check = \"declared-requirements\"",
+            1,
+        );
+        assert!(fails(&t).message.contains("known issue `mixed-precision`"));
+        let t = BUILTIN.replacen("check = \"bf16-native\"", "check = \"bf16\"", 1);
+        assert!(fails(&t).message.contains("unknown variant `bf16`"));
+        // `topic`, the older name of a conflict's check, still reads.
+        let t = BUILTIN.replacen("check = \"gpu-arch\"", "topic = \"gpu-arch\"", 1);
+        let m = load_str(&t, "m.toml").expect("topic is an alias");
+        let c = m.doc.conflicts.as_ref().expect("conflicts");
+        assert_eq!(c.current[1].check(), CheckKind::GpuArch);
+    }
+
+    #[test]
+    fn the_implicit_version_kind_cannot_be_declared() {
+        let t = BUILTIN.replacen("kind = \"gpu\"", "kind = \"version\"", 1);
+        let e = fails(&t);
+        assert!(e.message.contains("unknown variant `version`"), "{e}");
+        assert!(!e.message.contains("`version`, `pytorch`"), "{e}");
     }
 
     #[test]

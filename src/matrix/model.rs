@@ -107,6 +107,10 @@ pub struct Table {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ColumnKind {
+    /// The implicit first column of every table: the installed version against the row's
+    /// `version`. Never written in a matrix (a column of this kind is refused as unknown).
+    #[serde(skip_deserializing)]
+    Version,
     /// Works with the installed torch, within the target specifier (e.g. `>=2.4`).
     Pytorch,
     /// Works with the target CUDA release on this host's driver and GPUs.
@@ -121,6 +125,7 @@ pub enum ColumnKind {
 
 impl ColumnKind {
     /// Whether a check exists (here or on a GPU host) that can decide a claim in this column.
+    /// The `version` column's check needs a `version` on the row, which the cell itself says.
     pub fn checkable(self) -> bool {
         !matches!(self, ColumnKind::Qualitative)
     }
@@ -177,7 +182,7 @@ pub fn parse_target(kind: ColumnKind, text: &str) -> Result<Target, String> {
                 )),
             }
         }
-        ColumnKind::Gpu | ColumnKind::Qualitative => Err(format!(
+        ColumnKind::Version | ColumnKind::Gpu | ColumnKind::Qualitative => Err(format!(
             "a column of this kind takes no target (got `{text}`)"
         )),
     }
@@ -270,6 +275,45 @@ pub struct KnownIssue {
     pub solution_language: Option<String>,
     #[serde(default)]
     pub libraries: Vec<Spanned<String>>,
+    /// How compat checks the issue here; [`CheckKind::MitigationInstalled`] when not given.
+    #[serde(default)]
+    pub check: Option<Spanned<CheckKind>>,
+}
+
+impl KnownIssue {
+    pub fn check(&self) -> CheckKind {
+        self.check
+            .as_ref()
+            .map(|c| *c.get_ref())
+            .unwrap_or(CheckKind::MitigationInstalled)
+    }
+}
+
+/// How compat checks one of the document's statements (a known issue, a current conflict).
+/// The loader refuses a check that does not fit its section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckKind {
+    /// Every GPU of the host runs bf16 natively (the precision table's floor).
+    Bf16Native,
+    /// Every GPU of the host is supported by the newest CUDA release in compat's tables.
+    GpuArch,
+    /// The libraries the statement names (its mitigation) are installed. Known issues only.
+    MitigationInstalled,
+    /// What the first library declares about the others (its Requires-Dist); whether it works
+    /// with them needs its own code run, so this stays unverified. Current conflicts only.
+    DeclaredRequirements,
+}
+
+impl CheckKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckKind::Bf16Native => "bf16-native",
+            CheckKind::GpuArch => "gpu-arch",
+            CheckKind::MitigationInstalled => "mitigation-installed",
+            CheckKind::DeclaredRequirements => "declared-requirements",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -310,8 +354,19 @@ pub struct CurrentConflict {
     pub plan: Option<String>,
     #[serde(default)]
     pub libraries: Vec<Spanned<String>>,
-    #[serde(default)]
-    pub topic: Option<String>,
+    /// How compat checks the conflict here; [`CheckKind::DeclaredRequirements`] when not given.
+    /// `topic` is the key's older name.
+    #[serde(default, alias = "topic")]
+    pub check: Option<Spanned<CheckKind>>,
+}
+
+impl CurrentConflict {
+    pub fn check(&self) -> CheckKind {
+        self.check
+            .as_ref()
+            .map(|c| *c.get_ref())
+            .unwrap_or(CheckKind::DeclaredRequirements)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

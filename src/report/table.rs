@@ -116,7 +116,7 @@ pub fn render(r: &Report, color: bool) -> String {
             for c in &row.cells {
                 let text = match (&c.claim, c.verdict) {
                     (crate::matrix::Claim::Rating(r), Verdict::Unverified)
-                        if c.kind == "qualitative" =>
+                        if c.kind == crate::matrix::ColumnKind::Qualitative =>
                     {
                         format!("\"{r}\" (rating)")
                     }
