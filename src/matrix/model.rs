@@ -10,6 +10,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::model::normalize;
+pub use crate::model::verdict::RiskLevel;
 
 /// A loaded and validated matrix.
 #[derive(Debug, Clone)]
@@ -163,13 +164,34 @@ impl Column {
     }
 }
 
+/// Why a column target does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    /// A pytorch target that is not a PEP 440 specifier set.
+    #[error("bad PEP 440 specifier `{text}`")]
+    Specifier {
+        text: String,
+        #[source]
+        source: pep440_rs::VersionSpecifiersParseError,
+    },
+    /// A python or cuda target that is not `MAJOR.MINOR`.
+    #[error("bad target `{text}`: expected MAJOR.MINOR, like `3.11` or `12.4`")]
+    MajorMinor { text: String },
+    /// A target on a column kind that takes none.
+    #[error("a column of this kind takes no target (got `{text}`)")]
+    Unexpected { text: String },
+}
+
 /// Parses a column target for its kind, or says what is wrong with it.
-pub fn parse_target(kind: ColumnKind, text: &str) -> Result<Target, String> {
+pub fn parse_target(kind: ColumnKind, text: &str) -> Result<Target, TargetError> {
     match kind {
         ColumnKind::Pytorch => text
             .parse::<VersionSpecifiers>()
             .map(Target::Torch)
-            .map_err(|e| format!("bad PEP 440 specifier `{text}`: {e}")),
+            .map_err(|source| TargetError::Specifier {
+                text: text.to_string(),
+                source,
+            }),
         ColumnKind::Python | ColumnKind::Cuda => {
             let mut it = text.trim().split('.');
             let major = it.next().and_then(|s| s.parse::<u64>().ok());
@@ -177,14 +199,16 @@ pub fn parse_target(kind: ColumnKind, text: &str) -> Result<Target, String> {
             match (major, minor, it.next()) {
                 (Some(a), Some(b), None) if kind == ColumnKind::Python => Ok(Target::Python(a, b)),
                 (Some(a), Some(b), None) => Ok(Target::Cuda(a, b)),
-                _ => Err(format!(
-                    "bad target `{text}`: expected MAJOR.MINOR, like `3.11` or `12.4`"
-                )),
+                _ => Err(TargetError::MajorMinor {
+                    text: text.to_string(),
+                }),
             }
         }
-        ColumnKind::Version | ColumnKind::Gpu | ColumnKind::Qualitative => Err(format!(
-            "a column of this kind takes no target (got `{text}`)"
-        )),
+        ColumnKind::Version | ColumnKind::Gpu | ColumnKind::Qualitative => {
+            Err(TargetError::Unexpected {
+                text: text.to_string(),
+            })
+        }
     }
 }
 
@@ -432,8 +456,6 @@ pub struct PerformanceClaim {
     #[serde(default)]
     pub baseline: Option<String>,
 }
-
-pub use crate::model::verdict::RiskLevel;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
