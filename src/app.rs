@@ -121,7 +121,7 @@ pub struct InstallOrderArgs {
     pub host: Option<PathBuf>,
     /// The installer the commands use.
     #[arg(long, value_enum, default_value = "pip")]
-    pub tool: crate::plan::Tool,
+    pub tool: crate::install_order::Tool,
     #[arg(long, value_enum, default_value = "shell")]
     pub format: PlanFormat,
     /// Base URL of PyTorch's wheel index (ending in /whl); `/cu124`, `/cpu`... is appended.
@@ -550,13 +550,13 @@ fn install_order(args: &InstallOrderArgs) -> i32 {
         Ok(h) => h,
         Err(e) => return error(&e.to_string(), None),
     };
-    let popts = crate::plan::PlanOptions {
+    let popts = crate::install_order::InstallOrderOptions {
         tool: args.tool,
         torch_index: args.torch_index_url.clone().filter(|u| !u.is_empty()),
         torch_latest: None,
         python: args.python.clone(),
     };
-    let plan = match crate::plan::plan(&m, &host, &k, &popts) {
+    let plan = match crate::install_order::install_order(&m, &host, &k, &popts) {
         Ok(p) => p,
         Err(e) => {
             return error(
@@ -566,8 +566,8 @@ fn install_order(args: &InstallOrderArgs) -> i32 {
         }
     };
     let text = match args.format {
-        PlanFormat::Shell => crate::plan::render_shell(&plan),
-        PlanFormat::Table => crate::plan::render_table(&plan),
+        PlanFormat::Shell => report::install_order::render_shell(&plan),
+        PlanFormat::Table => report::install_order::render_table(&plan),
         PlanFormat::Json => serde_json::to_string_pretty(&plan).unwrap_or_default() + "\n",
     };
     write_or_print(args.output.as_ref(), &text)
@@ -654,54 +654,12 @@ fn risk(args: &RiskArgs) -> i32 {
         args.offline,
         env.interpreter.executable.as_deref(),
     );
-    let mut names: Vec<String> = m
-        .doc
-        .risks
-        .iter()
-        .flat_map(|r| {
-            r.libraries
-                .iter()
-                .map(|l| crate::model::normalize(l.get_ref()))
-        })
-        .collect();
-    names.sort();
-    names.dedup();
-    let facts: crate::risk::IndexFacts = client
-        .projects(&names)
-        .into_iter()
-        .map(|(n, r)| {
-            let f = r
-                .map_err(|e| e.to_string())
-                .map(|p| crate::risk::ProjectFacts {
-                    latest: p.latest().map(|r| r.version.clone()),
-                    latest_any: p.latest_any().map(|r| r.version.clone()),
-                    latest_upload: p.latest_any().and_then(|r| r.upload_time.clone()),
-                    yanked: p
-                        .releases
-                        .iter()
-                        .filter(|r| r.yanked)
-                        .map(|r| r.version.clone())
-                        .collect(),
-                    releases: p.releases.len(),
-                    source: match p.source {
-                        crate::index::FetchSource::Network => "network".into(),
-                        crate::index::FetchSource::Cache { age_s } => {
-                            format!("cache, {age_s} s old")
-                        }
-                    },
-                });
-            (crate::model::normalize(&n), f)
-        })
-        .collect();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let report = crate::risk::assess(&m, &env, &host, &k, &facts, &desc, now);
+    let facts = crate::risk::index_facts(client.projects(&crate::risk::projects_to_ask(&m)));
+    let report = crate::risk::assess(&m, &env, &host, &k, &facts, &desc, jiff::Timestamp::now());
     let text = match args.format {
-        RiskFormat::Table => crate::risk::render_table(&report),
+        RiskFormat::Table => report::risk::render_table(&report),
         RiskFormat::Json => serde_json::to_string_pretty(&report).unwrap_or_default() + "\n",
-        RiskFormat::Markdown => crate::risk::render_markdown(&report),
+        RiskFormat::Markdown => report::risk::render_markdown(&report),
     };
     let code = write_or_print(args.output.as_ref(), &text);
     if code != 0 {

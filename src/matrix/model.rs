@@ -464,10 +464,21 @@ pub struct Risk {
     pub subject: String,
     #[serde(default)]
     pub libraries: Vec<Spanned<String>>,
+    /// Which topic rules of `compat risk` apply to the row, besides its libraries' rules.
     #[serde(default)]
-    pub topic: Option<String>,
+    pub topic: Option<RiskTopic>,
     pub risk: String,
     pub mitigation: String,
+}
+
+/// What a risk row is about, for the rules that go beyond its libraries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RiskTopic {
+    /// The driver against the matrix's CUDA target, and the native CUDA libraries.
+    Cuda,
+    /// A service outside the machine the stack reports to: is a local alternative installed?
+    ExternalService,
 }
 
 #[derive(Debug, Clone, Deserialize)]

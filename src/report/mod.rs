@@ -4,9 +4,11 @@
 //! The JSON form is machine output with a versioned schema (`docs/report-schema.md`); it is
 //! never coloured.
 
+pub mod install_order;
 mod junit;
 mod markdown;
 mod probe;
+pub mod risk;
 mod summary;
 mod table;
 
