@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 
 use super::args::{HostArg, MatrixArg, OutputArgs};
 use super::{hinted, output};
-use crate::plan::{self, PlanOptions, Tool};
+use crate::install_order::{self, InstallOrderOptions, Tool};
 use crate::report;
 
 #[derive(Debug, Args)]
@@ -52,21 +52,21 @@ pub enum InstallOrderFormat {
 pub fn run(args: &InstallOrderArgs) -> anyhow::Result<ExitCode> {
     let matrix = args.matrix.load()?;
     let host = args.host.probe(false)?;
-    let opts = PlanOptions {
+    let opts = InstallOrderOptions {
         tool: args.tool,
         torch_index: args.torch_index_url.clone().filter(|u| !u.is_empty()),
         torch_latest: None,
         python: args.python_command.clone(),
     };
-    let plan = plan::plan(&matrix, &host, &super::inputs::knowledge()?, &opts).map_err(|e| {
+    let plan = install_order::install_order(&matrix, &host, &super::inputs::knowledge()?, &opts).map_err(|e| {
         hinted(
             anyhow!("{}: {e}", matrix.origin),
             "fix the matrix's [[install.stages]] or [[graph]] so every library comes after what it requires",
         )
     })?;
     let text = match args.format {
-        InstallOrderFormat::Shell => plan::render_shell(&plan),
-        InstallOrderFormat::Table => plan::render_table(&plan),
+        InstallOrderFormat::Shell => report::install_order::render_shell(&plan),
+        InstallOrderFormat::Table => report::install_order::render_table(&plan),
         InstallOrderFormat::Json => report::to_json("install order", &plan)?,
     };
     output::emit(&args.output, &text)?;

@@ -104,6 +104,11 @@ impl PrecisionTable {
 }
 
 impl Knowledge {
+    /// The lowest compute capability with native bf16 (`sm_80`).
+    pub fn bf16_native_floor(&self) -> ComputeCapability {
+        self.precision.bf16.min
+    }
+
     /// What a compute capability allows.
     pub fn precision(&self, cc: ComputeCapability) -> Precision {
         let p = &self.precision;

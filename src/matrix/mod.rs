@@ -1,15 +1,18 @@
-//! The declared compatibility matrix: its model, the built-in matrices and the loader.
+//! The declared compatibility matrix: its model (`model.rs`), the built-in matrices, the loader
+//! (`load.rs`) and the checks it makes (`validate.rs`).
 //!
 //! A matrix is data, never code: it is read from TOML (the built-in ones are embedded in the
 //! binary with `include_str!`), checked once by [`load`], and from then on every other part of
 //! compat reads it without further validation. The loader keeps the byte span of every value a
 //! user can get wrong, so a bad file is reported as `file:line:column: message` with a hint,
-//! and exit code 2 (see `crate::app`). This module does no other I/O than reading the one file.
+//! and exit code 2 (see `crate::app`). This module does no other I/O than reading the one file,
+//! and knows nothing of the facts a matrix is checked against (that is `verify`).
 
 mod load;
 mod model;
+mod validate;
 
-pub use load::{load_builtin, load_file, load_str, LoadError};
+pub use load::{load_builtin, load_file, load_str, LoadCause, LoadError};
 pub use model::*;
 
 /// The matrices compiled into the binary: `(id, TOML text)`.

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::model::normalize;
+pub use crate::model::verdict::RiskLevel;
 
 /// A loaded and validated matrix.
 #[derive(Debug, Clone)]
@@ -107,6 +108,10 @@ pub struct Table {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ColumnKind {
+    /// The implicit first column of every table: the installed version against the row's
+    /// `version`. Never written in a matrix (a column of this kind is refused as unknown).
+    #[serde(skip_deserializing)]
+    Version,
     /// Works with the installed torch, within the target specifier (e.g. `>=2.4`).
     Pytorch,
     /// Works with the target CUDA release on this host's driver and GPUs.
@@ -121,6 +126,7 @@ pub enum ColumnKind {
 
 impl ColumnKind {
     /// Whether a check exists (here or on a GPU host) that can decide a claim in this column.
+    /// The `version` column's check needs a `version` on the row, which the cell itself says.
     pub fn checkable(self) -> bool {
         !matches!(self, ColumnKind::Qualitative)
     }
@@ -158,13 +164,34 @@ impl Column {
     }
 }
 
+/// Why a column target does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    /// A pytorch target that is not a PEP 440 specifier set.
+    #[error("bad PEP 440 specifier `{text}`")]
+    Specifier {
+        text: String,
+        #[source]
+        source: pep440_rs::VersionSpecifiersParseError,
+    },
+    /// A python or cuda target that is not `MAJOR.MINOR`.
+    #[error("bad target `{text}`: expected MAJOR.MINOR, like `3.11` or `12.4`")]
+    MajorMinor { text: String },
+    /// A target on a column kind that takes none.
+    #[error("a column of this kind takes no target (got `{text}`)")]
+    Unexpected { text: String },
+}
+
 /// Parses a column target for its kind, or says what is wrong with it.
-pub fn parse_target(kind: ColumnKind, text: &str) -> Result<Target, String> {
+pub fn parse_target(kind: ColumnKind, text: &str) -> Result<Target, TargetError> {
     match kind {
         ColumnKind::Pytorch => text
             .parse::<VersionSpecifiers>()
             .map(Target::Torch)
-            .map_err(|e| format!("bad PEP 440 specifier `{text}`: {e}")),
+            .map_err(|source| TargetError::Specifier {
+                text: text.to_string(),
+                source,
+            }),
         ColumnKind::Python | ColumnKind::Cuda => {
             let mut it = text.trim().split('.');
             let major = it.next().and_then(|s| s.parse::<u64>().ok());
@@ -172,14 +199,16 @@ pub fn parse_target(kind: ColumnKind, text: &str) -> Result<Target, String> {
             match (major, minor, it.next()) {
                 (Some(a), Some(b), None) if kind == ColumnKind::Python => Ok(Target::Python(a, b)),
                 (Some(a), Some(b), None) => Ok(Target::Cuda(a, b)),
-                _ => Err(format!(
-                    "bad target `{text}`: expected MAJOR.MINOR, like `3.11` or `12.4`"
-                )),
+                _ => Err(TargetError::MajorMinor {
+                    text: text.to_string(),
+                }),
             }
         }
-        ColumnKind::Gpu | ColumnKind::Qualitative => Err(format!(
-            "a column of this kind takes no target (got `{text}`)"
-        )),
+        ColumnKind::Version | ColumnKind::Gpu | ColumnKind::Qualitative => {
+            Err(TargetError::Unexpected {
+                text: text.to_string(),
+            })
+        }
     }
 }
 
@@ -270,6 +299,45 @@ pub struct KnownIssue {
     pub solution_language: Option<String>,
     #[serde(default)]
     pub libraries: Vec<Spanned<String>>,
+    /// How compat checks the issue here; [`CheckKind::MitigationInstalled`] when not given.
+    #[serde(default)]
+    pub check: Option<Spanned<CheckKind>>,
+}
+
+impl KnownIssue {
+    pub fn check(&self) -> CheckKind {
+        self.check
+            .as_ref()
+            .map(|c| *c.get_ref())
+            .unwrap_or(CheckKind::MitigationInstalled)
+    }
+}
+
+/// How compat checks one of the document's statements (a known issue, a current conflict).
+/// The loader refuses a check that does not fit its section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckKind {
+    /// Every GPU of the host runs bf16 natively (the precision table's floor).
+    Bf16Native,
+    /// Every GPU of the host is supported by the newest CUDA release in compat's tables.
+    GpuArch,
+    /// The libraries the statement names (its mitigation) are installed. Known issues only.
+    MitigationInstalled,
+    /// What the first library declares about the others (its Requires-Dist); whether it works
+    /// with them needs its own code run, so this stays unverified. Current conflicts only.
+    DeclaredRequirements,
+}
+
+impl CheckKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckKind::Bf16Native => "bf16-native",
+            CheckKind::GpuArch => "gpu-arch",
+            CheckKind::MitigationInstalled => "mitigation-installed",
+            CheckKind::DeclaredRequirements => "declared-requirements",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -310,8 +378,19 @@ pub struct CurrentConflict {
     pub plan: Option<String>,
     #[serde(default)]
     pub libraries: Vec<Spanned<String>>,
-    #[serde(default)]
-    pub topic: Option<String>,
+    /// How compat checks the conflict here; [`CheckKind::DeclaredRequirements`] when not given.
+    /// `topic` is the key's older name.
+    #[serde(default, alias = "topic")]
+    pub check: Option<Spanned<CheckKind>>,
+}
+
+impl CurrentConflict {
+    pub fn check(&self) -> CheckKind {
+        self.check
+            .as_ref()
+            .map(|c| *c.get_ref())
+            .unwrap_or(CheckKind::DeclaredRequirements)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -378,8 +457,6 @@ pub struct PerformanceClaim {
     pub baseline: Option<String>,
 }
 
-pub use crate::model::verdict::RiskLevel;
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Risk {
@@ -387,10 +464,21 @@ pub struct Risk {
     pub subject: String,
     #[serde(default)]
     pub libraries: Vec<Spanned<String>>,
+    /// Which topic rules of `compat risk` apply to the row, besides its libraries' rules.
     #[serde(default)]
-    pub topic: Option<String>,
+    pub topic: Option<RiskTopic>,
     pub risk: String,
     pub mitigation: String,
+}
+
+/// What a risk row is about, for the rules that go beyond its libraries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RiskTopic {
+    /// The driver against the matrix's CUDA target, and the native CUDA libraries.
+    Cuda,
+    /// A service outside the machine the stack reports to: is a local alternative installed?
+    ExternalService,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -15,7 +15,9 @@
 
 pub mod check;
 pub mod fleet;
+pub mod install_order;
 pub mod probe;
+pub mod risk;
 pub mod style;
 
 use serde::Serialize;

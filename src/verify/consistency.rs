@@ -67,12 +67,8 @@ pub fn check(env: &PythonEnv) -> Consistency {
     };
     for dist in env.distributions.values() {
         for (line, req) in &dist.requirements {
-            let applies = match &markers {
-                Some(m) => req.evaluate_markers(m, &[]),
-                // Without a marker environment, only unconditional requirements are checked.
-                None => req.marker.contents().is_none(),
-            };
-            if !applies {
+            // Without a marker environment, only unconditional requirements are checked.
+            if !super::applies(req, markers.as_ref(), &[]) {
                 continue;
             }
             out.requirements_checked += 1;

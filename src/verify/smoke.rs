@@ -2,7 +2,7 @@
 //! the row's `smoke`; a GPU pass is evidence on the row's CUDA cell, a GPU failure a caveat.
 
 use super::Row;
-use crate::matrix::Library;
+use crate::matrix::{ColumnKind, Library};
 use crate::model::Verdict;
 
 /// Adds a library's smoke results to its row and its CUDA cell.
@@ -34,7 +34,7 @@ pub(super) fn fold_smoke(row: &mut Row, lib: &Library, sm: &crate::smoke::SmokeR
             );
             row.smoke.push(line.clone());
             if device == "cuda" {
-                if let Some(cell) = row.cells.iter_mut().find(|c| c.kind == "cuda") {
+                if let Some(cell) = row.cells.iter_mut().find(|c| c.kind == ColumnKind::Cuda) {
                     match v {
                         Verdict::Verified => cell
                             .evidence

@@ -384,3 +384,104 @@ fn a_torch_built_for_another_cuda_minor_leaves_the_12_4_claim_unverified() {
         "{c:?}"
     );
 }
+
+/// Every reason sentence comes with its code, on cells and statements alike.
+fn assert_reasons_have_codes(v: &Verification) {
+    for c in v.tables.iter().flat_map(|t| &t.rows).flat_map(|r| &r.cells) {
+        assert_eq!(c.reason.is_some(), c.reason_code.is_some(), "{c:?}");
+    }
+    for s in v
+        .past_conflicts
+        .iter()
+        .chain(&v.current_conflicts)
+        .chain(&v.known_issues)
+        .chain(&v.graph_edges)
+    {
+        assert_eq!(s.reason.is_some(), s.reason_code.is_some(), "{s:?}");
+    }
+}
+
+#[test]
+fn reasons_carry_codes() {
+    use crate::model::verdict::ReasonCode;
+    let e = torch_env(
+        "2.9.0+cu130",
+        Some("13.0"),
+        None,
+        &["libbitsandbytes_cuda130.so"],
+    );
+    let v = run(&e, &host(V100_580));
+    assert_reasons_have_codes(&v);
+    assert_eq!(
+        find(&v, "torch", "cuda").reason_code,
+        Some(ReasonCode::ArchNotInBuild)
+    );
+    assert_eq!(
+        find(&v, "wandb", "version").reason_code,
+        Some(ReasonCode::NotInstalled)
+    );
+    let v = run(&e, &crate::probe::HostFacts::default());
+    assert_reasons_have_codes(&v);
+    assert_eq!(
+        find(&v, "torch", "cuda").reason_code,
+        Some(ReasonCode::NoDriver)
+    );
+    let bf16 = v
+        .known_issues
+        .iter()
+        .find(|k| k.text.starts_with("bf16 runs natively"))
+        .expect("the bf16-native check");
+    assert_eq!(bf16.reason_code, Some(ReasonCode::NoDriver));
+    // V100 has no native bf16; the newest CUDA still supports it or not, by the tables.
+    let v = run(&e, &host(V100_580));
+    let bf16 = v
+        .known_issues
+        .iter()
+        .find(|k| k.text.starts_with("bf16 runs natively"))
+        .expect("the bf16-native check");
+    assert_eq!(
+        (bf16.verdict, bf16.reason_code),
+        (Verdict::Failed, Some(ReasonCode::NoNativeBf16))
+    );
+}
+
+#[test]
+fn statements_are_checked_by_their_check_not_by_their_id() {
+    // The seed's sparsegpt conflict, renamed and about another package: worded with its own
+    // names, not the seed's.
+    let text = include_str!("../../matrices/llm-compression.toml")
+        .replace("id = \"sparsegpt-torch\"", "id = \"peft-torch\"")
+        .replace(
+            "libraries = [\"sparsegpt\", \"torch\"]\ncheck",
+            "libraries = [\"peft\", \"torch\"]\ncheck",
+        )
+        .replace("id = \"mixed-precision\"", "id = \"half-precision\"");
+    let m = crate::matrix::load_str(&text, "test").expect("loads");
+    let e = env(
+        "3.11.7",
+        vec![dist("peft", "0.12.0", &["torch>=1.13"], None, &[])],
+    );
+    let v = verify(&Inputs {
+        matrix: &m,
+        env: &e,
+        host: &host(V100_580),
+        knowledge: crate::knowledge::for_tests(),
+        smoke: None,
+    });
+    let c = &v.current_conflicts[0];
+    assert_eq!(
+        c.reason.as_deref(),
+        Some(
+            "whether peft itself works with this torch needs its own code run; compat's LoRA smoke check (`compat smoke`) exercises the operation, not the package"
+        ),
+        "{c:?}"
+    );
+    assert!(c
+        .evidence
+        .contains(&"Requires-Dist: torch>=1.13".to_string()));
+    // The renamed mixed-precision issue is still the bf16 check.
+    assert!(v
+        .known_issues
+        .iter()
+        .any(|k| k.text.starts_with("bf16 runs natively") && k.verdict == Verdict::Failed));
+}

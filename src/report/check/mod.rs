@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::env::{Finding, Interpreter, PythonEnv, TorchVersionPy};
 use crate::matrix::Matrix;
-use crate::model::Verdict;
+
 use crate::probe::HostFacts;
 use crate::requirements::{PlanFile, PlanFileFormat};
 use crate::smoke::SmokeReport;
@@ -168,35 +168,28 @@ impl FailOn {
     /// smoke check), or, with [`FailOn::Unverified`], when a checkable cell is left undecided;
     /// else 0.
     pub fn exit_code(self, verification: &Verification, smoke: Option<&SmokeReport>) -> i32 {
-        let undecided = self == FailOn::Unverified && has_undecided_checkable(verification);
+        let undecided = self == FailOn::Unverified && verification.undecided();
         i32::from(verification.failed() || undecided || smoke.is_some_and(SmokeReport::failed))
     }
-}
-
-/// Whether a cell that a check exists for is unverified or not installed here.
-fn has_undecided_checkable(v: &Verification) -> bool {
-    v.tables
-        .iter()
-        .flat_map(|t| &t.rows)
-        .flat_map(|r| &r.cells)
-        .any(|c| c.checkable && matches!(c.verdict, Verdict::Unverified | Verdict::NotInstalled))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::matrix::Claim;
+    use crate::model::Verdict;
     use crate::verify::{Cell, Counts, Row, Score, TableResult};
 
     fn verification(verdict: Verdict, checkable: bool) -> Verification {
         let cell = Cell {
             column: "cuda".into(),
             title: "CUDA".into(),
-            kind: "cuda".into(),
+            kind: crate::matrix::ColumnKind::Cuda,
             claim: Claim::Yes,
             verdict,
             checkable,
             reason: None,
+            reason_code: None,
             fix: None,
             evidence: Vec::new(),
             caveats: Vec::new(),

@@ -131,7 +131,9 @@ fn matrix_table(t: &TableResult, planned: bool, styles: &Styles) -> String {
 /// A cell as the table shows it: the verdict's mark, or what the claim is when no check exists.
 fn cell_text(c: &Cell) -> String {
     match (&c.claim, c.verdict) {
-        (Claim::Rating(r), Verdict::Unverified) if c.kind == "qualitative" => {
+        (Claim::Rating(r), Verdict::Unverified)
+            if c.kind == crate::matrix::ColumnKind::Qualitative =>
+        {
             format!("\"{r}\" (rating)")
         }
         (Claim::NotApplicable, Verdict::Unverified) => "N/A".to_string(),

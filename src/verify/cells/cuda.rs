@@ -1,36 +1,42 @@
-//! The CUDA column, decided from host facts (driver, GPUs), torch's
-//! build facts (`torch/version.py`), the bitsandbytes libraries present, and the knowledge tables.
+//! The CUDA column, decided from host facts (driver, GPUs), torch's build facts
+//! (`torch/version.py`), the bitsandbytes libraries present, and the knowledge tables, in four
+//! steps: the driver against the column's CUDA release, torch's CUDA build against the driver,
+//! every GPU against torch's compiled architectures, and for bitsandbytes its own native
+//! library. The first step that decides the cell ends it.
 //!
 //! Failure versus caveat: a build for a newer CUDA minor than the driver's own runs under
 //! minor-version compatibility, so the cell is verified *with the caveat stated*; crossing a
 //! major version, a driver below the major's floor, or a GPU missing from the build's
 //! architecture list is a failure, said plainly with its fix.
 
-use super::Cell;
-use crate::env::{Distribution, PythonEnv};
-use crate::knowledge::{DriverSupport, Knowledge};
-use crate::model::units::{ComputeCapability, CudaVersion};
+use pep440_rs::Version;
+
+use super::{gpu_label, gpu_list, no_driver, Cell};
+use crate::env::{Distribution, PythonEnv, TorchVersionPy};
+use crate::knowledge::{ArchList, DriverSupport, Knowledge};
+use crate::model::units::CudaVersion;
 use crate::model::Verdict;
 use crate::probe::HostFacts;
+use crate::verify::reason::{ArchFix, Reason};
 
-/// Why a CUDA cell cannot be decided on a host without a driver.
-pub fn no_driver_reason(host: &HostFacts) -> String {
-    let why = host
-        .notes
-        .iter()
-        .find(|n| n.contains("no NVIDIA driver") || n.contains("not found"))
-        .cloned()
-        .unwrap_or_else(|| "no NVIDIA driver".into());
-    match &host.profile {
-        Some(p) => format!("no GPU on this host: the host profile {p} has no NVIDIA driver"),
-        None => {
-            format!("no GPU on this host ({why}): pass --host PROFILE to check against a GPU host")
-        }
+/// What every step reads.
+struct Ctx<'a> {
+    target: CudaVersion,
+    d: &'a Distribution,
+    env: &'a PythonEnv,
+    host: &'a HostFacts,
+    k: &'a Knowledge,
+    /// The driver, described for messages.
+    driver: String,
+}
+
+impl Ctx<'_> {
+    /// How the host's driver stands to a CUDA release ([`Knowledge::driver_support`]).
+    fn support(&self, cuda: CudaVersion) -> Option<DriverSupport> {
+        driver_support(self.k, self.host, cuda)
     }
 }
 
-/// How the host's driver stands to a CUDA release ([`Knowledge::driver_support`]); `None` when
-/// the host has no driver facts.
 fn driver_support(k: &Knowledge, host: &HostFacts, cuda: CudaVersion) -> Option<DriverSupport> {
     k.driver_support(
         host.driver.as_ref().map(|d| &d.value),
@@ -49,19 +55,369 @@ fn describe_driver(host: &HostFacts) -> Option<String> {
     }
 }
 
-fn fail(cell: &mut Cell, reason: String, fix: String) {
-    cell.verdict = Verdict::Failed;
-    cell.reason = Some(reason);
-    cell.fix = Some(fix);
+/// The CUDA cell of a library row whose distribution is installed.
+pub(super) fn cuda_cell(
+    cell: &mut Cell,
+    target: CudaVersion,
+    d: &Distribution,
+    env: &PythonEnv,
+    host: &HostFacts,
+    k: &Knowledge,
+) {
+    let Some(driver) = describe_driver(host) else {
+        cell.because(no_driver(host));
+        return;
+    };
+    let cx = Ctx {
+        target,
+        d,
+        env,
+        host,
+        k,
+        driver,
+    };
+    // Each step returns `None` once it has decided the cell.
+    let _ = decide(cell, &cx);
+}
+
+fn decide(cell: &mut Cell, cx: &Ctx<'_>) -> Option<()> {
+    driver_against_target(cell, cx)?;
+    let (torch, build) = torch_build(cell, cx)?;
+    let tc = torch_cuda(cell, cx, torch, &build)?;
+    let tv = torch
+        .version
+        .clone()
+        .map(|v| v.without_local())
+        .or_else(|| {
+            cell.because(Reason::TorchVersionUnreadable {
+                version: torch.version_text.clone(),
+            });
+            None
+        })?;
+    gpus_in_torch_build(cell, cx, torch, &tv, tc)?;
+    if cx.d.normalized == "bitsandbytes" {
+        bitsandbytes(cell, cx, tc)?;
+    } else if cx.d.normalized == "torch" {
+        bf16_caveat(cell, cx);
+    } else {
+        cell.evidence
+            .push(format!("{} uses CUDA through torch", cx.d.normalized));
+    }
+    if tc != cx.target {
+        cell.because(Reason::TorchOtherCuda {
+            built: tc,
+            target: cx.target,
+        });
+        return None;
+    }
+    cell.verdict = Verdict::Verified;
+    Some(())
+}
+
+/// 1. The driver against the column's CUDA release.
+fn driver_against_target(cell: &mut Cell, cx: &Ctx<'_>) -> Option<()> {
+    let (target, desc) = (cx.target, &cx.driver);
+    let Some(support) = cx.support(target) else {
+        cell.because(no_driver(cx.host));
+        return None;
+    };
+    let driver_src = cx
+        .host
+        .driver
+        .as_ref()
+        .map(|f| f.source.clone())
+        .or_else(|| cx.host.cuda().map(|f| f.source.clone()))
+        .unwrap_or_default();
+    match support {
+        DriverSupport::Full => cell
+            .evidence
+            .push(format!("{desc} [{driver_src}] runs CUDA {target} builds")),
+        DriverSupport::MinorCompat { caveat } => cell.caveats.push(format!(
+            "{desc} runs CUDA {target} builds under minor-version compatibility: {caveat}"
+        )),
+        DriverSupport::No { needs } => {
+            // What would run here instead: torch's other CUDA variants of the installed release.
+            let alternative = cx
+                .env
+                .get("torch")
+                .and_then(|t| t.version.clone())
+                .and_then(|v| {
+                    better_variants(cx.k, cx.host, &v.without_local())
+                        .first()
+                        .copied()
+                });
+            cell.fail(Reason::DriverTooOld {
+                driver: desc.clone(),
+                target,
+                needs,
+                full_support: cx.k.toolkit_min_driver(target).map(|s| s.value),
+                alternative,
+            });
+            return None;
+        }
+    }
+    Some(())
+}
+
+/// 2a. torch, which every core library's CUDA work goes through, and what its
+/// `torch/version.py` says of its build.
+fn torch_build<'a>(cell: &mut Cell, cx: &Ctx<'a>) -> Option<(&'a Distribution, TorchVersionPy)> {
+    let Some(torch) = cx.env.get("torch") else {
+        cell.because(Reason::NoTorchBuild);
+        return None;
+    };
+    match &cx.env.torch {
+        Some(t) if t.version.is_some() || t.cuda.is_some() || t.hip.is_some() => {
+            Some((torch, t.clone()))
+        }
+        _ => {
+            cell.because(Reason::TorchBuildUnknown {
+                planned: cx.env.planned,
+            });
+            None
+        }
+    }
+}
+
+/// 2b. torch's CUDA release, and whether the driver runs it.
+fn torch_cuda(
+    cell: &mut Cell,
+    cx: &Ctx<'_>,
+    torch: &Distribution,
+    build: &TorchVersionPy,
+) -> Option<CudaVersion> {
+    let Some(tc_text) = build.cuda.clone() else {
+        cell.fail(Reason::TorchNotCuda {
+            torch: torch.version_text.clone(),
+            hip: build.hip.clone(),
+            target: cx.target,
+        });
+        return None;
+    };
+    let Ok(tc) = tc_text.parse::<CudaVersion>() else {
+        cell.because(Reason::TorchCudaUnreadable { text: tc_text });
+        return None;
+    };
+    cell.evidence.push(format!(
+        "torch {} is built for CUDA {tc} (torch/version.py)",
+        torch.version_text
+    ));
+    match cx.support(tc) {
+        Some(DriverSupport::Full) | None => {}
+        Some(DriverSupport::MinorCompat { caveat }) => {
+            if tc != cx.target {
+                cell.caveats.push(format!(
+                    "{} runs torch's CUDA {tc} build under minor-version compatibility: {caveat}",
+                    cx.driver
+                ));
+            }
+        }
+        Some(DriverSupport::No { needs }) => {
+            let alternative = torch.version.clone().and_then(|v| {
+                better_variants(cx.k, cx.host, &v.without_local())
+                    .first()
+                    .copied()
+            });
+            cell.fail(Reason::DriverTooOldForTorch {
+                driver: cx.driver.clone(),
+                torch: torch.version_text.clone(),
+                cuda: tc,
+                needs,
+                alternative,
+            });
+            return None;
+        }
+    }
+    Some(tc)
+}
+
+/// 3. Every GPU's architecture in torch's build.
+fn gpus_in_torch_build(
+    cell: &mut Cell,
+    cx: &Ctx<'_>,
+    torch: &Distribution,
+    tv: &Version,
+    tc: CudaVersion,
+) -> Option<()> {
+    let Some(archs) = cx.k.torch_archs(tv, tc) else {
+        cell.because(Reason::TorchArchsUnknown {
+            torch: tv.clone(),
+            cuda: tc,
+        });
+        return None;
+    };
+    let mut missing: Vec<String> = cx
+        .host
+        .gpus
+        .iter()
+        .filter(|g| !archs.runs_on(g.compute_capability))
+        .map(gpu_label)
+        .collect();
+    missing.dedup();
+    if !missing.is_empty() {
+        let fix = match (
+            better_variants(cx.k, cx.host, tv).first(),
+            first_torch_that_fits(cx.k, cx.host),
+        ) {
+            (Some(a), _) => ArchFix::Variant {
+                torch: tv.clone(),
+                variant: *a,
+            },
+            (None, Some((release, variant))) => ArchFix::Release { release, variant },
+            (None, None) => ArchFix::UpgradeDriver,
+        };
+        cell.fail(Reason::ArchNotInBuild {
+            torch: torch.version_text.clone(),
+            missing,
+            sass: archs.sass.clone(),
+            ptx: archs.ptx,
+            fix,
+        });
+        return None;
+    }
+    covered(cell, cx, &archs, tc);
+    Some(())
+}
+
+/// The evidence and caveats of a torch build that covers every GPU.
+fn covered(cell: &mut Cell, cx: &Ctx<'_>, archs: &ArchList, tc: CudaVersion) {
+    let list: Vec<String> = archs.sass.iter().map(|c| c.sm()).collect();
+    cell.evidence.push(format!(
+        "every GPU ({}) is covered by torch's {} build ({}) [{}]",
+        gpu_list(cx.host),
+        tc.tag(),
+        list.join(", "),
+        archs.source
+    ));
+    for g in &cx.host.gpus {
+        if archs.needs_jit(g.compute_capability) {
+            cell.caveats.push(format!(
+                "{} runs torch only through PTX JIT compilation (slow first start; kernels are not native){}",
+                gpu_label(g),
+                if archs.unsure {
+                    ", and whether these wheels carry PTX is unsure"
+                } else {
+                    ""
+                }
+            ));
+        }
+    }
+    if archs.unsure {
+        cell.caveats.push(format!(
+            "the {} architecture list is marked unsure in compat's tables",
+            tc.tag()
+        ));
+    }
+}
+
+/// The torch row's caveat when a GPU has no native bf16.
+fn bf16_caveat(cell: &mut Cell, cx: &Ctx<'_>) {
+    if let Some(g) = cx
+        .host
+        .gpus
+        .iter()
+        .find(|g| !cx.k.precision(g.compute_capability).bf16_native)
+    {
+        cell.caveats.push(format!(
+            "bf16 is not native on {}: the seed's mixed-precision issue applies here; use fp16 with loss scaling",
+            gpu_label(g)
+        ));
+    }
+}
+
+/// 4. bitsandbytes: its own native library must match torch's CUDA and the GPUs.
+fn bitsandbytes(cell: &mut Cell, cx: &Ctx<'_>, tc: CudaVersion) -> Option<()> {
+    let (k, d, host) = (cx.k, cx.d, cx.host);
+    let available = k.bnb_cuda_versions(&cx.env.bnb_libraries);
+    if available.is_empty() {
+        cell.because(Reason::BnbLibrariesUnknown {
+            version: d.version_text.clone(),
+        });
+        return None;
+    }
+    let bnb_version = d.version.clone().map(|v| v.without_local());
+    let selected = match &bnb_version {
+        Some(v) => k.bnb_select_for(v, tc, &available),
+        None => k.bnb_select(tc, &available),
+    };
+    let Some(sel) = selected else {
+        cell.fail(Reason::BnbNoLibraryForCuda {
+            version: d.version_text.clone(),
+            available,
+            torch_cuda: tc,
+        });
+        return None;
+    };
+    let listed: Vec<String> = available.iter().map(|c| c.to_string()).collect();
+    cell.evidence.push(format!(
+        "bitsandbytes selects {} for torch's CUDA {tc} (available: {})",
+        k.bnb_library_name(sel),
+        listed.join(", ")
+    ));
+    if let Some(DriverSupport::No { needs }) = cx.support(sel) {
+        cell.fail(Reason::DriverTooOldForBnb {
+            driver: cx.driver.clone(),
+            library: sel,
+            needs,
+        });
+        return None;
+    }
+    let archs = bnb_version
+        .as_ref()
+        .and_then(|v| k.bnb_archs_for(v, sel))
+        .map(|s| s.value);
+    match archs {
+        Some((lowest, highest)) => {
+            let mut outside: Vec<String> = host
+                .gpus
+                .iter()
+                .filter(|g| g.compute_capability < lowest || g.compute_capability > highest)
+                .map(gpu_label)
+                .collect();
+            outside.dedup();
+            if !outside.is_empty() {
+                cell.fail(Reason::BnbArchNotInBuild {
+                    library: sel,
+                    lowest,
+                    highest,
+                    outside,
+                });
+                return None;
+            }
+            cell.evidence.push(format!(
+                "its CUDA {sel} build covers {}–{}",
+                lowest.sm(),
+                highest.sm()
+            ));
+        }
+        None => cell.caveats.push(format!(
+            "the architectures of bitsandbytes {}'s CUDA {sel} build are not in compat's tables",
+            d.version_text
+        )),
+    }
+    let floors = k.bnb_floors();
+    for g in &host.gpus {
+        if g.compute_capability < floors.nf4 {
+            cell.fail(Reason::GpuBelowBnbFloor {
+                gpu: g.name.clone(),
+                cc: g.compute_capability,
+                floor: floors.nf4,
+            });
+            return None;
+        }
+        if g.compute_capability < floors.llm_int8_tensor_cores {
+            cell.caveats.push(format!(
+                "{} has no int8 tensor cores: LLM.int8 runs without them (slower)",
+                gpu_label(g)
+            ));
+        }
+    }
+    Some(())
 }
 
 /// Torch CUDA variants of this torch release that the driver runs and whose wheels carry native
 /// kernels (SASS) for every GPU: what a careful engineer would install (no PTX JIT at start-up).
-fn better_variants(
-    k: &Knowledge,
-    host: &HostFacts,
-    torch: &pep440_rs::Version,
-) -> Vec<CudaVersion> {
+fn better_variants(k: &Knowledge, host: &HostFacts, torch: &Version) -> Vec<CudaVersion> {
     let mut out: Vec<CudaVersion> = k
         .torch_variants(torch)
         .into_iter()
@@ -88,369 +444,9 @@ fn better_variants(
 /// driver runs and whose wheels cover every GPU: `(release, variant)`.
 fn first_torch_that_fits(k: &Knowledge, host: &HostFacts) -> Option<(String, CudaVersion)> {
     (0..=30).find_map(|minor| {
-        let v: pep440_rs::Version = format!("2.{minor}.0").parse().ok()?;
+        let v: Version = format!("2.{minor}.0").parse().ok()?;
         better_variants(k, host, &v)
             .first()
             .map(|c| (format!("2.{minor}"), *c))
     })
-}
-
-/// The CUDA cell of a library row whose distribution is installed.
-pub fn cuda_cell(
-    cell: &mut Cell,
-    target: CudaVersion,
-    d: &Distribution,
-    env: &PythonEnv,
-    host: &HostFacts,
-    k: &Knowledge,
-) {
-    // 1. The driver against the column's CUDA release.
-    let (Some(support), Some(desc)) = (driver_support(k, host, target), describe_driver(host))
-    else {
-        cell.reason = Some(no_driver_reason(host));
-        return;
-    };
-    let driver_src = host
-        .driver
-        .as_ref()
-        .map(|f| f.source.clone())
-        .or_else(|| host.cuda().map(|f| f.source.clone()))
-        .unwrap_or_default();
-    match &support {
-        DriverSupport::Full => cell
-            .evidence
-            .push(format!("{desc} [{driver_src}] runs CUDA {target} builds")),
-        DriverSupport::MinorCompat { caveat } => cell.caveats.push(format!(
-            "{desc} runs CUDA {target} builds under minor-version compatibility: {caveat}"
-        )),
-        DriverSupport::No { needs } => {
-            let full = k
-                .toolkit_min_driver(target)
-                .map(|s| format!(" ({} for full support)", s.value))
-                .unwrap_or_default();
-            // What would run here instead: torch's other CUDA variants of the installed release.
-            let alt = env
-                .get("torch")
-                .and_then(|t| t.version.clone())
-                .map(|v| better_variants(k, host, &v.without_local()))
-                .unwrap_or_default();
-            let or = match alt.first() {
-                Some(a) => format!(
-                    ", or install torch's {} wheels (runs here, but not the CUDA {target} the matrix names)",
-                    a.tag()
-                ),
-                None => String::new(),
-            };
-            fail(
-                cell,
-                format!("{desc} cannot run CUDA {target} builds: they need a CUDA {} driver (>= {needs}){full}", target.major),
-                format!("upgrade the NVIDIA driver to >= {needs}{or}"),
-            );
-            return;
-        }
-    }
-
-    // 2. torch's CUDA build, which every core library's CUDA work goes through.
-    let Some(torch) = env.get("torch") else {
-        cell.reason = Some(
-            "torch is not installed: there is no CUDA build to check against the driver and GPUs"
-                .into(),
-        );
-        return;
-    };
-    let tb = match &env.torch {
-        Some(t) if t.version.is_some() || t.cuda.is_some() || t.hip.is_some() => t.clone(),
-        _ => {
-            cell.reason = Some(if env.planned {
-                "the plan does not say which CUDA build of torch it installs (no +cuXYZ version, no CUDA index, no pinned CUDA runtime)".into()
-            } else {
-                "torch/version.py is missing or unreadable: torch's CUDA build is unknown".into()
-            });
-            return;
-        }
-    };
-    let tv = torch.version.clone().map(|v| v.without_local());
-    let Some(tc_text) = tb.cuda.clone() else {
-        let what = match &tb.hip {
-            Some(h) => format!("a ROCm build (HIP {h})"),
-            None => "a CPU-only build".to_string(),
-        };
-        fail(
-            cell,
-            format!(
-                "torch {} is {what}: it cannot use the NVIDIA GPU",
-                torch.version_text
-            ),
-            format!(
-                "reinstall torch from PyTorch's {} wheel index (--index-url …/whl/{})",
-                target.tag(),
-                target.tag()
-            ),
-        );
-        return;
-    };
-    let Ok(tc) = tc_text.parse::<CudaVersion>() else {
-        cell.reason = Some(format!(
-            "torch/version.py names CUDA `{tc_text}`, which compat cannot read"
-        ));
-        return;
-    };
-    cell.evidence.push(format!(
-        "torch {} is built for CUDA {tc} (torch/version.py)",
-        torch.version_text
-    ));
-    match driver_support(k, host, tc) {
-        Some(DriverSupport::Full) | None => {}
-        Some(DriverSupport::MinorCompat { caveat }) => {
-            if tc != target {
-                cell.caveats.push(format!("{desc} runs torch's CUDA {tc} build under minor-version compatibility: {caveat}"));
-            }
-        }
-        Some(DriverSupport::No { needs }) => {
-            let alt = tv
-                .as_ref()
-                .map(|v| better_variants(k, host, v))
-                .unwrap_or_default();
-            let or = match alt.first() {
-                Some(a) => format!(", or install torch's {} wheels", a.tag()),
-                None => String::new(),
-            };
-            fail(
-                cell,
-                format!(
-                    "{desc}; torch {} needs a CUDA {} driver (>= {needs})",
-                    torch.version_text, tc.major
-                ),
-                format!("upgrade the driver{or}"),
-            );
-            return;
-        }
-    }
-
-    // 3. Every GPU's architecture in torch's build.
-    let Some(tv) = tv else {
-        cell.reason = Some(format!(
-            "torch version `{}` is not PEP 440",
-            torch.version_text
-        ));
-        return;
-    };
-    match k.torch_archs(&tv, tc) {
-        None => {
-            cell.reason = Some(format!(
-                "the GPU architectures of torch {tv} {} wheels are not in compat's tables",
-                tc.tag()
-            ));
-            return;
-        }
-        Some(archs) => {
-            let list: Vec<String> = archs.sass.iter().map(|c| c.sm()).collect();
-            let mut missing: Vec<String> = host
-                .gpus
-                .iter()
-                .filter(|g| !archs.runs_on(g.compute_capability))
-                .map(|g| format!("{} ({})", g.name, g.compute_capability.sm()))
-                .collect();
-            missing.dedup();
-            if !missing.is_empty() {
-                let alt = better_variants(k, host, &tv);
-                let fix = match (alt.first(), first_torch_that_fits(k, host)) {
-                    (Some(a), _) => format!("install torch {tv} from the {} wheels, which cover these GPUs", a.tag()),
-                    (None, Some((rel, c))) => format!(
-                        "install torch>={rel} from its {} wheels (the first release whose wheels cover these GPUs and run on this driver)",
-                        c.tag()
-                    ),
-                    (None, None) => "no torch release in compat's tables covers these GPUs on this driver: upgrade the driver".into(),
-                };
-                fail(
-                    cell,
-                    format!(
-                        "torch {} has no kernels for {}: its build covers {}{}",
-                        torch.version_text,
-                        missing.join(", "),
-                        list.join(", "),
-                        archs
-                            .ptx
-                            .map(|p| format!(" + PTX {}", p.sm()))
-                            .unwrap_or_default()
-                    ),
-                    fix,
-                );
-                return;
-            }
-            cell.evidence.push(format!(
-                "every GPU ({}) is covered by torch's {} build ({}) [{}]",
-                gpu_list(host),
-                tc.tag(),
-                list.join(", "),
-                archs.source
-            ));
-            for g in &host.gpus {
-                if archs.needs_jit(g.compute_capability) {
-                    cell.caveats.push(format!(
-                        "{} ({}) runs torch only through PTX JIT compilation (slow first start; kernels are not native){}",
-                        g.name,
-                        g.compute_capability.sm(),
-                        if archs.unsure { ", and whether these wheels carry PTX is unsure" } else { "" }
-                    ));
-                }
-            }
-            if archs.unsure {
-                cell.caveats.push(format!(
-                    "the {} architecture list is marked unsure in compat's tables",
-                    tc.tag()
-                ));
-            }
-        }
-    }
-
-    // 4. bitsandbytes: its own native library must match torch's CUDA and the GPUs.
-    if d.normalized == "bitsandbytes" && !bnb_checks(cell, k, d, env, host, tc, &desc) {
-        return;
-    }
-    if d.normalized == "torch" {
-        for g in &host.gpus {
-            if !k.precision(g.compute_capability).bf16_native {
-                cell.caveats.push(format!(
-                    "bf16 is not native on {} ({}): the seed's mixed-precision issue applies here; use fp16 with loss scaling",
-                    g.name,
-                    g.compute_capability.sm()
-                ));
-                break;
-            }
-        }
-    } else if d.normalized != "bitsandbytes" {
-        cell.evidence
-            .push(format!("{} uses CUDA through torch", d.normalized));
-    }
-
-    if tc != target {
-        cell.reason = Some(format!(
-            "this environment's torch is built for CUDA {tc}, not {target}: the CUDA {target} claim is not exercised here (everything else checked out)"
-        ));
-        return;
-    }
-    cell.verdict = Verdict::Verified;
-}
-
-pub(super) fn gpu_list(host: &HostFacts) -> String {
-    let mut ccs: Vec<String> = host
-        .gpus
-        .iter()
-        .map(|g| g.compute_capability.sm())
-        .collect();
-    ccs.dedup();
-    ccs.join(", ")
-}
-
-/// Returns false when the cell has been decided (failed or unverified).
-fn bnb_checks(
-    cell: &mut Cell,
-    k: &Knowledge,
-    d: &Distribution,
-    env: &PythonEnv,
-    host: &HostFacts,
-    tc: CudaVersion,
-    desc: &str,
-) -> bool {
-    let available = k.bnb_cuda_versions(&env.bnb_libraries);
-    if available.is_empty() {
-        cell.reason = Some(format!(
-            "no libbitsandbytes_cuda*.so in bitsandbytes {}: compat cannot tell which CUDA builds it ships",
-            d.version_text
-        ));
-        return false;
-    }
-    let listed: Vec<String> = available.iter().map(|c| c.to_string()).collect();
-    let bnb_version = d.version.clone().map(|v| v.without_local());
-    let selected = match &bnb_version {
-        Some(v) => k.bnb_select_for(v, tc, &available),
-        None => k.bnb_select(tc, &available),
-    };
-    let Some(sel) = selected else {
-        fail(
-            cell,
-            format!(
-                "bitsandbytes {} ships CUDA libraries for {} but torch is built for CUDA {tc}: none of them loads (bitsandbytes never crosses a major version)",
-                d.version_text,
-                listed.join(", ")
-            ),
-            format!("install a bitsandbytes release built for CUDA {}.x, or torch built for CUDA {}", tc.major, available.last().map(|c| c.to_string()).unwrap_or_default()),
-        );
-        return false;
-    };
-    cell.evidence.push(format!(
-        "bitsandbytes selects libbitsandbytes_cuda{}{}.so for torch's CUDA {tc} (available: {})",
-        sel.major,
-        sel.minor,
-        listed.join(", ")
-    ));
-    if let Some(DriverSupport::No { needs }) = driver_support(k, host, sel) {
-        fail(
-            cell,
-            format!("{desc} cannot run bitsandbytes' CUDA {sel} library: it needs >= {needs}"),
-            format!("upgrade the driver to >= {needs}"),
-        );
-        return false;
-    }
-    let archs = match &bnb_version {
-        Some(v) => k.bnb_archs_for(v, sel).map(|s| s.value),
-        None => None,
-    };
-    if let Some((lo, hi)) = archs {
-        let mut outside: Vec<String> = host
-            .gpus
-            .iter()
-            .filter(|g| g.compute_capability < lo || g.compute_capability > hi)
-            .map(|g| format!("{} ({})", g.name, g.compute_capability.sm()))
-            .collect();
-        outside.dedup();
-        if !outside.is_empty() {
-            fail(
-                cell,
-                format!(
-                    "bitsandbytes' CUDA {sel} library is compiled for {}–{}; it has no kernels for {}",
-                    lo.sm(),
-                    hi.sm(),
-                    outside.join(", ")
-                ),
-                "install a bitsandbytes release whose CUDA build covers these GPUs".into(),
-            );
-            return false;
-        }
-        cell.evidence.push(format!(
-            "its CUDA {sel} build covers {}–{}",
-            lo.sm(),
-            hi.sm()
-        ));
-    } else {
-        cell.caveats.push(format!(
-            "the architectures of bitsandbytes {}'s CUDA {sel} build are not in compat's tables",
-            d.version_text
-        ));
-    }
-    let nf4_floor = ComputeCapability::new(6, 0);
-    let imma = ComputeCapability::new(7, 5);
-    for g in &host.gpus {
-        if g.compute_capability < nf4_floor {
-            fail(
-                cell,
-                format!(
-                    "{} ({}) is below sm_60, the floor of bitsandbytes' 4-bit and 8-bit kernels",
-                    g.name,
-                    g.compute_capability.sm()
-                ),
-                "use a GPU of compute capability 6.0 or newer".into(),
-            );
-            return false;
-        }
-        if g.compute_capability < imma {
-            cell.caveats.push(format!(
-                "{} ({}) has no int8 tensor cores: LLM.int8 runs without them (slower)",
-                g.name,
-                g.compute_capability.sm()
-            ));
-        }
-    }
-    true
 }

@@ -1,18 +1,16 @@
 //! The `gpu` column (monitoring tools read GPUs through NVML, which the driver provides).
 
-use super::cuda::{gpu_list, no_driver_reason};
-use super::Cell;
+use super::{gpu_list, no_driver, Cell, Reason};
 use crate::env::Distribution;
 use crate::model::Verdict;
 use crate::probe::HostFacts;
 
-/// The GPU-support column (monitoring tools read GPUs through NVML).
 pub(super) fn gpu_cell(cell: &mut Cell, d: &Distribution, host: &HostFacts) {
     if host.gpus.is_empty() {
-        cell.reason = Some(if host.driver.is_none() {
-            no_driver_reason(host)
+        cell.because(if host.driver.is_none() {
+            no_driver(host)
         } else {
-            "the driver reports no GPU".into()
+            Reason::NoGpu
         });
         return;
     }

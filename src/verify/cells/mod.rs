@@ -8,20 +8,54 @@ mod python;
 mod pytorch;
 mod version;
 
-pub(super) use cuda::no_driver_reason;
-
-use super::{Cell, Consistency, Row};
-use crate::env::PythonEnv;
+use super::{Cell, Consistency, Reason, Row};
+use crate::env::{Distribution, PythonEnv};
 use crate::knowledge::Knowledge;
-use crate::matrix::{Claim, ColumnKind, Library, Matrix, Target};
+use crate::matrix::{Claim, Column, ColumnKind, Library, Matrix, Target};
+use crate::model::units::CudaVersion;
 use crate::model::Verdict;
+use crate::probe::HostFacts;
+
+/// A GPU as the reasons and evidence name it: `NVIDIA H100 80GB HBM3 (sm_90)`.
+pub(super) fn gpu_label(g: &crate::probe::Gpu) -> String {
+    format!("{} ({})", g.name, g.compute_capability.sm())
+}
+
+/// The host's GPU architectures, without repeats of neighbours: `sm_90, sm_80`.
+pub(super) fn gpu_list(host: &HostFacts) -> String {
+    let mut ccs: Vec<String> = host
+        .gpus
+        .iter()
+        .map(|g| g.compute_capability.sm())
+        .collect();
+    ccs.dedup();
+    ccs.join(", ")
+}
+
+/// Why nothing GPU-related can be decided on a host without a driver.
+///
+/// An adapter until `probe` says so as data: the probe's note on the missing driver is found
+/// by its wording (`no NVIDIA driver`, `... not found`). This is the one place in `verify` that
+/// reads a note's text.
+pub(crate) fn no_driver(host: &HostFacts) -> Reason {
+    let why = host
+        .notes
+        .iter()
+        .find(|n| n.contains("no NVIDIA driver") || n.contains("not found"))
+        .cloned()
+        .unwrap_or_else(|| "no NVIDIA driver".into());
+    Reason::NoDriver {
+        profile: host.profile.clone(),
+        why,
+    }
+}
 
 pub(super) fn row(
     matrix: &Matrix,
     table: &crate::matrix::Table,
     lib: &Library,
     env: &PythonEnv,
-    host: &crate::probe::HostFacts,
+    host: &HostFacts,
     k: &Knowledge,
     cons: &Consistency,
 ) -> Row {
@@ -30,13 +64,15 @@ pub(super) fn row(
     let version_claim = Claim::Rating(lib.version_text.clone().unwrap_or_default());
     cells.push(match dist {
         None => not_installed(
+            Cell::new(
+                "version",
+                "Version",
+                ColumnKind::Version,
+                version_claim,
+                true,
+            ),
             lib,
             env,
-            "version",
-            "Version",
-            "version",
-            version_claim,
-            true,
         ),
         Some(d) => version::version_cell(matrix, lib, d, version_claim, env.word()),
     });
@@ -44,73 +80,11 @@ pub(super) fn row(
         let kind = col.kind;
         let claim = Claim::parse(kind, lib.claim(col.id.get_ref()));
         let checkable = kind.checkable() && matches!(claim, Claim::Yes | Claim::No);
-        let kind_name = kind_name(kind);
-        let (id, title) = (col.id.get_ref().as_str(), col.title.as_str());
-        let Some(d) = dist else {
-            cells.push(not_installed(
-                lib, env, id, title, &kind_name, claim, checkable,
-            ));
-            continue;
-        };
-        let mut cell = Cell {
-            column: id.to_string(),
-            title: title.to_string(),
-            kind: kind_name,
-            claim: claim.clone(),
-            verdict: Verdict::Unverified,
-            checkable,
-            reason: None,
-            fix: None,
-            evidence: Vec::new(),
-            caveats: Vec::new(),
-        };
-        match (&claim, kind) {
-            (Claim::Rating(r), ColumnKind::Qualitative) => {
-                cell.reason = Some(format!("a rating (\"{r}\"), not a checkable claim"));
-            }
-            (Claim::NotApplicable, _) => {
-                cell.reason = Some("the matrix claims N/A: nothing to check".into())
-            }
-            (Claim::Missing, _) => cell.reason = Some("the matrix makes no claim here".into()),
-            (_, ColumnKind::Cuda) => match col.parsed_target() {
-                Target::Cuda(a, b) => cuda::cuda_cell(
-                    &mut cell,
-                    crate::model::units::CudaVersion::new(a as u32, b as u32),
-                    d,
-                    env,
-                    host,
-                    k,
-                ),
-                _ => cell.reason = Some("the column has no CUDA target".into()),
-            },
-            (_, ColumnKind::Gpu) => gpu::gpu_cell(&mut cell, d, host),
-            (_, ColumnKind::Python | ColumnKind::Pytorch) if !d.metadata_read => {
-                cell.reason = Some(format!(
-                    "no metadata for {} {} {}: its Requires-Python and Requires-Dist are unknown (offline, or no index)",
-                    env.word(),
-                    d.name,
-                    d.version_text
-                ));
-            }
-            (_, ColumnKind::Python) => python::python_cell(&mut cell, col.parsed_target(), d, env),
-            (_, ColumnKind::Pytorch) => {
-                pytorch::pytorch_cell(&mut cell, col.parsed_target(), lib, d, env)
-            }
-            (_, ColumnKind::Qualitative) => {
-                cell.reason = Some("a rating, not a checkable claim".into())
-            }
-        }
-        if claim == Claim::No && cell.verdict != Verdict::Unverified {
-            // The document says it does NOT hold: a passing check contradicts it.
-            cell.verdict = if cell.verdict == Verdict::Verified {
-                Verdict::Failed
-            } else {
-                Verdict::Verified
-            };
-            cell.evidence
-                .push("the matrix claims this does not hold".into());
-        }
-        cells.push(cell);
+        let cell = Cell::new(col.id.get_ref(), &col.title, kind, claim, checkable);
+        cells.push(match dist {
+            None => not_installed(cell, lib, env),
+            Some(d) => column_cell(cell, col, lib, d, env, host, k),
+        });
     }
     Row {
         library: lib.name().to_string(),
@@ -128,41 +102,74 @@ pub(super) fn row(
     }
 }
 
-pub(super) fn kind_name(kind: ColumnKind) -> String {
-    serde_json::to_value(kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
+/// The cell of an installed distribution in one of the table's own columns.
+fn column_cell(
+    mut cell: Cell,
+    col: &Column,
+    lib: &Library,
+    d: &Distribution,
+    env: &PythonEnv,
+    host: &HostFacts,
+    k: &Knowledge,
+) -> Cell {
+    let target = col.parsed_target();
+    match (&cell.claim, col.kind) {
+        (Claim::Rating(r), ColumnKind::Qualitative) => {
+            let rating = Some(r.clone());
+            cell.because(Reason::Rating { rating })
+        }
+        (Claim::NotApplicable, _) => cell.because(Reason::ClaimNotApplicable),
+        (Claim::Missing, _) => cell.because(Reason::NoClaim),
+        (_, ColumnKind::Cuda) => match target {
+            Target::Cuda(a, b) => {
+                let target = CudaVersion::new(a as u32, b as u32);
+                cuda::cuda_cell(&mut cell, target, d, env, host, k)
+            }
+            _ => cell.because(Reason::NoTarget { what: "CUDA" }),
+        },
+        (_, ColumnKind::Gpu) => gpu::gpu_cell(&mut cell, d, host),
+        (_, ColumnKind::Python | ColumnKind::Pytorch) if !d.metadata_read => {
+            cell.because(Reason::NoMetadata {
+                word: env.word().to_string(),
+                name: d.name.clone(),
+                version: d.version_text.clone(),
+            })
+        }
+        (_, ColumnKind::Python) => python::python_cell(&mut cell, target, d, env),
+        (_, ColumnKind::Pytorch) => pytorch::pytorch_cell(&mut cell, target, lib, d, env),
+        (_, ColumnKind::Qualitative | ColumnKind::Version) => {
+            cell.because(Reason::Rating { rating: None })
+        }
+    }
+    if cell.claim == Claim::No && cell.verdict != Verdict::Unverified {
+        // The document says it does NOT hold: a passing check contradicts it.
+        cell.verdict = if cell.verdict == Verdict::Verified {
+            Verdict::Failed
+        } else {
+            Verdict::Verified
+        };
+        cell.evidence
+            .push("the matrix claims this does not hold".into());
+    }
+    cell
 }
 
-fn not_installed(
-    lib: &Library,
-    env: &PythonEnv,
-    id: &str,
-    title: &str,
-    kind: &str,
-    claim: Claim,
-    checkable: bool,
-) -> Cell {
-    Cell {
-        column: id.to_string(),
-        title: title.to_string(),
-        kind: kind.to_string(),
-        claim,
-        verdict: Verdict::NotInstalled,
-        checkable,
-        reason: Some(format!("{} is not installed {}", lib.name(), env.place())),
-        fix: None,
-        caveats: Vec::new(),
-        evidence: vec![format!(
-            "no distribution named `{}` in {}",
-            crate::model::normalize(lib.name()),
-            env.interpreter
-                .site_packages
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )],
-    }
+/// The cell of a library that is not installed: nothing to check it against.
+fn not_installed(mut cell: Cell, lib: &Library, env: &PythonEnv) -> Cell {
+    cell.verdict = Verdict::NotInstalled;
+    cell.because(Reason::NotInstalled {
+        library: lib.name().to_string(),
+        place: env.place().to_string(),
+    });
+    cell.evidence.push(format!(
+        "no distribution named `{}` in {}",
+        crate::model::normalize(lib.name()),
+        env.interpreter
+            .site_packages
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    cell
 }

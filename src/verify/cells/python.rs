@@ -3,14 +3,14 @@
 
 use pep440_rs::Version;
 
-use super::Cell;
+use super::{Cell, Reason};
 use crate::env::{Distribution, PythonEnv};
 use crate::matrix::{python_matches, Target};
 use crate::model::Verdict;
 
 pub(super) fn python_cell(cell: &mut Cell, target: Target, d: &Distribution, env: &PythonEnv) {
     let Target::Python(major, minor) = target else {
-        cell.reason = Some("the column has no Python target".into());
+        cell.because(Reason::NoTarget { what: "Python" });
         return;
     };
     let interp = env.interpreter.version();
@@ -29,22 +29,23 @@ pub(super) fn python_cell(cell: &mut Cell, target: Target, d: &Distribution, env
     match (&d.requires_python, &d.requires_python_spec) {
         (Some(text), Some(spec)) => {
             if !spec.contains(&probe) {
-                cell.verdict = Verdict::Failed;
-                cell.reason = Some(format!(
-                    "{} {} declares Requires-Python {text}, which excludes Python {probe}",
-                    d.name, d.version_text
-                ));
-                cell.fix = Some(format!(
-                    "install a release of {} whose Requires-Python admits {major}.{minor}",
-                    d.normalized
-                ));
+                cell.fail(Reason::RequiresPythonExcludes {
+                    name: d.name.clone(),
+                    version: d.version_text.clone(),
+                    package: d.normalized.clone(),
+                    requires_python: text.clone(),
+                    python: probe,
+                    target: (major, minor),
+                });
                 return;
             }
             cell.evidence
                 .push(format!("Requires-Python {text} admits {probe}"));
         }
         (Some(text), None) => {
-            cell.reason = Some(format!("Requires-Python `{text}` cannot be parsed"));
+            cell.because(Reason::RequiresPythonUnparsable {
+                requires_python: text.clone(),
+            });
             return;
         }
         (None, _) => cell.evidence.push("declares no Requires-Python".into()),
@@ -62,28 +63,21 @@ pub(super) fn python_cell(cell: &mut Cell, target: Target, d: &Distribution, env
         {
             cell.evidence.push(format!("wheel tag {t}"));
         } else {
-            cell.verdict = Verdict::Failed;
-            cell.reason = Some(format!(
-                "the installed wheel is tagged {}, not for CPython {major}.{minor}",
-                cp_tags
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-            cell.fix = Some(format!(
-                "pip install --force-reinstall {}=={}",
-                d.normalized, d.version_text
-            ));
+            cell.fail(Reason::WheelTagMismatch {
+                package: d.normalized.clone(),
+                version: d.version_text.clone(),
+                tags: cp_tags.into_iter().cloned().collect(),
+                target: (major, minor),
+            });
             return;
         }
     }
     if here {
         cell.verdict = Verdict::Verified;
     } else {
-        cell.reason = Some(format!(
-            "the interpreter is Python {}, not {major}.{minor}: run with --python pointing at a {major}.{minor} environment",
-            env.interpreter.python_version
-        ));
+        cell.because(Reason::OtherPython {
+            interpreter: env.interpreter.python_version.clone(),
+            target: (major, minor),
+        });
     }
 }

@@ -3,10 +3,11 @@
 
 use pep508_rs::VersionOrUrl;
 
-use super::Cell;
+use super::{Cell, Reason};
 use crate::env::{Distribution, PythonEnv};
 use crate::matrix::{Library, Target};
 use crate::model::Verdict;
+use crate::verify::applies;
 
 pub(super) fn pytorch_cell(
     cell: &mut Cell,
@@ -16,18 +17,19 @@ pub(super) fn pytorch_cell(
     env: &PythonEnv,
 ) {
     let Target::Torch(spec) = target else {
-        cell.reason = Some("the column has no torch target".into());
+        cell.because(Reason::NoTarget { what: "torch" });
         return;
     };
     let Some(torch) = env.get("torch") else {
-        cell.reason = Some(format!("torch is not installed {}", env.place()));
+        cell.because(Reason::TorchNotInstalled {
+            place: env.place().to_string(),
+        });
         return;
     };
     let Some(tv) = &torch.version else {
-        cell.reason = Some(format!(
-            "installed torch version `{}` is not PEP 440",
-            torch.version_text
-        ));
+        cell.because(Reason::TorchVersionNotPep440 {
+            version: torch.version_text.clone(),
+        });
         return;
     };
     let is_torch = crate::model::normalize(lib.name()) == "torch";
@@ -38,20 +40,11 @@ pub(super) fn pytorch_cell(
         if in_target { "satisfies" } else { "is outside" }
     ));
     if !in_target {
+        let torch = torch.version_text.clone();
         if is_torch {
-            cell.verdict = Verdict::Failed;
-            cell.reason = Some(format!(
-                "torch {} is not PyTorch {spec}",
-                torch.version_text
-            ));
-            cell.fix = Some(format!(
-                "install torch{spec} from the CUDA wheel index that fits the driver (`compat install-order` prints the command)"
-            ));
+            cell.fail(Reason::TorchOutsideTarget { torch, spec });
         } else {
-            cell.reason = Some(format!(
-                "installed torch {} is outside {spec}, so this claim cannot be tried here",
-                torch.version_text
-            ));
+            cell.because(Reason::OtherTorch { torch, spec });
         }
         return;
     }
@@ -73,13 +66,8 @@ pub(super) fn pytorch_cell(
         if req.name.as_ref() != "torch" {
             continue;
         }
-        let (plain, with_extras) = match &markers {
-            Some(m) => (
-                req.evaluate_markers(m, &[]),
-                req.evaluate_markers(m, &extras),
-            ),
-            None => (req.marker.contents().is_none(), false),
-        };
+        let plain = applies(req, markers.as_ref(), &[]);
+        let with_extras = applies(req, markers.as_ref(), &extras);
         if !plain && !with_extras {
             ignored.push(line.clone());
             continue;
@@ -91,15 +79,14 @@ pub(super) fn pytorch_cell(
             _ => true,
         };
         if !ok {
-            cell.verdict = Verdict::Failed;
-            cell.reason = Some(format!(
-                "{} {} requires `{line}`{how}, but torch is {}",
-                d.name, d.version_text, torch.version_text
-            ));
-            cell.fix = Some(format!(
-                "install a release of {} that admits torch {}, or a torch it admits",
-                d.normalized, torch.version_text
-            ));
+            cell.fail(Reason::RequirementExcludesTorch {
+                name: d.name.clone(),
+                version: d.version_text.clone(),
+                package: d.normalized.clone(),
+                requirement: line.clone(),
+                through_extra: !plain,
+                torch: torch.version_text.clone(),
+            });
             cell.evidence.push(format!("Requires-Dist: {line}"));
             return;
         }

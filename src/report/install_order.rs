@@ -1,0 +1,69 @@
+//! `compat install-order`'s text forms: the shell script and the table (the JSON form is the
+//! [`InstallOrder`] serialised).
+
+use crate::install_order::InstallOrder;
+
+/// The install order as a shell script.
+pub fn render_shell(p: &InstallOrder) -> String {
+    let mut o = String::from("#!/bin/sh\n# Install plan by `compat install-order`\n");
+    o.push_str(&format!("# host: {}\n", p.host));
+    for n in &p.notes {
+        o.push_str(&format!("# note: {n}\n"));
+    }
+    o.push_str("set -eu\n");
+    for s in &p.steps {
+        o.push_str(&format!("\n# {}. {}\n", s.order, s.title));
+        for w in &s.why {
+            o.push_str(&format!("#   why: {w}\n"));
+        }
+        for c in &s.commands {
+            o.push_str(c);
+            o.push('\n');
+        }
+    }
+    o
+}
+
+/// The install order as a table.
+pub fn render_table(p: &InstallOrder) -> String {
+    use comfy_table::{presets, ContentArrangement, Table};
+    let mut o = format!(
+        "Install plan for {}\ntorch: {} {}\n",
+        p.host,
+        p.torch.requirement,
+        p.torch
+            .variant
+            .map(|v| format!("({})", v.tag()))
+            .unwrap_or_else(|| "(CPU build)".into())
+    );
+    for r in &p.torch.reasons {
+        o.push_str(&format!("  because {r}\n"));
+    }
+    for r in &p.torch.rejected {
+        o.push_str(&format!("  passed over: {r}\n"));
+    }
+    let mut t = Table::new();
+    t.load_preset(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(vec!["#", "stage", "installs", "why"]);
+    for s in &p.steps {
+        t.add_row(vec![
+            s.order.to_string(),
+            s.title.clone(),
+            s.requirements.join("\n"),
+            s.why.join("\n"),
+        ]);
+    }
+    o.push_str(&t.to_string());
+    o.push('\n');
+    for n in &p.notes {
+        o.push_str(&format!("note: {n}\n"));
+    }
+    o.push_str("\ncommands:\n");
+    for s in &p.steps {
+        for c in &s.commands {
+            o.push_str(&format!("  {c}\n"));
+        }
+    }
+    o
+}
