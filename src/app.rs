@@ -301,6 +301,18 @@ pub fn main() -> i32 {
     }
 }
 
+/// An error and its causes on one line (`a: b: c`).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
 fn error(msg: &str, hint: Option<&str>) -> i32 {
     eprintln!("error: {msg}");
     if let Some(h) = hint {
@@ -373,7 +385,7 @@ fn check(args: &CheckArgs) -> i32 {
             };
             match crate::smoke::run(&opts, &host) {
                 Ok(r) => Some(r),
-                Err(e) => return error(&e.to_string(), None),
+                Err(e) => return error(&with_causes(&e), None),
             }
         }
     };
@@ -748,12 +760,12 @@ fn smoke_cmd(args: &SmokeArgs) -> i32 {
         match crate::smoke::run(&sopts, &host) {
             Ok(r) => r,
             Err(e) => return error(
-                &e.to_string(),
+                &with_causes(&e),
                 Some("--config takes a model config.json; --weights a safetensors file or folder"),
             ),
         };
     let text = match args.format {
-        MergeFormat::Table => crate::smoke::render_table(&r),
+        MergeFormat::Table => crate::report::smoke::render_table(&r),
         MergeFormat::Json => serde_json::to_string_pretty(&r).unwrap_or_default() + "\n",
     };
     let code = write_or_print(args.output.as_ref(), &text);

@@ -7,6 +7,7 @@
 mod junit;
 mod markdown;
 mod probe;
+pub mod smoke;
 mod summary;
 mod table;
 

@@ -278,7 +278,7 @@ pub fn render(r: &Report, color: bool) -> String {
 
     if let Some(sm) = &r.smoke {
         out.push_str(&format!("\n{}\n", p.c("1", "Smoke compressions")));
-        out.push_str(&crate::smoke::render_table(sm));
+        out.push_str(&super::smoke::render_table(sm));
         out.push('\n');
     }
     let s = &v.score;

@@ -633,8 +633,10 @@ fn pytorch_cell(cell: &mut Cell, target: Target, lib: &Library, d: &Distribution
 /// Adds a library's smoke results to its row and its CUDA cell.
 fn fold_smoke(row: &mut Row, lib: &Library, sm: &crate::smoke::SmokeReport) {
     for id in &lib.smoke {
-        let id = id.get_ref().as_str();
-        for device in ["cpu", "cuda"] {
+        let Some(id) = crate::model::SmokeCheckId::parse(id.get_ref()) else {
+            continue;
+        };
+        for device in crate::smoke::Device::ALL {
             let Some(v) = sm.verdict(id, device) else {
                 continue;
             };
@@ -658,7 +660,7 @@ fn fold_smoke(row: &mut Row, lib: &Library, sm: &crate::smoke::SmokeReport) {
                 why.map(|w| format!(": {w}")).unwrap_or_default()
             );
             row.smoke.push(line.clone());
-            if device == "cuda" {
+            if device == crate::smoke::Device::Cuda {
                 if let Some(cell) = row.cells.iter_mut().find(|c| c.kind == "cuda") {
                     match v {
                         Verdict::Verified => cell
