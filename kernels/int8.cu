@@ -1,8 +1,8 @@
 // LLM.int8 (bitsandbytes 8-bit) on the GPU: row-wise int8 quantization with outlier columns,
 // and the int8 GEMV with the outlier columns multiplied in fp16. Compiled at run time by NVRTC
-// (src/smoke/cuda.rs); no headers (fp16 rounding is the PTX cvt instruction).
+// (src/smoke/gpu/nvrtc.rs; launched from src/smoke/gpu/kernels.rs); no headers (fp16 rounding is the PTX cvt instruction).
 //
-// Format (must match src/smoke/int8.rs and bitsandbytes bit for bit): per row,
+// Format (must match src/smoke/formats/int8.rs and bitsandbytes bit for bit): per row,
 // absmax = max |x| over the elements below the threshold (all of them when threshold <= 0);
 // q = round_half_even(x * (127 / absmax)), and 0 in the outlier columns.
 

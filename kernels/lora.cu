@@ -1,5 +1,5 @@
 // LoRA (peft) on the GPU: an f32 GEMV, the scaled sum `base + s * delta`, and the merge
-// `W + s * B A`. Compiled at run time by NVRTC (src/smoke/cuda.rs); no headers.
+// `W + s * B A`. Compiled at run time by NVRTC (src/smoke/gpu/nvrtc.rs; launched from src/smoke/gpu/kernels.rs); no headers.
 
 // y[b][r] = sum_k w[r][k] * x[b][k]; one warp per row, float4 loads when cols % 4 == 0.
 extern "C" __global__ void gemv_f32(const float* __restrict__ w, const float* __restrict__ x,

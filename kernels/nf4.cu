@@ -1,8 +1,8 @@
 // NF4 (bitsandbytes 4-bit, QLoRA) on the GPU: quantize in bitsandbytes' format, dequantize the
 // double-quantized absmax, and the dequantize-matmul (GEMV). Compiled at run time by NVRTC
-// (src/smoke/cuda.rs); no headers, so it builds with NVRTC alone.
+// (src/smoke/gpu/nvrtc.rs; launched from src/smoke/gpu/kernels.rs); no headers, so it builds with NVRTC alone.
 //
-// Format (must match src/smoke/nf4.rs and bitsandbytes bit for bit): blocks of 64 consecutive
+// Format (must match src/smoke/formats/nf4.rs and bitsandbytes bit for bit): blocks of 64 consecutive
 // row-major elements; absmax = max |x| (f32); scaled = clamp(x * (1/absmax), -1, 1); the code
 // index counts the midpoints below `scaled` (a value on a midpoint takes the lower code); two
 // indices a byte, the FIRST element in the HIGH nibble; an all-zero block gives index 7.

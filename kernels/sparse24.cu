@@ -1,7 +1,7 @@
 // 2:4 structured sparsity on the GPU: prune by magnitude and the sparse GEMV. Compiled at run
-// time by NVRTC (src/smoke/cuda.rs); no headers.
+// time by NVRTC (src/smoke/gpu/nvrtc.rs; launched from src/smoke/gpu/kernels.rs); no headers.
 //
-// Must match src/smoke/sparse.rs: in each group of 4 consecutive weights of a row keep the 2 of
+// Must match src/smoke/formats/sparse24.rs: in each group of 4 consecutive weights of a row keep the 2 of
 // largest magnitude (ties to the lower index), values in column order. The GPU layout keeps one
 // byte per group (`i0 | i1 << 2`, i0 < i1); the host packs two groups a byte to compare.
 

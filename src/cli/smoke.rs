@@ -106,7 +106,7 @@ pub fn run(args: &SmokeArgs) -> anyhow::Result<ExitCode> {
     let r = smoke::run(&opts, &host)
         .hint("--config takes a model config.json; --weights a safetensors file or folder")?;
     let text = match args.format {
-        TableOrJson::Table => smoke::render_table(&r),
+        TableOrJson::Table => crate::report::smoke::render_table(&r),
         TableOrJson::Json => report::to_json("smoke report", &r)?,
     };
     output::emit(&args.output, &text)?;

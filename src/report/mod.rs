@@ -18,6 +18,7 @@ pub mod fleet;
 pub mod install_order;
 pub mod probe;
 pub mod risk;
+pub mod smoke;
 pub mod style;
 
 use serde::Serialize;

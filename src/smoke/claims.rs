@@ -13,8 +13,8 @@
 //! - torch "15-20% faster than 2.0": needs two torch releases timed on the same GPU; compat runs
 //!   no torch, so it is not measured (our own GEMM figures are in the checks).
 
-use super::{ClaimMeasurement, ModelConfig, SmokeCheck, SmokeOptions};
-use crate::model::Verdict;
+use super::{ClaimMeasurement, Device, ModelConfig, SmokeCheck, SmokeOptions};
+use crate::model::{SmokeCheckId, Verdict};
 
 pub fn measure(
     cfg: &ModelConfig,
@@ -36,8 +36,8 @@ pub fn measure(
 
 /// Sums of (compressed, fp16) bytes and whether every check of `id` passed, preferring the
 /// CPU rows (the same bytes either way).
-fn bytes_of(checks: &[SmokeCheck], id: &str) -> Option<(u64, u64, bool)> {
-    for dev in ["cpu", "cuda"] {
+fn bytes_of(checks: &[SmokeCheck], id: SmokeCheckId) -> Option<(u64, u64, bool)> {
+    for dev in Device::ALL {
         let rows: Vec<&SmokeCheck> = checks
             .iter()
             .filter(|c| c.id == id && c.device == dev && c.compressed_bytes.is_some())
@@ -60,7 +60,11 @@ fn bitsandbytes(cfg: &ModelConfig, checks: &[SmokeCheck]) -> ClaimMeasurement {
     let mut min_red = f64::INFINITY;
     let linear = cfg.layers as f64 * cfg.layer_projection_params() as f64;
     let other = cfg.total_params() as f64 - linear;
-    for (id, name) in [("int8-llm", "int8"), ("nf4", "NF4"), ("nf4-dq", "NF4+DQ")] {
+    for (id, name) in [
+        (SmokeCheckId::Int8Llm, "int8"),
+        (SmokeCheckId::Nf4, "NF4"),
+        (SmokeCheckId::Nf4Dq, "NF4+DQ"),
+    ] {
         let Some((comp, fp16, ok)) = bytes_of(checks, id) else {
             continue;
         };
@@ -151,7 +155,7 @@ mod tests {
     #[test]
     fn bnb_claim_from_check_bytes() {
         let cfg = ModelConfig::mistral_7b_v01();
-        let mut c = SmokeCheck::new("nf4", "cpu", "x", String::new());
+        let mut c = SmokeCheck::new(SmokeCheckId::Nf4, Device::Cpu, "x", String::new());
         c.verdict = Verdict::Verified;
         c.compressed_bytes = Some(4500);
         c.fp16_bytes = Some(16000);

@@ -14,7 +14,8 @@
 //! | `sparse24_mask_u8`, `sparse24_values_f16`, `sparse24_meta_u8` | u8 `[out, in]` (1 = kept), f16 `[out, in/2]`, u8 `[out, in/8]` | 2:4 by magnitude |
 //! | `lora_A`, `lora_B` | f32 `[r, in]`, f32 `[out, r]` | peft's `lora_A.weight`, `lora_B.weight` |
 //!
-//! Each file is written to a temporary file in `DIR` and renamed into place.
+//! Each format adds its own tensors ([`super::formats::Format::dump`]); this file collects them
+//! ([`Artifacts`]) and writes each file to a temporary file in `DIR`, renamed into place.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -23,143 +24,101 @@ use std::path::{Path, PathBuf};
 use safetensors::tensor::TensorView;
 use safetensors::Dtype;
 
-use super::checks::{Artifacts, THRESHOLD};
+use super::formats::{Format, Formats};
 use super::model::{self, LayerTensor};
-use super::{int8, lora, nf4, sparse, SmokeError, SmokeOptions};
+use super::{SmokeError, SmokeOptions};
 
-fn le_f32(v: &[f32]) -> Vec<u8> {
+/// Why a dump file could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum DumpError {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Safetensors(#[from] safetensors::SafeTensorError),
+    #[error(transparent)]
+    Persist(#[from] tempfile::PersistError),
+}
+
+pub fn le_f32(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// Everything the checks of one projection produced that `--dump` writes.
+#[derive(Default)]
+pub struct Artifacts {
+    tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)>,
+    meta: HashMap<String, String>,
+}
+
+impl Artifacts {
+    pub fn push(&mut self, name: &str, dtype: Dtype, shape: Vec<usize>, bytes: Vec<u8>) {
+        self.tensors.push((name.to_string(), dtype, shape, bytes));
+    }
+
+    pub fn meta(&mut self, key: &str, value: String) {
+        self.meta.insert(key.to_string(), value);
+    }
+
+    /// The weight in its checkpoint dtype and the activations used.
+    pub fn input(&mut self, t: &LayerTensor, x: &[f32], batch: usize) {
+        self.push(
+            "weight",
+            t.dtype,
+            vec![t.proj.rows, t.proj.cols],
+            t.raw.clone(),
+        );
+        self.push("input_f32", Dtype::F32, vec![batch, t.proj.cols], le_f32(x));
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.tensors.iter().map(|t| t.0.as_str())
+    }
+}
+
+pub fn create_dir(dir: &Path) -> Result<(), SmokeError> {
+    std::fs::create_dir_all(dir).map_err(|e| SmokeError::Dump {
+        path: dir.to_path_buf(),
+        source: DumpError::Io(e),
+    })
 }
 
 /// Writes one projection's artifacts; returns the file.
 pub fn write_projection(dir: &Path, t: &LayerTensor, a: &Artifacts) -> Result<PathBuf, SmokeError> {
-    let (rows, cols) = (t.proj.rows, t.proj.cols);
-    let mut owned: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
-    let mut push = |name: &str, dt: Dtype, shape: Vec<usize>, bytes: Vec<u8>| {
-        owned.push((name.to_string(), dt, shape, bytes));
-    };
-    push("weight", t.dtype, vec![rows, cols], t.raw.clone());
-    push("input_f32", Dtype::F32, vec![a.batch, cols], le_f32(&a.x));
-    if let Some(q) = &a.nf4 {
-        push(
-            "nf4_packed_u8",
-            Dtype::U8,
-            vec![q.packed.len()],
-            q.packed.clone(),
-        );
-        push(
-            "nf4_absmax_f32",
-            Dtype::F32,
-            vec![q.absmax.len()],
-            le_f32(&q.absmax),
-        );
-        push("nf4_code_f32", Dtype::F32, vec![16], le_f32(&nf4::CODE));
-    }
-    if let Some(d) = &a.nf4_dq {
-        push(
-            "nf4dq_absmax_u8",
-            Dtype::U8,
-            vec![d.absmax_u8.len()],
-            d.absmax_u8.clone(),
-        );
-        push("nf4dq_offset_f32", Dtype::F32, vec![1], le_f32(&[d.offset]));
-        push(
-            "nf4dq_absmax2_f32",
-            Dtype::F32,
-            vec![d.absmax2.len()],
-            le_f32(&d.absmax2),
-        );
-        push(
-            "nf4dq_code2_f32",
-            Dtype::F32,
-            vec![d.code2.len()],
-            le_f32(&d.code2),
-        );
-    }
-    if let Some(w) = &a.int8_w {
-        push(
-            "int8_values_i8",
-            Dtype::I8,
-            vec![w.rows, w.cols],
-            w.values.iter().map(|v| *v as u8).collect(),
-        );
-        push(
-            "int8_row_absmax_f32",
-            Dtype::F32,
-            vec![w.rows],
-            le_f32(&w.row_absmax),
-        );
-    }
-    if let Some(x) = &a.int8_x {
-        push(
-            "int8t6_values_i8",
-            Dtype::I8,
-            vec![x.rows, x.cols],
-            x.values.iter().map(|v| *v as u8).collect(),
-        );
-        push(
-            "int8t6_row_absmax_f32",
-            Dtype::F32,
-            vec![x.rows],
-            le_f32(&x.row_absmax),
-        );
-        push(
-            "int8t6_outlier_cols_i64",
-            Dtype::I64,
-            vec![x.outlier_cols.len()],
-            x.outlier_cols
-                .iter()
-                .flat_map(|c| (*c as i64).to_le_bytes())
-                .collect(),
-        );
-    }
-    if let Some(s) = &a.sparse {
-        push("sparse24_mask_u8", Dtype::U8, vec![rows, cols], s.mask());
-        push(
-            "sparse24_values_f16",
-            Dtype::F16,
-            vec![rows, cols / 2],
-            model::from_f32(Dtype::F16, &s.values),
-        );
-        push(
-            "sparse24_meta_u8",
-            Dtype::U8,
-            vec![rows, cols / 8],
-            s.meta.clone(),
-        );
-    }
-    if let Some(l) = &a.lora {
-        push("lora_A", Dtype::F32, vec![l.r, cols], le_f32(&l.a));
-        push("lora_B", Dtype::F32, vec![rows, l.r], le_f32(&l.b));
-    }
     let name = t.proj.name.trim_end_matches(".weight");
     let path = dir.join(format!("{name}.safetensors"));
-    let bad = |why: String| SmokeError::Dump {
+    write_file(dir, &path, t, a).map_err(|source| SmokeError::Dump {
         path: path.clone(),
-        why,
-    };
-    let views: Vec<(String, TensorView<'_>)> = owned
+        source,
+    })?;
+    Ok(path)
+}
+
+fn write_file(dir: &Path, path: &Path, t: &LayerTensor, a: &Artifacts) -> Result<(), DumpError> {
+    let views: Vec<(String, TensorView<'_>)> = a
+        .tensors
         .iter()
         .map(|(n, dt, s, b)| TensorView::new(*dt, s.clone(), b).map(|v| (n.clone(), v)))
-        .collect::<Result<_, _>>()
-        .map_err(|e| bad(e.to_string()))?;
-    let mut meta = HashMap::new();
+        .collect::<Result<_, _>>()?;
+    let mut meta = a.meta.clone();
     meta.insert("tensor".to_string(), t.proj.name.clone());
     meta.insert(
         "format".to_string(),
         "compat smoke dump; layouts as bitsandbytes 0.50 (see src/smoke/dump.rs)".to_string(),
     );
-    meta.insert("int8_threshold".to_string(), THRESHOLD.to_string());
-    if let Some(l) = &a.lora {
-        meta.insert("lora_r".to_string(), l.r.to_string());
-        meta.insert("lora_alpha".to_string(), l.alpha.to_string());
+    let bytes = safetensors::serialize(views, Some(meta))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(&bytes)?;
+    tmp.flush()?;
+    tmp.persist(path)?;
+    Ok(())
+}
+
+/// Adds format `f`'s tensors for weight `t` (quantized here; a format that does not apply to
+/// the shape adds nothing).
+fn add<F: Format>(f: &F, t: &LayerTensor, x: &[f32], batch: usize, a: &mut Artifacts) {
+    if let Ok(p) = f.quantize(t) {
+        f.dump(t, &p, x, batch, a);
     }
-    let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| bad(e.to_string()))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| bad(e.to_string()))?;
-    tmp.write_all(&bytes).map_err(|e| bad(e.to_string()))?;
-    tmp.flush().map_err(|e| bad(e.to_string()))?;
-    tmp.persist(&path).map_err(|e| bad(e.to_string()))?;
-    Ok(path)
 }
 
 /// Quantizes every tensor (no timing, no checks) and writes the files.
@@ -169,28 +128,17 @@ pub fn write_all(
     dir: &Path,
 ) -> Result<Vec<PathBuf>, SmokeError> {
     let (b1, _) = opts.level.batches();
+    let fm = Formats::new(opts.lora_rank, opts.lora_alpha, opts.seed);
     let mut files = Vec::new();
     for t in tensors {
-        let (rows, cols) = (t.proj.rows, t.proj.cols);
-        let (x, _) = model::activations(opts.seed, b1, cols);
-        let q = nf4::quantize(&t.w);
-        let dq = nf4::double_quantize(&q.absmax);
-        let a = Artifacts {
-            int8_w: Some(int8::quantize(&t.w, rows, cols, 0.0)),
-            int8_x: Some(int8::quantize(&x, b1, cols, THRESHOLD)),
-            nf4: Some(q),
-            nf4_dq: Some(dq),
-            lora: Some(lora::Lora::seeded(
-                rows,
-                cols,
-                opts.lora_rank,
-                opts.lora_alpha,
-                opts.seed,
-            )),
-            sparse: sparse::prune(&t.w, rows, cols).ok(),
-            x,
-            batch: b1,
-        };
+        let (x, _) = model::activations(opts.seed, b1, t.proj.cols);
+        let mut a = Artifacts::default();
+        a.input(t, &x, b1);
+        add(&fm.int8, t, &x, b1, &mut a);
+        add(&fm.nf4, t, &x, b1, &mut a);
+        add(&fm.nf4_dq, t, &x, b1, &mut a);
+        add(&fm.lora, t, &x, b1, &mut a);
+        add(&fm.sparse, t, &x, b1, &mut a);
         files.push(write_projection(dir, t, &a)?);
     }
     Ok(files)

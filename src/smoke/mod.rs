@@ -15,41 +15,45 @@
 //! | `gemm-fp16`, `gemm-bf16` | 16-bit GEMM (candle on the CPU, cuBLAS on the GPU) | torch |
 //! | `safetensors-roundtrip` | a whole layer written and read back, bytes identical | safetensors |
 //!
-//! What lives here: shapes and weights ([`model`]), the formats and CPU kernels ([`nf4`],
-//! [`int8`], [`lora`], [`sparse`], [`gemm`]), the checks and their bounds ([`checks`]), the CUDA
-//! path ([`cuda`], kernels in `kernels/*.cu`), the seed's claims ([`claims`]), `--dump`
-//! ([`dump`](mod@dump)) and the table. What does not: deciding matrix cells (that is `verify`, fed
-//! by [`SmokeReport`]) and the CLI.
+//! One pipeline serves both devices. Each format is a type implementing [`formats::Format`]
+//! (quantize, decode, the CPU matmul, the bytes it keeps, how its result is judged); each device
+//! is a [`backend::Backend`] that runs every format's kernels ([`cpu::Cpu`], [`gpu::Cuda`]); the
+//! one generic check and the one judge are in [`check`]. What lives here besides: shapes and
+//! weights ([`model`], [`workload`]), timing and error metrics ([`metrics`]), the whole-layer
+//! file check ([`roundtrip`]), the seed's claims ([`claims`]) and `--dump` ([`dump`](mod@dump)).
+//! What does not: deciding matrix cells (that is `verify`, fed by [`SmokeReport`]), rendering the
+//! report (`report::smoke`) and the CLI.
 //!
 //! A check that could not run is `unverified` with the reason (no GPU is a skip, never a pass);
 //! one that ran and missed its bound is `failed` with the numbers. [`SmokeError`] is only for
-//! bad input: an unreadable config or checkpoint.
+//! bad input: an unreadable config or checkpoint, an unwritable dump folder.
 
-pub mod checks;
+pub mod backend;
+pub mod check;
 pub mod claims;
-pub mod cuda;
+pub mod cpu;
 pub mod dump;
-pub mod gemm;
-pub mod int8;
-pub mod lora;
+pub mod formats;
+pub mod gpu;
 pub mod metrics;
 pub mod model;
-pub mod nf4;
-pub mod par;
-pub mod sparse;
-mod table;
+pub mod progress;
+pub mod rng;
+pub mod roundtrip;
 #[cfg(test)]
 pub(crate) mod testutil;
+pub mod workload;
 
+use std::fmt;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::model::Verdict;
-pub use checks::Bounds;
+use crate::model::{SmokeCheckId, Verdict};
+pub use check::Bounds;
+pub use formats::{gemm, int8, lora, nf4, sparse24};
 pub use model::{ModelConfig, Projection, WeightSource};
-pub use table::render_table;
 
 /// How much to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -70,6 +74,33 @@ pub enum DeviceChoice {
     Cpu,
     /// The GPU only (the f32 references still run on the CPU).
     Cuda,
+}
+
+/// The device a check ran on.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Device {
+    Cpu,
+    Cuda,
+}
+
+impl Device {
+    pub const ALL: [Device; 2] = [Device::Cpu, Device::Cuda];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Device::Cpu => "cpu",
+            Device::Cuda => "cuda",
+        }
+    }
+}
+
+impl fmt::Display for Device {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -105,17 +136,29 @@ impl Default for SmokeOptions {
     }
 }
 
-/// Bad input: the tool cannot run (exit 2).
+/// Bad input: the tool cannot run (exit 2). Each variant names the file and carries the cause.
 #[derive(Debug, thiserror::Error)]
 pub enum SmokeError {
-    #[error("cannot read model config `{path}`: {why}")]
-    Config { path: PathBuf, why: String },
-    #[error("cannot read weights `{path}`: {why}")]
-    Weights { path: PathBuf, why: String },
-    #[error("cannot write `{path}`: {why}")]
-    Dump { path: PathBuf, why: String },
-    #[error("invalid smoke options: {0}")]
-    Options(String),
+    #[error("cannot read model config `{path}`")]
+    Config {
+        path: PathBuf,
+        #[source]
+        source: model::ConfigError,
+    },
+    #[error("cannot read weights `{path}`")]
+    Weights {
+        path: PathBuf,
+        #[source]
+        source: model::WeightsError,
+    },
+    #[error("cannot write `{path}`")]
+    Dump {
+        path: PathBuf,
+        #[source]
+        source: dump::DumpError,
+    },
+    #[error("invalid smoke options")]
+    Options(#[source] workload::OptionsError),
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -136,12 +179,12 @@ impl SmokeReport {
         self.checks.iter().any(|c| c.verdict == Verdict::Failed)
     }
 
-    /// The checks with `id`, on `device` (`cpu` or `cuda`).
-    pub fn checks_for<'a>(
-        &'a self,
-        id: &'a str,
-        device: &'a str,
-    ) -> impl Iterator<Item = &'a SmokeCheck> {
+    /// The checks with `id`, on `device`.
+    pub fn checks_for(
+        &self,
+        id: SmokeCheckId,
+        device: Device,
+    ) -> impl Iterator<Item = &SmokeCheck> + '_ {
         self.checks
             .iter()
             .filter(move |c| c.id == id && c.device == device)
@@ -149,7 +192,7 @@ impl SmokeReport {
 
     /// One verdict for a check id on a device: failed if any projection failed, verified if all
     /// ran and passed, else unverified (none ran, or some were skipped).
-    pub fn verdict(&self, id: &str, device: &str) -> Option<Verdict> {
+    pub fn verdict(&self, id: SmokeCheckId, device: Device) -> Option<Verdict> {
         let v: Vec<Verdict> = self.checks_for(id, device).map(|c| c.verdict).collect();
         if v.is_empty() {
             None
@@ -165,10 +208,8 @@ impl SmokeReport {
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct SmokeCheck {
-    /// One of [`crate::model::SmokeCheckId`], as its kebab-case id.
-    pub id: String,
-    /// `cpu` or `cuda`.
-    pub device: String,
+    pub id: SmokeCheckId,
+    pub device: Device,
     /// The tensor (`model.layers.0.mlp.down_proj`), or `model.layers.0` for a whole layer.
     pub layer: String,
     /// `[out]x[in]` and the batch.
@@ -181,17 +222,17 @@ pub struct SmokeCheck {
     pub bound: Option<f64>,
     pub compressed_bytes: Option<u64>,
     pub fp16_bytes: Option<u64>,
-    /// The kernel's time (median of the repetitions).
+    /// The kernel's time: the median of the repetitions (see [`metrics::Reps`]).
     pub time_ms: Option<f64>,
     pub throughput: Option<String>,
     pub evidence: Vec<String>,
 }
 
 impl SmokeCheck {
-    pub(crate) fn new(id: &str, device: &str, layer: &str, shape: String) -> Self {
+    pub(crate) fn new(id: SmokeCheckId, device: Device, layer: &str, shape: String) -> Self {
         SmokeCheck {
-            id: id.into(),
-            device: device.into(),
+            id,
+            device,
             layer: layer.into(),
             shape,
             verdict: Verdict::Unverified,
@@ -206,16 +247,10 @@ impl SmokeCheck {
         }
     }
 
-    pub(crate) fn skipped(
-        id: &str,
-        device: &str,
-        layer: &str,
-        shape: String,
-        reason: &str,
-    ) -> Self {
-        let mut c = SmokeCheck::new(id, device, layer, shape);
-        c.reason = Some(reason.to_string());
-        c
+    pub(crate) fn skip(mut self, reason: impl Into<String>) -> Self {
+        self.verdict = Verdict::Unverified;
+        self.reason = Some(reason.into());
+        self
     }
 
     pub(crate) fn fail(mut self, reason: impl Into<String>) -> Self {
@@ -236,204 +271,51 @@ pub struct ClaimMeasurement {
     pub how: String,
 }
 
-/// The model shapes, weights and activations a run uses.
-pub(crate) struct Workload {
-    pub cfg: ModelConfig,
-    pub source: WeightSource,
-    pub weights_desc: String,
-    pub projections: Vec<Projection>,
+/// An error and its causes on one line (`a: b: c`), for a check's reason.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
 }
-
-impl Level {
-    /// The batch for the quantized matmuls (batch-1 decoding is the memory-bound case they are
-    /// built for) and for the 16-bit GEMMs.
-    pub fn batches(self) -> (usize, usize) {
-        match self {
-            Level::Quick => (1, 8),
-            Level::Full => (1, 32),
-        }
-    }
-
-    /// Timed repetitions of each kernel.
-    pub fn reps(self) -> usize {
-        match self {
-            Level::Quick => 2,
-            Level::Full => 5,
-        }
-    }
-
-    pub fn projections(self, all: Vec<Projection>) -> Vec<Projection> {
-        match self {
-            Level::Quick => all
-                .into_iter()
-                .filter(|p| p.short == "q_proj" || p.short == "down_proj")
-                .collect(),
-            Level::Full => all,
-        }
-    }
-}
-
-/// Resolves the config and where the weights come from (reads no tensor yet).
-pub(crate) fn workload(
-    opts: &SmokeOptions,
-    vars: &dyn Fn(&str) -> Option<String>,
-) -> Result<Workload, SmokeError> {
-    if opts.lora_rank == 0 {
-        return Err(SmokeError::Options(
-            "the LoRA rank must be at least 1".into(),
-        ));
-    }
-    if !opts.lora_alpha.is_finite() || opts.lora_alpha == 0.0 {
-        return Err(SmokeError::Options(format!(
-            "the LoRA alpha must be a non-zero number, not {}",
-            opts.lora_alpha
-        )));
-    }
-    let weight_files = match &opts.weights {
-        Some(p) => {
-            let files = model::safetensors_files(p).map_err(|e| SmokeError::Weights {
-                path: p.clone(),
-                why: e.to_string(),
-            })?;
-            if files.is_empty() {
-                return Err(SmokeError::Weights {
-                    path: p.clone(),
-                    why: "no .safetensors files there".into(),
-                });
-            }
-            Some((files, format!("--weights {}", p.display())))
-        }
-        None => None,
-    };
-    // The config: --config, else a config.json beside the given weights, else Mistral-7B-v0.1.
-    let beside = weight_files.as_ref().and_then(|(f, _)| {
-        f.first()
-            .and_then(|p| p.parent())
-            .map(|d| d.join("config.json"))
-            .filter(|c| c.is_file())
-    });
-    let cfg = match (&opts.config, &beside) {
-        (Some(c), _) => ModelConfig::load(c)?,
-        (None, Some(c)) => ModelConfig::load(c)?,
-        (None, None) => ModelConfig::mistral_7b_v01(),
-    };
-    let (source, weights_desc) = match weight_files {
-        Some((files, origin)) => (
-            WeightSource::Checkpoint {
-                files: files.clone(),
-                origin: origin.clone(),
-            },
-            format!(
-                "checkpoint: {} ({} file(s), {origin})",
-                files[0].display(),
-                files.len()
-            ),
-        ),
-        None => {
-            let cached = cfg
-                .same_shapes_as(&ModelConfig::mistral_7b_v01())
-                .then(|| model::find_in_hf_cache(vars))
-                .flatten();
-            match cached {
-                Some(files) => (
-                    WeightSource::Checkpoint {
-                        files: files.clone(),
-                        origin: "Hugging Face cache".into(),
-                    },
-                    format!(
-                        "checkpoint: mistralai/Mistral-7B-v0.1 from the Hugging Face cache ({})",
-                        files[0].parent().map(|d| d.display().to_string()).unwrap_or_default()
-                    ),
-                ),
-                None => (
-                    WeightSource::Synthetic,
-                    format!(
-                        "synthetic (seed {}): N(0, 0.02²) weights rounded to bf16; no checkpoint given and none in the Hugging Face cache",
-                        opts.seed
-                    ),
-                ),
-            }
-        }
-    };
-    let projections = opts.level.projections(cfg.projections(0));
-    Ok(Workload {
-        cfg,
-        source,
-        weights_desc,
-        projections,
-    })
-}
-
-/// Loads (or makes) the tensors of the selected projections. A Hugging Face cache whose files
-/// lack them falls back to synthetic weights (said in the description); a `--weights` that does
-/// is bad input.
-pub(crate) fn load_tensors(
-    w: &mut Workload,
-    seed: u64,
-) -> Result<Vec<model::LayerTensor>, SmokeError> {
-    match &w.source {
-        WeightSource::Checkpoint { files, origin } => {
-            match model::load_checkpoint(files, &w.projections) {
-                Ok(t) => Ok(t),
-                Err(e) if origin == "Hugging Face cache" => {
-                    w.weights_desc = format!(
-                    "synthetic (seed {seed}): N(0, 0.02²) weights rounded to bf16; the Hugging Face cache could not be used ({e})"
-                );
-                    w.source = WeightSource::Synthetic;
-                    Ok(synthetic_tensors(&w.projections, seed))
-                }
-                Err(e) => Err(e),
-            }
-        }
-        WeightSource::Synthetic => Ok(synthetic_tensors(&w.projections, seed)),
-    }
-}
-
-fn synthetic_tensors(projs: &[Projection], seed: u64) -> Vec<model::LayerTensor> {
-    projs
-        .iter()
-        .map(|p| {
-            let id = CHECK_ORDER.iter().position(|s| *s == p.short).unwrap_or(0) as u64;
-            model::synthetic(p, seed, id)
-        })
-        .collect()
-}
-
-/// The projection order (stable stream ids for synthetic weights).
-const CHECK_ORDER: &[&str] = &[
-    "q_proj",
-    "k_proj",
-    "v_proj",
-    "o_proj",
-    "gate_proj",
-    "up_proj",
-    "down_proj",
-];
 
 /// Runs the smoke checks. `host` gives the GPU facts; the GPU itself is opened through the CUDA
-/// driver only after checking that `libcuda` is present.
+/// driver only after checking that `libcuda` is present. The CPU kernels run on rayon's pool
+/// (`COMPAT_SMOKE_THREADS` sets its size for this run, as `RAYON_NUM_THREADS` does globally).
 pub fn run(opts: &SmokeOptions, host: &crate::probe::HostFacts) -> Result<SmokeReport, SmokeError> {
-    let t0 = Instant::now();
     let vars = |k: &str| std::env::var(k).ok();
-    let mut w = workload(opts, &vars)?;
-    let tensors = load_tensors(&mut w, opts.seed)?;
-    if let Some(dir) = &opts.dump {
-        std::fs::create_dir_all(dir).map_err(|e| SmokeError::Dump {
-            path: dir.clone(),
-            why: e.to_string(),
-        })?;
+    match workload::thread_pool(&vars) {
+        Some(pool) => pool.install(|| run_here(opts, host, &vars)),
+        None => run_here(opts, host, &vars),
     }
-    let progress = checks::Progress::new(opts, &tensors);
+}
+
+fn run_here(
+    opts: &SmokeOptions,
+    host: &crate::probe::HostFacts,
+    vars: &dyn Fn(&str) -> Option<String>,
+) -> Result<SmokeReport, SmokeError> {
+    let t0 = Instant::now();
+    let mut w = workload::workload(opts, vars)?;
+    let tensors = workload::load_tensors(&mut w, opts.seed)?;
+    if let Some(dir) = &opts.dump {
+        dump::create_dir(dir)?;
+    }
+    let progress = progress::Progress::new(opts, &tensors);
     let mut out = Vec::new();
     let mut dumped = false;
     if opts.device != DeviceChoice::Cuda {
-        out.extend(checks::run_cpu(opts, &tensors, &progress)?);
+        out.extend(cpu::run(opts, &tensors, &progress)?);
         dumped = opts.dump.is_some();
     }
     let gpu = match opts.device {
         DeviceChoice::Cpu => None,
         DeviceChoice::Auto | DeviceChoice::Cuda => {
-            let g = cuda::run(opts, host, &tensors, &progress);
+            let g = gpu::run(opts, host, &tensors, &progress);
             out.extend(g.checks);
             Some(g.summary)
         }
@@ -458,11 +340,8 @@ pub fn run(opts: &SmokeOptions, host: &crate::probe::HostFacts) -> Result<SmokeR
 /// atomically. Returns the files written.
 pub fn dump(opts: &SmokeOptions, dir: &std::path::Path) -> Result<Vec<PathBuf>, SmokeError> {
     let vars = |k: &str| std::env::var(k).ok();
-    let mut w = workload(opts, &vars)?;
-    let tensors = load_tensors(&mut w, opts.seed)?;
-    std::fs::create_dir_all(dir).map_err(|e| SmokeError::Dump {
-        path: dir.to_path_buf(),
-        why: e.to_string(),
-    })?;
+    let mut w = workload::workload(opts, &vars)?;
+    let tensors = workload::load_tensors(&mut w, opts.seed)?;
+    dump::create_dir(dir)?;
     dump::write_all(opts, &tensors, dir)
 }

@@ -19,7 +19,10 @@ use std::path::{Path, PathBuf};
 
 use safetensors::Dtype;
 
-use super::{par, SmokeError};
+use rayon::prelude::*;
+
+pub use super::rng::Rng;
+use super::SmokeError;
 
 /// The shapes of a decoder-only transformer of the Mistral/Llama family.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,20 +77,22 @@ impl ModelConfig {
     ///   "num_key_value_heads": 8, "num_hidden_layers": 32, "vocab_size": 32000}`.
     /// `num_key_value_heads` defaults to the attention heads, `head_dim` (absent or null) to
     /// `hidden_size / num_attention_heads`.
-    pub fn parse(text: &str, fallback_name: &str) -> Result<Self, String> {
-        let v: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
-        let get = |k: &str| -> Result<Option<usize>, String> {
+    pub fn parse(text: &str, fallback_name: &str) -> Result<Self, ConfigError> {
+        let v: serde_json::Value = serde_json::from_str(text).map_err(ConfigError::Json)?;
+        let get = |k: &'static str| -> Result<Option<usize>, ConfigError> {
             match v.get(k) {
                 None | Some(serde_json::Value::Null) => Ok(None),
                 Some(x) => x
                     .as_u64()
                     .filter(|n| *n > 0)
                     .map(|n| Some(n as usize))
-                    .ok_or_else(|| format!("`{k}` is not a positive integer: {x}")),
+                    .ok_or_else(|| ConfigError::NotPositive {
+                        key: k,
+                        value: x.to_string(),
+                    }),
             }
         };
-        let need = |k: &str| get(k)?.ok_or_else(|| format!("`{k}` is missing"));
+        let need = |k: &'static str| get(k)?.ok_or(ConfigError::Missing(k));
         let hidden = need("hidden_size")?;
         let intermediate = need("intermediate_size")?;
         let heads = need("num_attention_heads")?;
@@ -96,9 +101,7 @@ impl ModelConfig {
             Some(d) => d,
             None => {
                 if hidden % heads != 0 {
-                    return Err(format!(
-                        "`hidden_size` {hidden} is not a multiple of `num_attention_heads` {heads} and `head_dim` is not given"
-                    ));
+                    return Err(ConfigError::HeadDim { hidden, heads });
                 }
                 hidden / heads
             }
@@ -127,11 +130,11 @@ impl ModelConfig {
 
     /// Reads and parses a `config.json` file.
     pub fn load(path: &Path) -> Result<Self, SmokeError> {
-        let bad = |why: String| SmokeError::Config {
+        let bad = |source| SmokeError::Config {
             path: path.to_path_buf(),
-            why,
+            source,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        let text = std::fs::read_to_string(path).map_err(|e| bad(ConfigError::Io(e)))?;
         Self::parse(&text, &path.display().to_string()).map_err(bad)
     }
 
@@ -205,12 +208,79 @@ pub struct LayerTensor {
 /// Where the weights of a run come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WeightSource {
-    /// Safetensors shards, and how they were found (`--weights`, `Hugging Face cache`).
-    Checkpoint {
+    /// `--weights PATH`: its safetensors shards. A file that cannot be used is bad input.
+    Given {
+        path: PathBuf,
         files: Vec<PathBuf>,
-        origin: String,
+    },
+    /// Mistral-7B-v0.1's shards in the Hugging Face cache; unusable ones fall back to synthetic.
+    HfCache {
+        files: Vec<PathBuf>,
     },
     Synthetic,
+}
+
+/// Why a `config.json` cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    Io(std::io::Error),
+    #[error("not JSON")]
+    Json(#[source] serde_json::Error),
+    #[error("`{0}` is missing")]
+    Missing(&'static str),
+    #[error("`{key}` is not a positive integer: {value}")]
+    NotPositive { key: &'static str, value: String },
+    #[error("`hidden_size` {hidden} is not a multiple of `num_attention_heads` {heads} and `head_dim` is not given")]
+    HeadDim { hidden: usize, heads: usize },
+}
+
+/// Why a checkpoint cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum WeightsError {
+    #[error(transparent)]
+    Io(std::io::Error),
+    #[error("no .safetensors files there")]
+    NoFiles,
+    #[error("not a safetensors file")]
+    NotSafetensors(#[source] safetensors::SafeTensorError),
+    #[error("no tensor `{name}` in {files} file(s){}", if sample.is_empty() { String::new() } else { format!(" (layer 0 has: {})", sample.join(", ")) })]
+    MissingTensor {
+        name: String,
+        files: usize,
+        sample: Vec<String>,
+    },
+    #[error("`{name}` has shape {shape:?}, the config says [{rows}, {cols}]")]
+    Shape {
+        name: String,
+        shape: Vec<usize>,
+        rows: usize,
+        cols: usize,
+    },
+    #[error("`{name}`")]
+    Decode {
+        name: String,
+        #[source]
+        source: DecodeError,
+    },
+}
+
+/// Why tensor bytes cannot be decoded to f32.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("dtype {0:?} is not bf16, f16 or f32")]
+    Dtype(Dtype),
+    #[error("{len} bytes is not a whole number of {dtype:?} values")]
+    Length { len: usize, dtype: Dtype },
+}
+
+/// Why a test checkpoint could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Safetensors(#[from] safetensors::SafeTensorError),
 }
 
 /// The Hugging Face hub cache folders to look in, in order (see the module comment).
@@ -274,22 +344,22 @@ pub fn load_checkpoint(
 ) -> Result<Vec<LayerTensor>, SmokeError> {
     let mut maps = Vec::new();
     for f in files {
-        let bad = |why: String| SmokeError::Weights {
+        let bad = |source| SmokeError::Weights {
             path: f.clone(),
-            why,
+            source,
         };
-        let file = std::fs::File::open(f).map_err(|e| bad(e.to_string()))?;
+        let file = std::fs::File::open(f).map_err(|e| bad(WeightsError::Io(e)))?;
         // SAFETY: the map is only read; a checkpoint changed underneath us while mapped could
         // give wrong values (which the checks would report) but not unsound reads of our memory
         // beyond the mapping, whose length is fixed here.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| bad(e.to_string()))?;
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| bad(WeightsError::Io(e)))?;
         maps.push(map);
     }
     let mut parsed = Vec::new();
     for (f, m) in files.iter().zip(&maps) {
         let st = safetensors::SafeTensors::deserialize(m).map_err(|e| SmokeError::Weights {
             path: f.clone(),
-            why: format!("not a safetensors file: {e}"),
+            source: WeightsError::NotSafetensors(e),
         })?;
         parsed.push(st);
     }
@@ -308,34 +378,31 @@ pub fn load_checkpoint(
                 .collect();
             return Err(SmokeError::Weights {
                 path: files.first().cloned().unwrap_or_default(),
-                why: format!(
-                    "no tensor `{}` in {} file(s){}",
-                    p.name,
-                    files.len(),
-                    if sample.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" (layer 0 has: {})", sample.join(", "))
-                    }
-                ),
+                source: WeightsError::MissingTensor {
+                    name: p.name.clone(),
+                    files: files.len(),
+                    sample,
+                },
             });
         };
         if t.shape() != [p.rows, p.cols] {
             return Err(SmokeError::Weights {
                 path: f.clone(),
-                why: format!(
-                    "`{}` has shape {:?}, the config says [{}, {}]",
-                    p.name,
-                    t.shape(),
-                    p.rows,
-                    p.cols
-                ),
+                source: WeightsError::Shape {
+                    name: p.name.clone(),
+                    shape: t.shape().to_vec(),
+                    rows: p.rows,
+                    cols: p.cols,
+                },
             });
         }
         let raw = t.data().to_vec();
-        let w = to_f32(t.dtype(), &raw).map_err(|why| SmokeError::Weights {
+        let w = to_f32(t.dtype(), &raw).map_err(|source| SmokeError::Weights {
             path: f.clone(),
-            why: format!("`{}`: {why}", p.name),
+            source: WeightsError::Decode {
+                name: p.name.clone(),
+                source,
+            },
         })?;
         out.push(LayerTensor {
             proj: p.clone(),
@@ -348,40 +415,42 @@ pub fn load_checkpoint(
 }
 
 /// Little-endian bf16 / f16 / f32 bytes to f32 values (parallel).
-pub fn to_f32(dtype: Dtype, raw: &[u8]) -> Result<Vec<f32>, String> {
+pub fn to_f32(dtype: Dtype, raw: &[u8]) -> Result<Vec<f32>, DecodeError> {
     let size = match dtype {
         Dtype::F32 => 4,
         Dtype::F16 | Dtype::BF16 => 2,
-        other => return Err(format!("dtype {other:?} is not bf16, f16 or f32")),
+        other => return Err(DecodeError::Dtype(other)),
     };
     if raw.len() % size != 0 {
-        return Err(format!(
-            "{} bytes is not a whole number of {dtype:?} values",
-            raw.len()
-        ));
+        return Err(DecodeError::Length {
+            len: raw.len(),
+            dtype,
+        });
     }
     let mut out = vec![0f32; raw.len() / size];
-    par::for_chunks(&mut out, 1 << 16, |first, piece| {
-        let start = first * (1 << 16) * size;
-        let src = &raw[start..start + piece.len() * size];
-        match dtype {
-            Dtype::F32 => {
-                for (o, c) in piece.iter_mut().zip(src.chunks_exact(4)) {
-                    *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+    out.par_chunks_mut(1 << 16)
+        .enumerate()
+        .for_each(|(i, piece)| {
+            let start = i * (1 << 16) * size;
+            let src = &raw[start..start + piece.len() * size];
+            match dtype {
+                Dtype::F32 => {
+                    for (o, c) in piece.iter_mut().zip(src.chunks_exact(4)) {
+                        *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                    }
+                }
+                Dtype::F16 => {
+                    for (o, c) in piece.iter_mut().zip(src.chunks_exact(2)) {
+                        *o = half::f16::from_bits(u16::from_le_bytes([c[0], c[1]])).to_f32();
+                    }
+                }
+                _ => {
+                    for (o, c) in piece.iter_mut().zip(src.chunks_exact(2)) {
+                        *o = half::bf16::from_bits(u16::from_le_bytes([c[0], c[1]])).to_f32();
+                    }
                 }
             }
-            Dtype::F16 => {
-                for (o, c) in piece.iter_mut().zip(src.chunks_exact(2)) {
-                    *o = half::f16::from_bits(u16::from_le_bytes([c[0], c[1]])).to_f32();
-                }
-            }
-            _ => {
-                for (o, c) in piece.iter_mut().zip(src.chunks_exact(2)) {
-                    *o = half::bf16::from_bits(u16::from_le_bytes([c[0], c[1]])).to_f32();
-                }
-            }
-        }
-    });
+        });
     Ok(out)
 }
 
@@ -400,74 +469,19 @@ pub fn from_f32(dtype: Dtype, w: &[f32]) -> Vec<u8> {
     }
 }
 
-/// A small, fast, seeded generator (SplitMix64), with normals by Marsaglia's polar method.
-#[derive(Debug, Clone)]
-pub struct Rng {
-    state: u64,
-    spare: Option<f32>,
-}
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng {
-            state: seed ^ 0x9E37_79B9_7F4A_7C15,
-            spare: None,
-        }
-    }
-
-    /// A generator for stream `a`/`b` of `seed`, independent of thread scheduling.
-    pub fn stream(seed: u64, a: u64, b: u64) -> Self {
-        let mut r = Rng::new(
-            seed ^ a.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ b.wrapping_mul(0x8CB9_2BA7_2F3D_8DD7),
-        );
-        r.next_u64();
-        r
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    pub fn uniform(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 * (1.0 / (1u64 << 24) as f32)
-    }
-
-    /// Standard normal.
-    pub fn normal(&mut self) -> f32 {
-        if let Some(s) = self.spare.take() {
-            return s;
-        }
-        loop {
-            let u = 2.0 * self.uniform() - 1.0;
-            let v = 2.0 * self.uniform() - 1.0;
-            let s = u * u + v * v;
-            if s > 0.0 && s < 1.0 {
-                let m = (-2.0 * s.ln() / s).sqrt();
-                self.spare = Some(v * m);
-                return u * m;
-            }
-        }
-    }
-}
-
 /// Seeded synthetic weights for `p`: N(0, 0.02²), rounded to bf16 (Mistral's dtype).
 pub fn synthetic(p: &Projection, seed: u64, tensor_id: u64) -> LayerTensor {
     const ROWS_PER_STREAM: usize = 16;
     let mut w = vec![0f32; p.params()];
     let cols = p.cols;
-    par::for_chunks(&mut w, ROWS_PER_STREAM * cols, |first, piece| {
-        for (i, chunk) in piece.chunks_mut(ROWS_PER_STREAM * cols).enumerate() {
-            let mut rng = Rng::stream(seed, tensor_id, (first + i) as u64);
+    w.par_chunks_mut(ROWS_PER_STREAM * cols.max(1))
+        .enumerate()
+        .for_each(|(i, chunk)| {
+            let mut rng = Rng::stream(seed, tensor_id, i as u64);
             for v in chunk.iter_mut() {
                 *v = half::bf16::from_f32(0.02 * rng.normal()).to_f32();
             }
-        }
-    });
+        });
     LayerTensor {
         proj: p.clone(),
         dtype: Dtype::BF16,
@@ -515,7 +529,7 @@ pub fn write_tiny_checkpoint(
     dtype: Dtype,
     seed: u64,
     path: &Path,
-) -> Result<(), String> {
+) -> Result<(), WriteError> {
     let tensors: Vec<(String, Vec<usize>, Vec<u8>)> = cfg
         .projections(0)
         .iter()
@@ -528,16 +542,13 @@ pub fn write_tiny_checkpoint(
     let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
         .iter()
         .map(|(n, s, b)| {
-            safetensors::tensor::TensorView::new(dtype, s.clone(), b)
-                .map(|v| (n.clone(), v))
-                .map_err(|e| e.to_string())
+            safetensors::tensor::TensorView::new(dtype, s.clone(), b).map(|v| (n.clone(), v))
         })
         .collect::<Result<_, _>>()?;
     let mut meta = BTreeMap::new();
     meta.insert("format".to_string(), "pt".to_string());
-    let bytes = safetensors::serialize(views, Some(meta.into_iter().collect()))
-        .map_err(|e| e.to_string())?;
-    std::fs::write(path, bytes).map_err(|e| e.to_string())
+    let bytes = safetensors::serialize(views, Some(meta.into_iter().collect()))?;
+    Ok(std::fs::write(path, bytes)?)
 }
 
 #[cfg(test)]
@@ -565,9 +576,14 @@ mod tests {
     #[test]
     fn config_errors_name_the_field() {
         let e = ModelConfig::parse(r#"{"hidden_size": 64}"#, "x").unwrap_err();
-        assert!(e.contains("intermediate_size"), "{e}");
+        assert_eq!(e.to_string(), "`intermediate_size` is missing");
         let e = ModelConfig::parse(r#"{"hidden_size": "a"}"#, "x").unwrap_err();
-        assert!(e.contains("hidden_size"), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "`hidden_size` is not a positive integer: \"a\""
+        );
+        let e = ModelConfig::parse("{", "x").unwrap_err();
+        assert!(crate::smoke::chain(&e).starts_with("not JSON: EOF"), "{e}");
         let c = ModelConfig::parse(
             r#"{"hidden_size": 64, "intermediate_size": 96, "num_attention_heads": 4, "head_dim": null}"#,
             "x",
@@ -606,23 +622,6 @@ mod tests {
         assert_eq!(
             find_in_hf_cache(&vars),
             Some(vec![snap.join("model-00001-of-00002.safetensors")])
-        );
-    }
-
-    #[test]
-    fn rng_is_deterministic_and_normal() {
-        let mut a = Rng::new(1);
-        let mut b = Rng::new(1);
-        let xs: Vec<f32> = (0..20000).map(|_| a.normal()).collect();
-        assert_eq!(
-            xs[..10],
-            (0..10).map(|_| b.normal()).collect::<Vec<_>>()[..]
-        );
-        let mean = xs.iter().sum::<f32>() / xs.len() as f32;
-        let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / xs.len() as f32;
-        assert!(
-            mean.abs() < 0.03 && (var - 1.0).abs() < 0.05,
-            "{mean} {var}"
         );
     }
 

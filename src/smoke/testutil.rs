@@ -1,9 +1,16 @@
 //! Test support: the bitsandbytes golden files in `../shared/golden/` (skipped with a printed
-//! reason when that folder is absent) and typed reads of their tensors.
+//! reason when that folder is absent) and typed reads of their tensors; a tiny config; a test
+//! device ([`Tampered`]) whose quantizer or kernel a test breaks on purpose.
 
 use std::path::PathBuf;
 
 pub use super::model::Rng;
+
+use super::backend::{DeviceInfo, NotRun, Product, Quantized, Runs};
+use super::formats::Format;
+use super::metrics::Reps;
+use super::model::LayerTensor;
+use super::Device;
 
 /// A golden safetensors file, read whole.
 pub struct Golden {
@@ -64,4 +71,111 @@ impl Golden {
             .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
             .collect()
     }
+}
+
+/// A small Mistral-like config for tests (debug builds are slow).
+pub fn tiny() -> super::ModelConfig {
+    super::ModelConfig::parse(
+        r#"{"_name_or_path": "tiny-mistral", "hidden_size": 256, "intermediate_size": 512,
+            "num_attention_heads": 4, "num_key_value_heads": 2, "num_hidden_layers": 2, "vocab_size": 1000}"#,
+        "tiny",
+    )
+    .expect("tiny config")
+}
+
+/// A test device: the CPU (reporting itself as `device`), with format `F`'s stored bytes and
+/// kernel replaceable, to show that the generic check catches a broken quantizer or kernel.
+pub struct Tampered<'a, F: Format> {
+    pub device: Device,
+    pub packed: Box<PackedFn<'a, F>>,
+    pub kernel: Box<KernelFn<'a, F>>,
+}
+
+type PackedFn<'a, F> = dyn Fn(&mut <F as Format>::Packed) + Sync + 'a;
+type KernelFn<'a, F> = dyn Fn(&F, &LayerTensor, &<F as Format>::Packed, &[f32], usize) -> (Vec<f32>, <F as Format>::Act)
+    + Sync
+    + 'a;
+
+impl<'a, F: Format> Tampered<'a, F> {
+    /// Replaces nothing yet: the plain CPU.
+    pub fn cpu() -> Self {
+        Tampered {
+            device: Device::Cpu,
+            packed: Box::new(|_| {}),
+            kernel: Box::new(|f, t, p, x, b| f.matmul(t, p, x, b).expect("CPU kernel")),
+        }
+    }
+
+    pub fn kernel(
+        mut self,
+        k: impl Fn(&F, &LayerTensor, &F::Packed, &[f32], usize) -> (Vec<f32>, F::Act) + Sync + 'a,
+    ) -> Self {
+        self.kernel = Box::new(k);
+        self
+    }
+
+    /// A GPU-like device (its bytes are compared with the CPU's) whose quantizer applies `p`.
+    pub fn quantizer(mut self, p: impl Fn(&mut F::Packed) + Sync + 'a) -> Self {
+        self.device = Device::Cuda;
+        self.packed = Box::new(p);
+        self
+    }
+}
+
+impl<F: Format> DeviceInfo for Tampered<'_, F> {
+    fn device(&self) -> Device {
+        self.device
+    }
+
+    fn bandwidth(&self) -> Option<f64> {
+        None
+    }
+
+    fn gemm_batch(&self, level: super::Level) -> usize {
+        level.batches().1
+    }
+}
+
+impl<F: Format> Runs<F> for Tampered<'_, F> {
+    type Resident = ();
+
+    fn quantize(&self, f: &F, t: &LayerTensor) -> Result<Quantized<F::Packed, ()>, NotRun> {
+        let mut p = f.quantize(t)?;
+        (self.packed)(&mut p);
+        Ok(Quantized {
+            host: p,
+            resident: (),
+            secs: 0.0,
+        })
+    }
+
+    fn matmul(
+        &self,
+        f: &F,
+        t: &LayerTensor,
+        q: &Quantized<F::Packed, ()>,
+        x: &[f32],
+        batch: usize,
+        _reps: Reps,
+    ) -> Result<Product<F::Act>, NotRun> {
+        let (y, act) = (self.kernel)(f, t, &q.host, x, batch);
+        Ok(Product { y, act, secs: 1e-3 })
+    }
+
+    fn notes(&self, _f: &F) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// Tiny layer `short` with seeded weights, its batch-1 activations and their f32 product.
+pub fn setup(short: &str) -> (LayerTensor, Vec<f32>, Vec<f32>) {
+    let p = tiny()
+        .projections(0)
+        .into_iter()
+        .find(|p| p.short == short)
+        .expect("projection");
+    let t = super::model::synthetic(&p, 9, 1);
+    let (x, _) = super::model::activations(9, 1, p.cols);
+    let r = super::formats::gemm::matmul_f32(&x, 1, &t.w, p.rows, p.cols).expect("reference");
+    (t, x, r)
 }

@@ -8,8 +8,10 @@ use crate::model::Verdict;
 /// Adds a library's smoke results to its row and its CUDA cell.
 pub(super) fn fold_smoke(row: &mut Row, lib: &Library, sm: &crate::smoke::SmokeReport) {
     for id in &lib.smoke {
-        let id = id.get_ref().as_str();
-        for device in ["cpu", "cuda"] {
+        let Some(id) = crate::model::SmokeCheckId::parse(id.get_ref()) else {
+            continue;
+        };
+        for device in crate::smoke::Device::ALL {
             let Some(v) = sm.verdict(id, device) else {
                 continue;
             };
@@ -33,7 +35,7 @@ pub(super) fn fold_smoke(row: &mut Row, lib: &Library, sm: &crate::smoke::SmokeR
                 why.map(|w| format!(": {w}")).unwrap_or_default()
             );
             row.smoke.push(line.clone());
-            if device == "cuda" {
+            if device == crate::smoke::Device::Cuda {
                 if let Some(cell) = row.cells.iter_mut().find(|c| c.kind == ColumnKind::Cuda) {
                     match v {
                         Verdict::Verified => cell

@@ -5,9 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use compat::model::Verdict;
+use compat::model::{SmokeCheckId, Verdict};
 use compat::probe::HostFacts;
-use compat::smoke::{self, model, DeviceChoice, Level, SmokeError, SmokeOptions};
+use compat::report::smoke::render_table;
+use compat::smoke::{self, model, Device, DeviceChoice, Level, SmokeError, SmokeOptions};
 
 fn fixture(dtype: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("fixtures/weights/tiny-mistral-{dtype}"))
@@ -78,12 +79,12 @@ fn every_cpu_check_passes_on_tiny_checkpoints_of_each_dtype() {
             r.weights
         );
         assert!(r.gpu.is_none(), "--device cpu does not touch the GPU");
-        for id in compat::model::SmokeCheckId::ALL.map(|c| c.as_str()) {
+        for id in SmokeCheckId::ALL {
             assert_eq!(
-                r.verdict(id, "cpu"),
+                r.verdict(id, Device::Cpu),
                 Some(Verdict::Verified),
                 "{dtype} {id}:\n{}",
-                smoke::render_table(&r)
+                render_table(&r)
             );
         }
         // 7 projections x 7 checks + the round trip
@@ -91,7 +92,7 @@ fn every_cpu_check_passes_on_tiny_checkpoints_of_each_dtype() {
         let rt = r
             .checks
             .iter()
-            .find(|c| c.id == "safetensors-roundtrip")
+            .find(|c| c.id == SmokeCheckId::SafetensorsRoundtrip)
             .expect("round trip");
         let want = match dtype {
             "bf16" => "BF16",
@@ -135,7 +136,11 @@ fn the_gpu_path_is_a_skip_without_a_driver() {
         r.gpu.as_deref(),
         Some("skipped: no NVIDIA driver (libcuda.so.1 not found)")
     );
-    let gpu: Vec<_> = r.checks.iter().filter(|c| c.device == "cuda").collect();
+    let gpu: Vec<_> = r
+        .checks
+        .iter()
+        .filter(|c| c.device == Device::Cuda)
+        .collect();
     assert_eq!(gpu.len(), 7, "one unverified row per GPU check");
     for c in gpu {
         assert_eq!(c.verdict, Verdict::Unverified, "{c:?}");
@@ -144,12 +149,12 @@ fn the_gpu_path_is_a_skip_without_a_driver() {
             Some("skipped: no NVIDIA driver (libcuda.so.1 not found)")
         );
     }
-    for id in compat::model::SmokeCheckId::KERNELS.map(|c| c.as_str()) {
-        assert_eq!(r.verdict(id, "cpu"), Some(Verdict::Verified));
-        assert_eq!(r.verdict(id, "cuda"), Some(Verdict::Unverified));
+    for id in SmokeCheckId::KERNELS {
+        assert_eq!(r.verdict(id, Device::Cpu), Some(Verdict::Verified));
+        assert_eq!(r.verdict(id, Device::Cuda), Some(Verdict::Unverified));
     }
     assert!(!r.failed());
-    let table = smoke::render_table(&r);
+    let table = render_table(&r);
     assert!(table.contains("skipped: no NVIDIA driver"), "{table}");
     let json = serde_json::to_value(&r).expect("json");
     assert_eq!(json["checks"][0]["verdict"], "verified");
@@ -162,7 +167,7 @@ fn cuda_only_without_a_driver_runs_no_cpu_check() {
         ..tiny_opts("bf16")
     };
     let r = smoke::run(&opts, &HostFacts::default()).expect("runs");
-    assert!(r.checks.iter().all(|c| c.device == "cuda"));
+    assert!(r.checks.iter().all(|c| c.device == Device::Cuda));
     assert!(r.checks.iter().all(|c| c.verdict != Verdict::Verified
         || r.gpu.as_deref().is_some_and(|g| !g.starts_with("skipped"))));
 }
@@ -230,9 +235,9 @@ fn bad_input_is_an_error_naming_the_path() {
     let mut o = tiny_opts("bf16");
     o.config = Some(cfg.clone());
     match smoke::run(&o, &HostFacts::default()) {
-        Err(SmokeError::Config { path, why }) => {
+        Err(SmokeError::Config { path, source }) => {
             assert_eq!(path, cfg);
-            assert!(why.contains("intermediate_size"), "{why}");
+            assert!(source.to_string().contains("intermediate_size"), "{source}");
         }
         other => panic!("{other:?}"),
     }
@@ -245,7 +250,9 @@ fn bad_input_is_an_error_naming_the_path() {
     let mut o = tiny_opts("bf16");
     o.config = Some(cfg);
     match smoke::run(&o, &HostFacts::default()) {
-        Err(SmokeError::Weights { why, .. }) => assert!(why.contains("shape"), "{why}"),
+        Err(SmokeError::Weights { source, .. }) => {
+            assert!(source.to_string().contains("shape"), "{source}")
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -268,7 +275,7 @@ fn synthetic_weights_when_no_checkpoint_is_given() {
         r.weights
     );
     assert_eq!(r.checks.len(), 2 * 7 + 1, "quick: q_proj and down_proj");
-    assert!(!r.failed(), "{}", smoke::render_table(&r));
+    assert!(!r.failed(), "{}", render_table(&r));
 }
 
 /// The real Mistral-7B shapes, quick and full (synthetic weights unless a checkpoint is in the
@@ -285,7 +292,7 @@ fn mistral_quick_and_full() {
         };
         let host = compat::probe::basic_host();
         let r = smoke::run(&opts, &host).expect("runs");
-        println!("{}", smoke::render_table(&r));
+        println!("{}", render_table(&r));
         assert!(!r.failed());
     }
 }
@@ -305,11 +312,11 @@ fn gpu_checks() {
             ..Default::default()
         };
         let r = smoke::run(&opts, &host).expect("runs");
-        println!("{}", smoke::render_table(&r));
+        println!("{}", render_table(&r));
         let gpu = r.gpu.clone().unwrap_or_default();
         assert!(!gpu.starts_with("skipped"), "no GPU here: {gpu}");
-        for c in r.checks.iter().filter(|c| c.device == "cuda") {
-            let bf16_below_80 = c.id == "gemm-bf16"
+        for c in r.checks.iter().filter(|c| c.device == Device::Cuda) {
+            let bf16_below_80 = c.id == SmokeCheckId::GemmBf16
                 && c.reason
                     .as_deref()
                     .is_some_and(|r| r.contains("compute capability 8.0"));

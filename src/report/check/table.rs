@@ -35,7 +35,7 @@ pub fn render(r: &Report, styles: &Styles) -> String {
             "\n{}\n",
             paint(styles.heading, "Smoke compressions")
         ));
-        out.push_str(&crate::smoke::render_table(sm));
+        out.push_str(&super::super::smoke::render_table(sm));
         out.push('\n');
     }
     out.push_str(&score(r, styles));

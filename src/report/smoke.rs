@@ -1,10 +1,11 @@
 //! The human-readable smoke report (comfy-table, no colour): one row per check, then why each
-//! check that is not verified is so, then the seed's claims with what was measured.
+//! check that is not verified is so, then the seed's claims with what was measured. Rendering
+//! only: the report is `crate::smoke::SmokeReport`, made by `compat smoke`.
 
 use comfy_table::{presets, ContentArrangement, Table};
 
-use super::SmokeReport;
 use crate::model::Verdict;
+use crate::smoke::SmokeReport;
 
 fn mark(v: Verdict) -> &'static str {
     match v {
@@ -54,8 +55,8 @@ pub fn render_table(r: &SmokeReport) -> String {
             _ => "—".into(),
         };
         t.add_row(vec![
-            c.id.clone(),
-            c.device.clone(),
+            c.id.to_string(),
+            c.device.to_string(),
             c.layer.trim_start_matches("model.").to_string(),
             c.shape.clone(),
             mark(c.verdict).to_string(),

@@ -6,7 +6,17 @@
 //! here one byte holds the positions of two groups (group `2j` in the low nibble, each nibble
 //! `i0 | i1 << 2` with `i0 < i1`). Stored bytes: `cols/2 * 2 + cols/8` per row, 56.25% of fp16.
 
-use super::par;
+use rayon::prelude::*;
+
+use super::{
+    bytes_f32, decoded_matmul, same_bits, transpose, Assessment, Diff, Format, FormatError,
+    Measured,
+};
+use crate::model::SmokeCheckId;
+use crate::smoke::dump::Artifacts;
+use crate::smoke::metrics::{self, max_rel_error};
+use crate::smoke::model::{self, LayerTensor};
+use crate::smoke::Bounds;
 
 /// A 2:4-pruned matrix.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,37 +72,30 @@ impl Sparse24 {
 }
 
 /// Prunes `w` (`[rows, cols]`, `cols % 8 == 0`) to 2:4 by magnitude.
-pub fn prune(w: &[f32], rows: usize, cols: usize) -> Result<Sparse24, String> {
+pub fn prune(w: &[f32], rows: usize, cols: usize) -> Result<Sparse24, FormatError> {
     if cols % 8 != 0 {
-        return Err(format!(
-            "2:4 sparsity needs the input dimension to be a multiple of 8, not {cols}"
-        ));
+        return Err(FormatError::Shape {
+            format: "2:4 sparsity",
+            multiple: 8,
+            cols,
+        });
     }
     let mut values = vec![0f32; rows * cols / 2];
     let mut meta = vec![0u8; rows * cols / 8];
-    par::for_chunks2(
-        &mut values,
-        cols / 2,
-        &mut meta,
-        cols / 8,
-        |first, vals, mt| {
-            for (j, (vr, mr)) in vals
-                .chunks_mut(cols / 2)
-                .zip(mt.chunks_mut(cols / 8))
-                .enumerate()
-            {
-                let r = first + j;
-                let row = &w[r * cols..(r + 1) * cols];
-                for (g, grp) in row.chunks_exact(4).enumerate() {
-                    let (i0, i1) = top2(grp);
-                    vr[2 * g] = grp[i0];
-                    vr[2 * g + 1] = grp[i1];
-                    let nib = (i0 as u8) | ((i1 as u8) << 2);
-                    mr[g / 2] |= nib << ((g % 2) * 4);
-                }
+    values
+        .par_chunks_mut((cols / 2).max(1))
+        .zip(meta.par_chunks_mut((cols / 8).max(1)))
+        .enumerate()
+        .for_each(|(r, (vr, mr))| {
+            let row = &w[r * cols..(r + 1) * cols];
+            for (g, grp) in row.chunks_exact(4).enumerate() {
+                let (i0, i1) = top2(grp);
+                vr[2 * g] = grp[i0];
+                vr[2 * g + 1] = grp[i1];
+                let nib = (i0 as u8) | ((i1 as u8) << 2);
+                mr[g / 2] |= nib << ((g % 2) * 4);
             }
-        },
-    );
+        });
     Ok(Sparse24 {
         rows,
         cols,
@@ -123,9 +126,9 @@ pub fn top2(g: &[f32]) -> (usize, usize) {
 pub fn matmul(s: &Sparse24, x: &[f32], batch: usize) -> Vec<f32> {
     let cols = s.cols;
     let mut yt = vec![0f32; s.rows * batch];
-    par::for_chunks(&mut yt, batch.max(1), |first, piece| {
-        for (j, out) in piece.chunks_mut(batch.max(1)).enumerate() {
-            let r = first + j;
+    yt.par_chunks_mut(batch.max(1))
+        .enumerate()
+        .for_each(|(r, out)| {
             let vals = &s.values[r * cols / 2..(r + 1) * cols / 2];
             let meta = &s.meta[r * cols / 8..(r + 1) * cols / 8];
             for (b, o) in out.iter_mut().enumerate() {
@@ -142,21 +145,42 @@ pub fn matmul(s: &Sparse24, x: &[f32], batch: usize) -> Vec<f32> {
                 }
                 *o = acc[0] + acc[1];
             }
-        }
-    });
-    super::nf4::transpose(&yt, s.rows, batch)
+        });
+    transpose(&yt, s.rows, batch)
+}
+
+/// A mask that is not 2:4 by magnitude: the first violation.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum MaskError {
+    #[error("row {row} group {group} keeps {kept} of 4")]
+    Count {
+        row: usize,
+        group: usize,
+        kept: usize,
+    },
+    #[error("row {row} group {group} drops |{dropped}| but keeps |{kept}|")]
+    Order {
+        row: usize,
+        group: usize,
+        dropped: f32,
+        kept: f32,
+    },
 }
 
 /// Whether every group keeps exactly 2 and the kept magnitudes are the largest (the structural
 /// part of the check). Returns the first violation.
-pub fn verify_mask(w: &[f32], s: &Sparse24) -> Result<(), String> {
+pub fn verify_mask(w: &[f32], s: &Sparse24) -> Result<(), MaskError> {
     let m = s.mask();
     for r in 0..s.rows {
         for g in 0..s.cols / 4 {
             let o = r * s.cols + 4 * g;
             let kept: Vec<usize> = (0..4).filter(|&i| m[o + i] == 1).collect();
             if kept.len() != 2 {
-                return Err(format!("row {r} group {g} keeps {} of 4", kept.len()));
+                return Err(MaskError::Count {
+                    row: r,
+                    group: g,
+                    kept: kept.len(),
+                });
             }
             let min_kept = kept
                 .iter()
@@ -167,13 +191,132 @@ pub fn verify_mask(w: &[f32], s: &Sparse24) -> Result<(), String> {
                 .map(|i| w[o + i].abs())
                 .fold(0f32, f32::max);
             if max_dropped > min_kept {
-                return Err(format!(
-                    "row {r} group {g} drops |{max_dropped}| but keeps |{min_kept}|"
-                ));
+                return Err(MaskError::Order {
+                    row: r,
+                    group: g,
+                    dropped: max_dropped,
+                    kept: min_kept,
+                });
             }
         }
     }
     Ok(())
+}
+
+/// 2:4 sparsity by magnitude as a [`Format`].
+pub struct Sparse24Format;
+
+impl Format for Sparse24Format {
+    type Packed = Sparse24;
+    type Act = ();
+
+    fn id(&self) -> SmokeCheckId {
+        SmokeCheckId::Sparse24
+    }
+
+    fn bound(&self) -> f64 {
+        Bounds::SPARSE
+    }
+
+    fn quantize(&self, t: &LayerTensor) -> Result<Sparse24, FormatError> {
+        prune(&t.w, t.proj.rows, t.proj.cols)
+    }
+
+    fn decode(&self, _t: &LayerTensor, p: &Sparse24) -> Vec<f32> {
+        p.densify()
+    }
+
+    fn matmul(
+        &self,
+        _t: &LayerTensor,
+        p: &Sparse24,
+        x: &[f32],
+        batch: usize,
+    ) -> Result<(Vec<f32>, ()), FormatError> {
+        Ok((matmul(p, x, batch), ()))
+    }
+
+    fn compressed_bytes(&self, _t: &LayerTensor, p: &Sparse24) -> u64 {
+        p.bytes16()
+    }
+
+    fn diff(&self, cpu: &Sparse24, dev: &Sparse24) -> Option<Diff> {
+        let what = "kept values and positions";
+        Some(
+            Diff::count(&dev.values, &cpu.values, same_bits, what).and(Diff::count(
+                &dev.meta,
+                &cpu.meta,
+                |a, b| a == b,
+                what,
+            )),
+        )
+    }
+
+    fn assess(&self, m: &Measured<'_, Self>) -> Assessment {
+        let s = m.packed;
+        let mut failures = Vec::new();
+        if let Err(e) = verify_mask(&m.t.w, s) {
+            failures.push(format!("the mask is not 2:4 by magnitude: {e}"));
+        }
+        let mut notes = vec![format!(
+            "mask: exactly 2 of every 4, the kept magnitudes the largest ({} groups); prune {:.1} ms",
+            s.rows * s.cols / 4,
+            m.quantize_secs * 1e3
+        )];
+        let dense = s.densify();
+        let error = match decoded_matmul(m.x, m.batch, &dense, m.t) {
+            Ok(r) => {
+                notes.push(format!(
+                    "pruning itself moves the output by {:.0}% of its scale (not bounded: that is the model's accuracy question)",
+                    100.0 * max_rel_error(&r, m.f32_ref)
+                ));
+                max_rel_error(m.y, &r)
+            }
+            Err(e) => {
+                failures.push(format!(
+                    "the f32 reference failed: {}",
+                    crate::smoke::chain(&e)
+                ));
+                f64::NAN
+            }
+        };
+        notes.push("bytes as stored for sparse tensor cores: fp16 values + 2-bit positions".into());
+        Assessment {
+            error,
+            bound: Bounds::SPARSE,
+            kernel: None,
+            failures,
+            compressed_bytes: s.bytes16(),
+            throughput: metrics::gbs(
+                bytes_f32(s.values.len()) + s.meta.len() as u64,
+                m.kernel_secs,
+                m.bandwidth,
+            ),
+            notes,
+        }
+    }
+
+    fn dump(&self, t: &LayerTensor, s: &Sparse24, _x: &[f32], _batch: usize, out: &mut Artifacts) {
+        let (rows, cols) = (t.proj.rows, t.proj.cols);
+        out.push(
+            "sparse24_mask_u8",
+            safetensors::Dtype::U8,
+            vec![rows, cols],
+            s.mask(),
+        );
+        out.push(
+            "sparse24_values_f16",
+            safetensors::Dtype::F16,
+            vec![rows, cols / 2],
+            model::from_f32(safetensors::Dtype::F16, &s.values),
+        );
+        out.push(
+            "sparse24_meta_u8",
+            safetensors::Dtype::U8,
+            vec![rows, cols / 8],
+            s.meta.clone(),
+        );
+    }
 }
 
 #[cfg(test)]

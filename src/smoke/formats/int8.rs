@@ -12,7 +12,19 @@
 //! multiplied in fp16 with the weight's columns dequantized from int8 (`CB[:, cols] * SCB /
 //! 127`, as bitsandbytes does), so no fp16 copy of the weight is kept.
 
-use super::par;
+use rayon::prelude::*;
+
+use super::{
+    bytes_f32, decoded_matmul, same_bits, Against, Assessment, Diff, Format, FormatError, Measured,
+};
+use crate::model::SmokeCheckId;
+use crate::smoke::dump::{le_f32, Artifacts};
+use crate::smoke::metrics::{self, max_rel_error};
+use crate::smoke::model::LayerTensor;
+use crate::smoke::Bounds;
+
+/// The LLM.int8 outlier threshold for the activations (bitsandbytes' default).
+pub const THRESHOLD: f32 = 6.0;
 
 /// 1/127 as bitsandbytes writes it (`int8_vectorwise_dequant`); its f32 is what is used.
 #[allow(clippy::excessive_precision)]
@@ -52,36 +64,30 @@ pub fn quantize(x: &[f32], rows: usize, cols: usize, threshold: f32) -> Int8 {
     let outlier_cols: Vec<usize> = (0..cols).filter(|&c| outlier[c]).collect();
     let mut values = vec![0i8; rows * cols];
     let mut row_absmax = vec![0f32; rows];
-    par::for_chunks2(
-        &mut values,
-        cols.max(1),
-        &mut row_absmax,
-        1,
-        |first, vals, am| {
-            for (j, a) in am.iter_mut().enumerate() {
-                let r = first + j;
-                let row = &x[r * cols..(r + 1) * cols];
-                let m = row
-                    .iter()
-                    .filter(|v| !is_outlier(**v))
-                    .fold(0f32, |m, v| m.max(v.abs()));
-                *a = m;
-                let out = &mut vals[j * cols..(j + 1) * cols];
-                if m == 0.0 {
-                    out.fill(0);
-                    continue;
-                }
-                let s = 127.0f32 / m;
-                for ((o, &v), &is_out) in out.iter_mut().zip(row).zip(&outlier) {
-                    *o = if is_out {
-                        0
-                    } else {
-                        (v * s).round_ties_even().clamp(-127.0, 127.0) as i8
-                    };
-                }
+    values
+        .par_chunks_mut(cols.max(1))
+        .zip(row_absmax.par_iter_mut())
+        .enumerate()
+        .for_each(|(r, (out, a))| {
+            let row = &x[r * cols..(r + 1) * cols];
+            let m = row
+                .iter()
+                .filter(|v| !is_outlier(**v))
+                .fold(0f32, |m, v| m.max(v.abs()));
+            *a = m;
+            if m == 0.0 {
+                out.fill(0);
+                return;
             }
-        },
-    );
+            let s = 127.0f32 / m;
+            for ((o, &v), &is_out) in out.iter_mut().zip(row).zip(&outlier) {
+                *o = if is_out {
+                    0
+                } else {
+                    (v * s).round_ties_even().clamp(-127.0, 127.0) as i8
+                };
+            }
+        });
     Int8 {
         rows,
         cols,
@@ -94,15 +100,14 @@ pub fn quantize(x: &[f32], rows: usize, cols: usize, threshold: f32) -> Int8 {
 /// bitsandbytes' `int8_vectorwise_dequant`: `(q * absmax) * (1/127)` in f32.
 pub fn dequantize(q: &Int8) -> Vec<f32> {
     let mut out = vec![0f32; q.values.len()];
-    par::for_chunks(&mut out, q.cols.max(1), |first, piece| {
-        for (j, row) in piece.chunks_mut(q.cols.max(1)).enumerate() {
-            let r = first + j;
+    out.par_chunks_mut(q.cols.max(1))
+        .enumerate()
+        .for_each(|(r, row)| {
             let a = q.row_absmax[r];
             for (o, &v) in row.iter_mut().zip(&q.values[r * q.cols..(r + 1) * q.cols]) {
                 *o = (f32::from(v) * a) * INV_127;
             }
-        }
-    });
+        });
     out
 }
 
@@ -128,9 +133,9 @@ pub fn matmul(w: &Int8, x: &[f32], batch: usize, threshold: f32) -> (Vec<f32>, I
         })
         .collect();
     let mut yt = vec![0f32; w.rows * batch];
-    par::for_chunks(&mut yt, batch.max(1), |first, piece| {
-        for (j, out) in piece.chunks_mut(batch.max(1)).enumerate() {
-            let r = first + j;
+    yt.par_chunks_mut(batch.max(1))
+        .enumerate()
+        .for_each(|(r, out)| {
             let wr = &w.values[r * cols..(r + 1) * cols];
             for (b, o) in out.iter_mut().enumerate() {
                 let xr = &xq.values[b * cols..(b + 1) * cols];
@@ -143,9 +148,8 @@ pub fn matmul(w: &Int8, x: &[f32], batch: usize, threshold: f32) -> (Vec<f32>, I
                 y += extra;
                 *o = y;
             }
-        }
-    });
-    (super::nf4::transpose(&yt, w.rows, batch), xq)
+        });
+    (super::transpose(&yt, w.rows, batch), xq)
 }
 
 /// The exact i32 dot product of two int8 rows (chunked so the compiler vectorizes it).
@@ -166,9 +170,177 @@ pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
     s
 }
 
+/// LLM.int8 as a [`Format`]: the weight quantized row-wise once (threshold 0), each activation
+/// row at run time with [`THRESHOLD`], the outlier columns multiplied in fp16.
+pub struct Int8Llm;
+
+impl Int8Llm {
+    /// The format reference: dequantized weights and activations, the outlier columns restored
+    /// in fp16 with the weight's dequantized columns, multiplied by candle in f32.
+    fn reference(&self, m: &Measured<'_, Self>, xq: &Int8) -> Result<Vec<f32>, super::CandleError> {
+        let (rows, cols) = (m.t.proj.rows, m.t.proj.cols);
+        let mut wd = dequantize(m.packed);
+        let mut xd = dequantize(xq);
+        for &col in &xq.outlier_cols {
+            for b in 0..m.batch {
+                xd[b * cols + col] = half::f16::from_f32(m.x[b * cols + col]).to_f32();
+            }
+            for r in 0..rows {
+                wd[r * cols + col] = half::f16::from_f32(wd[r * cols + col]).to_f32();
+            }
+        }
+        decoded_matmul(&xd, m.batch, &wd, m.t)
+    }
+}
+
+impl Format for Int8Llm {
+    type Packed = Int8;
+    type Act = Int8;
+
+    fn id(&self) -> SmokeCheckId {
+        SmokeCheckId::Int8Llm
+    }
+
+    fn bound(&self) -> f64 {
+        Bounds::INT8
+    }
+
+    fn quantize(&self, t: &LayerTensor) -> Result<Int8, FormatError> {
+        Ok(quantize(&t.w, t.proj.rows, t.proj.cols, 0.0))
+    }
+
+    fn decode(&self, _t: &LayerTensor, p: &Int8) -> Vec<f32> {
+        dequantize(p)
+    }
+
+    fn matmul(
+        &self,
+        _t: &LayerTensor,
+        p: &Int8,
+        x: &[f32],
+        batch: usize,
+    ) -> Result<(Vec<f32>, Int8), FormatError> {
+        Ok(matmul(p, x, batch, THRESHOLD))
+    }
+
+    fn compressed_bytes(&self, _t: &LayerTensor, p: &Int8) -> u64 {
+        p.bytes()
+    }
+
+    fn diff(&self, cpu: &Int8, dev: &Int8) -> Option<Diff> {
+        let what = "int8 values and row absmax";
+        Some(
+            Diff::count(&dev.values, &cpu.values, |a, b| a == b, what).and(Diff::count(
+                &dev.row_absmax,
+                &cpu.row_absmax,
+                same_bits,
+                what,
+            )),
+        )
+    }
+
+    fn diff_act(&self, _cpu: &Int8, x: &[f32], batch: usize, dev: &Int8) -> Option<Diff> {
+        let cpu = quantize(x, batch, dev.cols, THRESHOLD);
+        Some(Diff::count(
+            &dev.values,
+            &cpu.values,
+            |a, b| a == b,
+            "quantized activations",
+        ))
+    }
+
+    fn assess(&self, m: &Measured<'_, Self>) -> Assessment {
+        let xq = quantize(m.x, m.batch, m.t.proj.cols, THRESHOLD);
+        let fmt = self.reference(m, &xq);
+        let mut failures = Vec::new();
+        let ke = match &fmt {
+            Ok(f) => max_rel_error(m.y, f),
+            Err(e) => {
+                failures.push(format!(
+                    "the format reference failed: {}",
+                    crate::smoke::chain(e)
+                ));
+                f64::NAN
+            }
+        };
+        let outliers = &xq.outlier_cols;
+        let wq = m.packed;
+        Assessment {
+            error: max_rel_error(m.y, m.f32_ref),
+            bound: Bounds::INT8,
+            kernel: Some(Against {
+                error: ke,
+                bound: Bounds::KERNEL,
+                what: "dequantize-then-matmul (candle f32)",
+            }),
+            failures,
+            compressed_bytes: wq.bytes() + 8 * outliers.len() as u64,
+            throughput: metrics::gbs(wq.bytes(), m.kernel_secs, m.bandwidth),
+            notes: vec![
+                format!(
+                    "outlier input features (|x| >= {THRESHOLD}): {} column(s) {:?}, multiplied in fp16",
+                    outliers.len(),
+                    &outliers[..outliers.len().min(8)]
+                ),
+                format!(
+                    "quantize weights: {:.1} ms ({})",
+                    m.quantize_secs * 1e3,
+                    metrics::gbs(bytes_f32(m.t.proj.params()), m.quantize_secs, None)
+                ),
+                format!(
+                    "bytes: int8 values {} + f32 row absmax {} + i64 outlier columns {}",
+                    wq.values.len(),
+                    4 * wq.row_absmax.len(),
+                    8 * outliers.len()
+                ),
+            ],
+        }
+    }
+
+    fn dump(&self, _t: &LayerTensor, w: &Int8, x: &[f32], batch: usize, out: &mut Artifacts) {
+        let i8_bytes = |v: &[i8]| v.iter().map(|v| *v as u8).collect::<Vec<u8>>();
+        out.push(
+            "int8_values_i8",
+            safetensors::Dtype::I8,
+            vec![w.rows, w.cols],
+            i8_bytes(&w.values),
+        );
+        out.push(
+            "int8_row_absmax_f32",
+            safetensors::Dtype::F32,
+            vec![w.rows],
+            le_f32(&w.row_absmax),
+        );
+        let xq = quantize(x, batch, w.cols, THRESHOLD);
+        out.push(
+            "int8t6_values_i8",
+            safetensors::Dtype::I8,
+            vec![xq.rows, xq.cols],
+            i8_bytes(&xq.values),
+        );
+        out.push(
+            "int8t6_row_absmax_f32",
+            safetensors::Dtype::F32,
+            vec![xq.rows],
+            le_f32(&xq.row_absmax),
+        );
+        out.push(
+            "int8t6_outlier_cols_i64",
+            safetensors::Dtype::I64,
+            vec![xq.outlier_cols.len()],
+            xq.outlier_cols
+                .iter()
+                .flat_map(|c| (*c as i64).to_le_bytes())
+                .collect(),
+        );
+        out.meta("int8_threshold", THRESHOLD.to_string());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::smoke::model::Rng;
     use crate::smoke::testutil::golden;
 
     #[test]
@@ -249,7 +421,7 @@ mod tests {
 
     #[test]
     fn int8_matmul_matches_exact_integer_arithmetic() {
-        let mut rng = crate::smoke::model::Rng::new(5);
+        let mut rng = Rng::new(5);
         let (rows, cols, batch) = (9, 37, 3);
         let w: Vec<f32> = (0..rows * cols).map(|_| rng.normal() * 0.02).collect();
         let mut x: Vec<f32> = (0..batch * cols).map(|_| rng.normal()).collect();
