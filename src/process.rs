@@ -4,6 +4,9 @@
 //! `pip config list`, pip's resolver, `nvidia-smi`). Each is run here: stdin closed, both output
 //! streams drained on their own threads (so a program that writes more than a pipe holds cannot
 //! block on it while we wait), killed at the deadline, its output capped.
+//!
+//! What does not live here: what a program's output means (each caller parses its own) and
+//! which programs are run (the callers choose them; nothing here takes a shell string).
 
 use std::io::Read;
 use std::process::{Child, Command, ExitStatus, Stdio};

@@ -4,6 +4,13 @@
 //! Problems with what is installed (a dist-info without METADATA, bad encoding, two versions of
 //! one package, an unreadable entry) are [`Finding`]s in the result, not errors: the scan goes
 //! on. Errors are only for when there is no environment to read at all.
+//!
+//! What lives where: this file holds the environment's types ([`PythonEnv`], [`Distribution`],
+//! [`Finding`] and its codes) and [`read_environment`]; [`interpreter`] finds the interpreter
+//! (from `--python` and the [`Vars`](crate::model::Vars) handed in) and reads its paths and
+//! markers; `scan` reads the site folders; [`metadata`] holds the pure parsers of the files.
+//! What does not: a planned environment (`crate::requirements::planned` builds the same type
+//! from a lock) and any judgement of what is installed (`crate::verify`).
 
 pub mod fatbin;
 pub mod interpreter;

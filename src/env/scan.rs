@@ -1,4 +1,7 @@
-//! Reading every `*.dist-info` and `*.egg-info` on the interpreter's site folders.
+//! Reading every `*.dist-info` and `*.egg-info` on the interpreter's site folders: the listing,
+//! the reading of each entry (in parallel), the first copy of each package, torch's
+//! `version.py` and bitsandbytes' libraries. The file formats are parsed by `super::metadata`;
+//! what is odd about an entry becomes a [`Finding`], never an error.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -7,16 +10,44 @@ use pep440_rs::{Version, VersionSpecifiers};
 
 use super::metadata::{
     parse_core_metadata, parse_torch_version_py, parse_wheel, requires_txt_to_requires_dist,
+    CoreMetadata,
 };
-use super::{DistFormat, Distribution, Finding, Interpreter, PythonEnv};
+use super::{DistFormat, Distribution, Finding, Interpreter, PythonEnv, TorchVersionPy};
 use crate::model::normalize;
 
 /// Reads all distributions visible to `interp`, in `sys.path` order: the first copy of a
 /// package wins, as it does for Python's import system and `importlib.metadata`.
 pub fn scan(interp: Interpreter) -> PythonEnv {
+    let (entries, mut findings) = list_entries(&interp.site_packages);
+    let (distributions, shadowed) = first_copies(read_all(&entries), &mut findings);
+    for d in distributions.values() {
+        if let Some(f) = wheel_tag_finding(d, &interp) {
+            findings.push(f);
+        }
+    }
+    let torch = distributions
+        .get("torch")
+        .map(|t| torch_version(t, &mut findings));
+    let bnb_libraries = bnb_libraries(&distributions);
+    PythonEnv {
+        interpreter: interp,
+        bnb_libraries,
+        distributions,
+        shadowed,
+        torch,
+        findings,
+        scan_ms: 0.0,
+        planned: false,
+        planned_complete: false,
+    }
+}
+
+/// Every `*.dist-info` and `*.egg-info` entry of the site folders, in their order; a folder or
+/// entry that cannot be listed is a finding.
+fn list_entries(site_packages: &[PathBuf]) -> (Vec<PathBuf>, Vec<Finding>) {
     let mut findings = Vec::new();
     let mut entries: Vec<PathBuf> = Vec::new();
-    for dir in &interp.site_packages {
+    for dir in site_packages {
         match std::fs::read_dir(dir) {
             Ok(rd) => {
                 for e in rd {
@@ -45,14 +76,18 @@ pub fn scan(interp: Interpreter) -> PythonEnv {
             }),
         }
     }
+    (entries, findings)
+}
 
-    // Read in parallel: metadata files are small, but there are hundreds of them.
+/// [`read_dist`] of every entry, in order. Read in parallel: metadata files are small, but
+/// there are hundreds of them.
+fn read_all(entries: &[PathBuf]) -> Vec<(Option<Distribution>, Vec<Finding>)> {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
         .min(8);
     let chunk = entries.len().div_ceil(threads.max(1)).max(16);
-    let results: Vec<(Option<Distribution>, Vec<Finding>)> = std::thread::scope(|s| {
+    std::thread::scope(|s| {
         let handles: Vec<_> = entries
             .chunks(chunk)
             .map(|part| s.spawn(move || part.iter().map(|p| read_dist(p)).collect::<Vec<_>>()))
@@ -61,8 +96,15 @@ pub fn scan(interp: Interpreter) -> PythonEnv {
             .into_iter()
             .flat_map(|h| h.join().unwrap_or_default())
             .collect()
-    });
+    })
+}
 
+/// Keeps the first copy of each package (by normalized name); the later ones are shadowed,
+/// and each is a `duplicate-distribution` finding.
+fn first_copies(
+    results: Vec<(Option<Distribution>, Vec<Finding>)>,
+    findings: &mut Vec<Finding>,
+) -> (BTreeMap<String, Distribution>, Vec<Distribution>) {
     let mut distributions: BTreeMap<String, Distribution> = BTreeMap::new();
     let mut shadowed = Vec::new();
     for (dist, mut f) in results {
@@ -90,45 +132,44 @@ pub fn scan(interp: Interpreter) -> PythonEnv {
             distributions.insert(dist.normalized.clone(), dist);
         }
     }
+    (distributions, shadowed)
+}
 
-    for d in distributions.values() {
-        if let Some(f) = wheel_tag_finding(d, &interp) {
-            findings.push(f);
-        }
-    }
-
-    let torch = distributions.get("torch").map(|t| {
-        let site = t.path.parent().unwrap_or(Path::new("."));
-        let file = site.join("torch").join("version.py");
-        match std::fs::read_to_string(&file) {
-            Ok(text) => {
-                let v = parse_torch_version_py(&text);
-                if v.version.is_none() {
-                    findings.push(Finding {
-                        code: "bad-torch-version-py",
-                        package: Some("torch".into()),
-                        path: Some(file.clone()),
-                        message: format!("{} has no __version__", file.display()),
-                    });
-                }
-                v
-            }
-            Err(e) => {
+/// torch's build facts, from `torch/version.py` beside its metadata.
+fn torch_version(torch: &Distribution, findings: &mut Vec<Finding>) -> TorchVersionPy {
+    let site = torch.path.parent().unwrap_or(Path::new("."));
+    let file = site.join("torch").join("version.py");
+    match std::fs::read_to_string(&file) {
+        Ok(text) => {
+            let v = parse_torch_version_py(&text);
+            if v.version.is_none() {
                 findings.push(Finding {
                     code: "bad-torch-version-py",
                     package: Some("torch".into()),
                     path: Some(file.clone()),
-                    message: format!(
-                        "{} cannot be read ({e}): torch's CUDA build is unknown",
-                        file.display()
-                    ),
+                    message: format!("{} has no __version__", file.display()),
                 });
-                Default::default()
             }
+            v
         }
-    });
+        Err(e) => {
+            findings.push(Finding {
+                code: "bad-torch-version-py",
+                package: Some("torch".into()),
+                path: Some(file.clone()),
+                message: format!(
+                    "{} cannot be read ({e}): torch's CUDA build is unknown",
+                    file.display()
+                ),
+            });
+            Default::default()
+        }
+    }
+}
 
-    let bnb_libraries = distributions
+/// The native libraries bitsandbytes ships, sorted by name.
+fn bnb_libraries(distributions: &BTreeMap<String, Distribution>) -> Vec<String> {
+    distributions
         .get("bitsandbytes")
         .and_then(|d| d.path.parent())
         .and_then(|site| std::fs::read_dir(site.join("bitsandbytes")).ok())
@@ -144,124 +185,151 @@ pub fn scan(interp: Interpreter) -> PythonEnv {
             libs.sort();
             libs
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
 
-    PythonEnv {
-        interpreter: interp,
-        bnb_libraries,
-        distributions,
-        shadowed,
-        torch,
-        findings,
-        scan_ms: 0.0,
-        planned: false,
-        planned_complete: false,
+/// A `.dist-info` / `.egg-info` entry, named as its folder is: `name-version.dist-info`.
+struct Entry<'a> {
+    path: &'a Path,
+    format: DistFormat,
+    /// The name and version of the folder name: a fallback when metadata lacks a field.
+    dir_name: String,
+    dir_version: String,
+}
+
+impl<'a> Entry<'a> {
+    fn new(path: &'a Path) -> Self {
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let format = if file_name.ends_with(".dist-info") {
+            DistFormat::DistInfo
+        } else {
+            DistFormat::EggInfo
+        };
+        let stem = file_name
+            .rsplit_once('.')
+            .map(|(s, _)| s)
+            .unwrap_or(&file_name);
+        let (dir_name, dir_version) = match stem.split_once('-') {
+            Some((n, v)) => (n.to_string(), v.split('-').next().unwrap_or(v).to_string()),
+            None => (stem.to_string(), String::new()),
+        };
+        Entry {
+            path,
+            format,
+            dir_name,
+            dir_version,
+        }
+    }
+
+    fn finding(&self, code: &'static str, message: String) -> Finding {
+        Finding {
+            code,
+            package: Some(self.dir_name.clone()),
+            path: Some(self.path.to_path_buf()),
+            message,
+        }
+    }
+
+    /// The core metadata's text (with replacement characters when it is not UTF-8), or `None`
+    /// when there is none to read.
+    fn metadata_text(&self, findings: &mut Vec<Finding>) -> Option<String> {
+        let path = self.path;
+        let meta_path = match self.format {
+            DistFormat::DistInfo => path.join("METADATA"),
+            // A legacy egg-info is a folder holding PKG-INFO, or a single PKG-INFO-format file.
+            DistFormat::EggInfo if path.is_dir() => path.join("PKG-INFO"),
+            DistFormat::EggInfo => path.to_path_buf(),
+        };
+        let bytes = match std::fs::read(&meta_path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                findings.push(self.finding(
+                    "missing-metadata",
+                    format!(
+                        "{} has no {}: the install is broken; reinstall {}",
+                        path.display(),
+                        meta_path
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default(),
+                        self.dir_name
+                    ),
+                ));
+                return None;
+            }
+            Err(e) => {
+                findings.push(self.finding(
+                    "unreadable-entry",
+                    format!("{} cannot be read: {e}", meta_path.display()),
+                ));
+                return None;
+            }
+        };
+        Some(match String::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                let at = e.utf8_error().valid_up_to();
+                findings.push(self.finding(
+                    "bad-encoding",
+                    format!(
+                        "{} is not valid UTF-8 (byte {at}); read with replacement characters",
+                        meta_path.display()
+                    ),
+                ));
+                String::from_utf8_lossy(e.as_bytes()).into_owned()
+            }
+        })
+    }
+
+    /// `Requires-Dist`, plus a legacy egg-info folder's `requires.txt`.
+    fn requires_dist(&self, md: &CoreMetadata, findings: &mut Vec<Finding>) -> Vec<String> {
+        let mut requires_dist = md.requires_dist.clone();
+        if self.format == DistFormat::EggInfo && self.path.is_dir() {
+            match std::fs::read_to_string(self.path.join("requires.txt")) {
+                Ok(t) => requires_dist.extend(requires_txt_to_requires_dist(&t)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => findings.push(self.finding(
+                    "unreadable-entry",
+                    format!("{}/requires.txt cannot be read: {e}", self.path.display()),
+                )),
+            }
+        }
+        requires_dist
     }
 }
 
 /// Reads one `.dist-info` / `.egg-info` entry. `None` with findings when it is unusable.
 fn read_dist(path: &Path) -> (Option<Distribution>, Vec<Finding>) {
     let mut findings = Vec::new();
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let format = if file_name.ends_with(".dist-info") {
-        DistFormat::DistInfo
-    } else {
-        DistFormat::EggInfo
-    };
-    // The folder name: `name-version.dist-info`; a fallback when metadata lacks a field.
-    let stem = file_name
-        .rsplit_once('.')
-        .map(|(s, _)| s)
-        .unwrap_or(&file_name);
-    let (dir_name, dir_version) = match stem.split_once('-') {
-        Some((n, v)) => (n.to_string(), v.split('-').next().unwrap_or(v).to_string()),
-        None => (stem.to_string(), String::new()),
-    };
-    let finding = |code: &'static str, message: String| Finding {
-        code,
-        package: Some(dir_name.clone()),
-        path: Some(path.to_path_buf()),
-        message,
-    };
-
-    let meta_path = match format {
-        DistFormat::DistInfo => path.join("METADATA"),
-        // A legacy egg-info is a folder holding PKG-INFO, or a single PKG-INFO-format file.
-        DistFormat::EggInfo if path.is_dir() => path.join("PKG-INFO"),
-        DistFormat::EggInfo => path.to_path_buf(),
-    };
-    let bytes = match std::fs::read(&meta_path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            findings.push(finding(
-                "missing-metadata",
-                format!(
-                    "{} has no {}: the install is broken; reinstall {}",
-                    path.display(),
-                    meta_path
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default(),
-                    dir_name
-                ),
-            ));
-            return (None, findings);
-        }
-        Err(e) => {
-            findings.push(finding(
-                "unreadable-entry",
-                format!("{} cannot be read: {e}", meta_path.display()),
-            ));
-            return (None, findings);
-        }
-    };
-    let text = match String::from_utf8(bytes) {
-        Ok(t) => t,
-        Err(e) => {
-            let at = e.utf8_error().valid_up_to();
-            findings.push(finding(
-                "bad-encoding",
-                format!(
-                    "{} is not valid UTF-8 (byte {at}); read with replacement characters",
-                    meta_path.display()
-                ),
-            ));
-            String::from_utf8_lossy(e.as_bytes()).into_owned()
-        }
+    let entry = Entry::new(path);
+    let Some(text) = entry.metadata_text(&mut findings) else {
+        return (None, findings);
     };
     let md = parse_core_metadata(&text);
-    let name = md.name.clone().unwrap_or_else(|| dir_name.clone());
-    let version_text = md.version.clone().unwrap_or_else(|| dir_version.clone());
+    let name = md.name.clone().unwrap_or_else(|| entry.dir_name.clone());
+    let version_text = md
+        .version
+        .clone()
+        .unwrap_or_else(|| entry.dir_version.clone());
     let version = match version_text.parse::<Version>() {
         Ok(v) => Some(v),
         Err(e) => {
-            findings.push(finding(
+            findings.push(entry.finding(
                 "invalid-version",
                 format!("{name} has version `{version_text}`, which is not PEP 440: {e}"),
             ));
             None
         }
     };
-
-    let mut requires_dist = md.requires_dist.clone();
-    if format == DistFormat::EggInfo && path.is_dir() {
-        match std::fs::read_to_string(path.join("requires.txt")) {
-            Ok(t) => requires_dist.extend(requires_txt_to_requires_dist(&t)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => findings.push(finding(
-                "unreadable-entry",
-                format!("{}/requires.txt cannot be read: {e}", path.display()),
-            )),
-        }
-    }
+    let requires_dist = entry.requires_dist(&md, &mut findings);
     let mut requirements = Vec::new();
     for line in &requires_dist {
         match super::metadata::parse_requirement(line) {
             Ok(r) => requirements.push((line.clone(), r)),
-            Err(e) => findings.push(finding(
+            Err(e) => findings.push(entry.finding(
                 "invalid-requirement",
                 format!(
                     "{name} {version_text} declares `{line}`, which is not PEP 508: {}",
@@ -275,7 +343,7 @@ fn read_dist(path: &Path) -> (Option<Distribution>, Vec<Finding>) {
         Some(rp) => match rp.parse::<VersionSpecifiers>() {
             Ok(s) => Some(s),
             Err(e) => {
-                findings.push(finding(
+                findings.push(entry.finding(
                     "invalid-requires-python",
                     format!(
                         "{name} {version_text} has Requires-Python `{rp}`: {}",
@@ -286,7 +354,7 @@ fn read_dist(path: &Path) -> (Option<Distribution>, Vec<Finding>) {
             }
         },
     };
-    let wheel_tags = if format == DistFormat::DistInfo {
+    let wheel_tags = if entry.format == DistFormat::DistInfo {
         std::fs::read_to_string(path.join("WHEEL"))
             .map(|t| parse_wheel(&t).tags)
             .unwrap_or_default()
@@ -306,7 +374,7 @@ fn read_dist(path: &Path) -> (Option<Distribution>, Vec<Finding>) {
         wheel_tags,
         path: path.to_path_buf(),
         metadata_read: true,
-        format,
+        format: entry.format,
     };
     (Some(dist), findings)
 }

@@ -8,7 +8,7 @@
 //! plus one `.metadata` file per release when its `Requires-Dist` is needed (PEP 658/714).
 //!
 //! What lives here, and what does not:
-//! - [`discover`] decides *which* index to ask, in pip's own order, and says why; with no index it
+//! - [`discover`](mod@discover) decides *which* index to ask, in pip's own order, and says why; with no index it
 //!   says that compat is working offline. No registry host name is written anywhere in this
 //!   crate: the URL only ever comes from a flag, an environment variable or pip's configuration.
 //! - [`page`] holds the pure parsers (a Simple API page, JSON or the older HTML form, into a

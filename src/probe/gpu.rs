@@ -3,8 +3,9 @@
 //! Sources, in order: NVML (`libnvidia-ml.so.1`, through nvml-wrapper) for the driver, its CUDA
 //! version and every GPU; then the CUDA driver API (`libcuda.so.1`, through cudarc) to
 //! cross-check the driver's CUDA version; then, when NVML cannot be loaded, `nvidia-smi` if it
-//! is on PATH. Each library is looked for before its first call (cudarc panics on a missing
-//! library), so a machine with no NVIDIA software at all gets facts that say so, and no panic.
+//! is on the PATH handed in. Each library is looked for before its first call (cudarc panics on
+//! a missing library), so a machine with no NVIDIA software at all gets facts that say so, and
+//! no panic: "no driver" comes back as data ([`super::NoDriver`]) with its sentence in the notes.
 
 use std::ffi::OsStr;
 use std::process::Command;

@@ -25,7 +25,37 @@ pub fn parse_requirements(text: &str, path: &Path, depth: usize) -> Result<PlanF
         unpinned: 0,
         notes: Vec::new(),
     };
-    // Join continuation lines, keeping the number of the first.
+    for (lineno, line) in logical_lines(text) {
+        // Comments: `#` at the start or after whitespace.
+        let content = match line
+            .find(" #")
+            .or_else(|| line.starts_with('#').then_some(0))
+        {
+            Some(i) => &line[..i],
+            None => line.as_str(),
+        };
+        let content = content.trim();
+        if content.is_empty() {
+            continue;
+        }
+        if content.starts_with('-') {
+            option(&mut out, content, path, lineno, depth)?;
+            continue;
+        }
+        // Drop per-requirement options (`--hash=...`).
+        let req_text = content.split(" --").next().unwrap_or(content).trim();
+        let p = requirement(req_text, path, lineno)?;
+        if p.version.is_none() {
+            out.unpinned += 1;
+        }
+        out.packages.push(p);
+    }
+    Ok(out)
+}
+
+/// The lines of a requirements file with `\` continuations joined, each with the number of its
+/// first line.
+fn logical_lines(text: &str) -> Vec<(usize, String)> {
     let mut logical: Vec<(usize, String)> = Vec::new();
     let mut pending: Option<(usize, String)> = None;
     for (i, raw) in text.lines().enumerate() {
@@ -43,91 +73,102 @@ pub fn parse_requirements(text: &str, path: &Path, depth: usize) -> Result<PlanF
     if let Some(p) = pending {
         logical.push(p);
     }
-    for (lineno, line) in logical {
-        // Comments: `#` at the start or after whitespace.
-        let content = match line
-            .find(" #")
-            .or_else(|| line.starts_with('#').then_some(0))
-        {
-            Some(i) => &line[..i],
-            None => line.as_str(),
-        };
-        let content = content.trim();
-        if content.is_empty() {
-            continue;
-        }
-        if content.starts_with('-') {
-            let (opt, val) = match content.split_once([' ', '=']) {
-                Some((o, v)) => (o.trim(), v.trim()),
-                None => (content, ""),
-            };
-            match opt {
-                "-r" | "--requirement" => {
-                    if depth >= MAX_INCLUDE_DEPTH {
-                        return Err(err(path, lineno, format!("`-r` nested more than {MAX_INCLUDE_DEPTH} deep")));
-                    }
-                    if val.contains("://") || Path::new(val).is_absolute() {
-                        return Err(err(path, lineno, format!("`-r {val}`: only files relative to this one are read")));
-                    }
-                    let inc = path.parent().unwrap_or(Path::new(".")).join(val);
-                    let inner = parse_requirements(&read_bounded(&inc)?, &inc, depth + 1)?;
-                    out.packages.extend(inner.packages);
-                    out.index_urls.extend(inner.index_urls);
-                    out.unpinned += inner.unpinned;
-                    out.notes.extend(inner.notes);
-                }
-                "-c" | "--constraint" => out.notes.push(format!("line {lineno}: constraints file {val} not read (constraints do not add packages)")),
-                "-i" | "--index-url" | "--extra-index-url" => {
-                    if val.is_empty() {
-                        return Err(err(path, lineno, format!("`{opt}` needs a URL")));
-                    }
-                    out.index_urls.push(val.to_string());
-                }
-                "-e" | "--editable" => return Err(err(path, lineno, "editable requirements (`-e`) cannot be checked before they are built")),
-                "-f" | "--find-links" | "--no-index" | "--pre" | "--prefer-binary" | "--only-binary" | "--no-binary" | "--trusted-host" => {
-                    out.notes.push(format!("line {lineno}: option `{opt}` noted, not needed for the check"))
-                }
-                _ => return Err(err(path, lineno, format!("unknown option `{opt}`"))),
+    logical
+}
+
+/// One option line of a requirements file (`-r FILE`, `--index-url URL`, ...), into `out`.
+fn option(
+    out: &mut PlanFile,
+    content: &str,
+    path: &Path,
+    lineno: usize,
+    depth: usize,
+) -> Result<(), PlanError> {
+    let (opt, val) = match content.split_once([' ', '=']) {
+        Some((o, v)) => (o.trim(), v.trim()),
+        None => (content, ""),
+    };
+    match opt {
+        "-r" | "--requirement" => {
+            if depth >= MAX_INCLUDE_DEPTH {
+                return Err(err(
+                    path,
+                    lineno,
+                    format!("`-r` nested more than {MAX_INCLUDE_DEPTH} deep"),
+                ));
             }
-            continue;
-        }
-        // Drop per-requirement options (`--hash=...`).
-        let req_text = content.split(" --").next().unwrap_or(content).trim();
-        let req = crate::env::metadata::parse_requirement(req_text)
-            .map_err(|e| err(path, lineno, format!("not a PEP 508 requirement: {e}")).because(e))?;
-        let marker = req.marker.contents().map(|m| m.to_string());
-        let (version, source) = match &req.version_or_url {
-            Some(pep508_rs::VersionOrUrl::VersionSpecifier(spec)) => {
-                let exact: Vec<_> = spec
-                    .iter()
-                    .filter(|s| {
-                        matches!(
-                            s.operator(),
-                            pep440_rs::Operator::Equal | pep440_rs::Operator::ExactEqual
-                        )
-                    })
-                    .collect();
-                (exact.first().map(|s| s.version().to_string()), None)
+            if val.contains("://") || Path::new(val).is_absolute() {
+                return Err(err(
+                    path,
+                    lineno,
+                    format!("`-r {val}`: only files relative to this one are read"),
+                ));
             }
-            Some(pep508_rs::VersionOrUrl::Url(u)) => {
-                (version_from_filename(&u.to_string()), Some(u.to_string()))
-            }
-            None => (None, None),
-        };
-        if version.is_none() {
-            out.unpinned += 1;
+            let inc = path.parent().unwrap_or(Path::new(".")).join(val);
+            let inner = parse_requirements(&read_bounded(&inc)?, &inc, depth + 1)?;
+            out.packages.extend(inner.packages);
+            out.index_urls.extend(inner.index_urls);
+            out.unpinned += inner.unpinned;
+            out.notes.extend(inner.notes);
         }
-        out.packages.push(Planned {
-            name: req.name.to_string(),
-            requirement: version.is_none().then(|| req_text.to_string()),
-            version,
-            requires_dist: None,
-            requires_python: None,
-            source,
-            marker,
-        });
+        "-c" | "--constraint" => out.notes.push(format!(
+            "line {lineno}: constraints file {val} not read (constraints do not add packages)"
+        )),
+        "-i" | "--index-url" | "--extra-index-url" => {
+            if val.is_empty() {
+                return Err(err(path, lineno, format!("`{opt}` needs a URL")));
+            }
+            out.index_urls.push(val.to_string());
+        }
+        "-e" | "--editable" => {
+            return Err(err(
+                path,
+                lineno,
+                "editable requirements (`-e`) cannot be checked before they are built",
+            ))
+        }
+        "-f" | "--find-links" | "--no-index" | "--pre" | "--prefer-binary" | "--only-binary"
+        | "--no-binary" | "--trusted-host" => out.notes.push(format!(
+            "line {lineno}: option `{opt}` noted, not needed for the check"
+        )),
+        _ => return Err(err(path, lineno, format!("unknown option `{opt}`"))),
     }
-    Ok(out)
+    Ok(())
+}
+
+/// One requirement line (options already dropped) as a planned package: its exact version
+/// when it pins one (`==`, `===`, or a file URL that names it).
+fn requirement(req_text: &str, path: &Path, lineno: usize) -> Result<Planned, PlanError> {
+    let req = crate::env::metadata::parse_requirement(req_text)
+        .map_err(|e| err(path, lineno, format!("not a PEP 508 requirement: {e}")).because(e))?;
+    let marker = req.marker.contents().map(|m| m.to_string());
+    let (version, source) = match &req.version_or_url {
+        Some(pep508_rs::VersionOrUrl::VersionSpecifier(spec)) => {
+            let exact: Vec<_> = spec
+                .iter()
+                .filter(|s| {
+                    matches!(
+                        s.operator(),
+                        pep440_rs::Operator::Equal | pep440_rs::Operator::ExactEqual
+                    )
+                })
+                .collect();
+            (exact.first().map(|s| s.version().to_string()), None)
+        }
+        Some(pep508_rs::VersionOrUrl::Url(u)) => {
+            (version_from_filename(&u.to_string()), Some(u.to_string()))
+        }
+        None => (None, None),
+    };
+    Ok(Planned {
+        name: req.name.to_string(),
+        requirement: version.is_none().then(|| req_text.to_string()),
+        version,
+        requires_dist: None,
+        requires_python: None,
+        source,
+        marker,
+    })
 }
 
 /// The version in a wheel or sdist file name or URL (`torch-2.4.1+cu124-cp311-...whl`).

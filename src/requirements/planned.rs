@@ -110,80 +110,116 @@ pub fn planned_env(
                 }
             }
         }
-        let (requires_dist, requires_python, metadata_read) = match (&p.requires_dist, &p.version) {
-            (Some(rd), _) => (rd.clone(), p.requires_python.clone(), true),
-            (None, Some(v)) => match metadata(&p.name, v) {
-                Some((rd, rp)) => (rd, rp.or(p.requires_python.clone()), true),
-                None => {
-                    findings.push(Finding {
-                        code: "plan-without-metadata",
-                        package: Some(p.name.clone()),
-                        path: Some(plan.path.clone()),
-                        message: format!("no metadata for planned {}=={v}: its requirements are not checked (no index, or offline)", p.name),
-                    });
-                    (Vec::new(), p.requires_python.clone(), false)
-                }
-            },
-            (None, None) => (Vec::new(), p.requires_python.clone(), false),
-        };
-        let requirements = requires_dist
-            .iter()
-            .filter_map(|l| {
-                crate::env::metadata::parse_requirement(l)
-                    .ok()
-                    .map(|r| (l.clone(), r))
-            })
-            .collect();
-        let wheel_tags = p
-            .source
-            .as_deref()
-            .and_then(|s| s.rsplit('/').next())
-            .and_then(|f| f.strip_suffix(".whl"))
-            .map(|stem| {
-                let parts: Vec<&str> = stem.split('-').collect();
-                if parts.len() >= 5 {
-                    vec![parts[parts.len() - 3..].join("-")]
-                } else {
-                    Vec::new()
-                }
-            })
-            .unwrap_or_default();
-        let version_text = p
-            .version
-            .clone()
-            .or(p.requirement.clone())
-            .unwrap_or_default();
-        let d = Distribution {
-            name: p.name.clone(),
-            normalized: normalize(&p.name),
-            version: p.version.as_deref().and_then(|v| v.parse().ok()),
-            version_text,
-            requires_dist,
-            requirements,
-            requires_python_spec: requires_python.as_deref().and_then(|s| s.parse().ok()),
-            requires_python,
-            provides_extra: Vec::new(),
-            wheel_tags,
-            path: PathBuf::from(format!("plan:{}", plan.path.display())),
-            metadata_read,
-            format: DistFormat::DistInfo,
-        };
-        if d.version.is_none() {
-            findings.push(Finding {
-                code: "plan-unpinned",
-                package: Some(p.name.clone()),
-                path: Some(plan.path.clone()),
-                message: format!(
-                    "{} is not pinned in the plan (`{}`)",
-                    p.name,
-                    p.requirement.as_deref().unwrap_or("")
-                ),
-            });
-        }
+        let d = distribution(plan, p, metadata, &mut findings);
         distributions.insert(d.normalized.clone(), d);
     }
-    let torch = plan
-        .packages
+    let torch = planned_torch(plan, &mut findings);
+    let bnb_libraries = distributions
+        .get("bitsandbytes")
+        .and_then(|d| d.version.clone())
+        .and_then(|v| k.bnb_builds(&v.without_local()))
+        .map(|b| b.value.iter().map(|c| k.bnb_library_name(*c)).collect())
+        .unwrap_or_default();
+    PythonEnv {
+        interpreter: interp,
+        distributions,
+        shadowed: Vec::new(),
+        torch,
+        bnb_libraries,
+        findings,
+        scan_ms: 0.0,
+        planned: true,
+        planned_complete: plan.format != super::PlanFileFormat::Requirements,
+    }
+}
+
+/// One planned package as a distribution: its requirements from the plan, else from the
+/// index's metadata (a finding when there is none), and a finding when it is not pinned.
+fn distribution(
+    plan: &PlanFile,
+    p: &Planned,
+    metadata: MetadataLookup,
+    findings: &mut Vec<Finding>,
+) -> Distribution {
+    let (requires_dist, requires_python, metadata_read) = match (&p.requires_dist, &p.version) {
+        (Some(rd), _) => (rd.clone(), p.requires_python.clone(), true),
+        (None, Some(v)) => match metadata(&p.name, v) {
+            Some((rd, rp)) => (rd, rp.or(p.requires_python.clone()), true),
+            None => {
+                findings.push(Finding {
+                    code: "plan-without-metadata",
+                    package: Some(p.name.clone()),
+                    path: Some(plan.path.clone()),
+                    message: format!("no metadata for planned {}=={v}: its requirements are not checked (no index, or offline)", p.name),
+                });
+                (Vec::new(), p.requires_python.clone(), false)
+            }
+        },
+        (None, None) => (Vec::new(), p.requires_python.clone(), false),
+    };
+    let requirements = requires_dist
+        .iter()
+        .filter_map(|l| {
+            crate::env::metadata::parse_requirement(l)
+                .ok()
+                .map(|r| (l.clone(), r))
+        })
+        .collect();
+    let version_text = p
+        .version
+        .clone()
+        .or(p.requirement.clone())
+        .unwrap_or_default();
+    let d = Distribution {
+        name: p.name.clone(),
+        normalized: normalize(&p.name),
+        version: p.version.as_deref().and_then(|v| v.parse().ok()),
+        version_text,
+        requires_dist,
+        requirements,
+        requires_python_spec: requires_python.as_deref().and_then(|s| s.parse().ok()),
+        requires_python,
+        provides_extra: Vec::new(),
+        wheel_tags: wheel_tags(p.source.as_deref()),
+        path: PathBuf::from(format!("plan:{}", plan.path.display())),
+        metadata_read,
+        format: DistFormat::DistInfo,
+    };
+    if d.version.is_none() {
+        findings.push(Finding {
+            code: "plan-unpinned",
+            package: Some(p.name.clone()),
+            path: Some(plan.path.clone()),
+            message: format!(
+                "{} is not pinned in the plan (`{}`)",
+                p.name,
+                p.requirement.as_deref().unwrap_or("")
+            ),
+        });
+    }
+    d
+}
+
+/// The tag of a wheel URL or file name (`…/torch-2.4.1+cu124-cp311-cp311-linux_x86_64.whl` →
+/// `cp311-cp311-linux_x86_64`); none for anything else.
+fn wheel_tags(source: Option<&str>) -> Vec<String> {
+    source
+        .and_then(|s| s.rsplit('/').next())
+        .and_then(|f| f.strip_suffix(".whl"))
+        .map(|stem| {
+            let parts: Vec<&str> = stem.split('-').collect();
+            if parts.len() >= 5 {
+                vec![parts[parts.len() - 3..].join("-")]
+            } else {
+                Vec::new()
+            }
+        })
+        .unwrap_or_default()
+}
+
+/// torch's build facts when the plan has torch, with a finding that says where they came from.
+fn planned_torch(plan: &PlanFile, findings: &mut Vec<Finding>) -> Option<TorchVersionPy> {
+    plan.packages
         .iter()
         .find(|p| normalize(&p.name) == "torch")
         .map(|t| match torch_build(plan, t, &plan.packages) {
@@ -203,22 +239,5 @@ pub fn planned_env(
                 tb
             }
             None => TorchVersionPy::default(),
-        });
-    let bnb_libraries = distributions
-        .get("bitsandbytes")
-        .and_then(|d| d.version.clone())
-        .and_then(|v| k.bnb_builds(&v.without_local()))
-        .map(|b| b.value.iter().map(|c| k.bnb_library_name(*c)).collect())
-        .unwrap_or_default();
-    PythonEnv {
-        interpreter: interp,
-        distributions,
-        shadowed: Vec::new(),
-        torch,
-        bnb_libraries,
-        findings,
-        scan_ms: 0.0,
-        planned: true,
-        planned_complete: plan.format != super::PlanFileFormat::Requirements,
-    }
+        })
 }

@@ -64,7 +64,7 @@ impl Toolchain {
     }
 }
 
-/// The tools [`probe`] looks for, in the order it reports them.
+/// The tools [`probe()`] looks for, in the order it reports them.
 pub const TOOLS: &[&str] = &[
     "python3",
     "pip",
