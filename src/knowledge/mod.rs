@@ -31,7 +31,7 @@
 //! unit test keeps every build's own tables valid.
 //!
 //! Adding a table family (the nvcc → host-compiler table, today in `probe`, is the next one) is
-//! one file here: its raw row types, a `parse` that takes a [`table::Table`], the checked type
+//! one file here: its raw row types, a `parse` that takes a `table::Table`, the checked type
 //! as a field of [`Knowledge`], its text in [`Tables`].
 //!
 //! What does not live here: anything that reads the host or the environment. Queries take plain

@@ -2,7 +2,7 @@
 //! (`load.rs`) and the checks it makes (`validate.rs`).
 //!
 //! A matrix is data, never code: it is read from TOML (the built-in ones are embedded in the
-//! binary with `include_str!`), checked once by [`load`], and from then on every other part of
+//! binary with `include_str!`), checked once by [`load_file`] or [`load_str`], and from then on every other part of
 //! compat reads it without further validation. The loader keeps the byte span of every value a
 //! user can get wrong, so a bad file is reported as `file:line:column: message` with a hint,
 //! and exit code 2 (see `crate::app`). This module does no other I/O than reading the one file,

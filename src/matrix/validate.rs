@@ -175,7 +175,7 @@ fn claims(l: &Library, tables: &HashMap<&str, &Table>) -> Result<(), Invalid> {
         };
     };
     let Some(table) = tables.get(t.get_ref().as_str()) else {
-        return Err(dangling(t, "table"));
+        return Err(dangling(t, Referent::Table));
     };
     for (col, claim) in &l.claims {
         let Some(c) = table
@@ -215,7 +215,7 @@ impl References<'_> {
         if self.libs.contains(&normalize(r.get_ref())) {
             Ok(())
         } else {
-            Err(dangling(r, "library"))
+            Err(dangling(r, Referent::Library))
         }
     }
 }
@@ -386,14 +386,24 @@ fn dup(id: &Spanned<String>, what: &str) -> Invalid {
     )
 }
 
-fn dangling(r: &Spanned<String>, what: &str) -> Invalid {
+/// What a dangling reference should have named.
+#[derive(Debug, Clone, Copy)]
+enum Referent {
+    Table,
+    Library,
+}
+
+fn dangling(r: &Spanned<String>, what: Referent) -> Invalid {
+    let (word, hint) = match what {
+        Referent::Table => ("table", "use the id of a [[tables]] entry"),
+        Referent::Library => (
+            "library",
+            "add a [[libraries]] entry for it (one without a table is allowed), or fix the name",
+        ),
+    };
     invalid(
         r.span(),
-        format!("`{}` names no {what} of this matrix", r.get_ref()),
-        if what == "table" {
-            "use the id of a [[tables]] entry"
-        } else {
-            "add a [[libraries]] entry for it (one without a table is allowed), or fix the name"
-        },
+        format!("`{}` names no {word} of this matrix", r.get_ref()),
+        hint,
     )
 }

@@ -51,8 +51,7 @@ pub struct Cell {
     pub checkable: bool,
     /// Why the cell is not verified, in one line ([`Reason`]'s wording).
     pub reason: Option<String>,
-    /// The reason's stable code.
-    #[serde(skip)]
+    /// The reason's stable code (`docs/report-schema.md`, "Reason codes").
     pub reason_code: Option<ReasonCode>,
     /// What to do about a failed cell.
     pub fix: Option<String>,
@@ -108,8 +107,7 @@ pub struct StatementCheck {
     pub text: String,
     pub verdict: Verdict,
     pub reason: Option<String>,
-    /// The reason's stable code.
-    #[serde(skip)]
+    /// The reason's stable code (`docs/report-schema.md`, "Reason codes").
     pub reason_code: Option<ReasonCode>,
     pub evidence: Vec<String>,
 }

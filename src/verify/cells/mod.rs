@@ -1,6 +1,9 @@
 //! The cells of a library row: one file per column kind, and here the row itself — the
 //! not-installed cell, the claims no check can decide, and the matrix's "does not hold" (❌)
 //! claims, which turn a passing check into a failure.
+//!
+//! What does not live here: the document's other statements (`statements.rs`), smoke results
+//! (`smoke.rs`), and the sentences of the reasons (`reason/`).
 
 mod cuda;
 mod gpu;

@@ -1,301 +1,13 @@
-//! Why a cell or a statement check came out as it did, as data: each [`Reason`] holds the facts
-//! that decided it, and words them here, in one place, into the `reason` sentence (and, for a
-//! failed cell, the `fix`). Every reason has a stable [`ReasonCode`]. The rules in `cells/` and
-//! `statements.rs` only build reasons; they write no sentences of their own.
-//!
-//! What does not live here: the evidence lines (what held), which are written where they are
-//! found.
+//! How each [`Reason`] is worded: its `reason` sentence (`Display`) and, for the reasons that
+//! fail a cell, its `fix`. The sentences are the report's; change one and the report changes.
 
 use std::fmt;
 
-use pep440_rs::{Version, VersionSpecifiers};
-
-use crate::model::units::{ComputeCapability, CudaVersion, DriverVersion};
-use crate::model::verdict::ReasonCode;
+use super::{ArchFix, Reason};
+use crate::model::units::ComputeCapability;
 use crate::model::SmokeCheckId;
 
-/// A reason with its facts. Names are as the rule saw them (a distribution's own name, a
-/// normalized package name, a version as installed).
-#[derive(Debug, Clone, PartialEq)]
-pub enum Reason {
-    // ---- any cell
-    /// `library` is not installed `place` ("in this environment", "in this plan").
-    NotInstalled {
-        library: String,
-        place: String,
-    },
-    /// A qualitative column; `rating` is the claim's words where the row makes one.
-    Rating {
-        rating: Option<String>,
-    },
-    ClaimNotApplicable,
-    NoClaim,
-    /// The column has no target of its kind (`what`: "CUDA", "Python", "torch").
-    NoTarget {
-        what: &'static str,
-    },
-    /// No metadata was read for the distribution (`word`: "installed", "planned").
-    NoMetadata {
-        word: String,
-        name: String,
-        version: String,
-    },
-
-    // ---- version column
-    NoVersionDeclared,
-    VersionNotPep440 {
-        version: String,
-    },
-    VersionOutsideSpec {
-        package: String,
-        installed: String,
-        spec: VersionSpecifiers,
-    },
-
-    // ---- python column
-    RequiresPythonExcludes {
-        name: String,
-        version: String,
-        package: String,
-        requires_python: String,
-        python: Version,
-        target: (u64, u64),
-    },
-    RequiresPythonUnparsable {
-        requires_python: String,
-    },
-    WheelTagMismatch {
-        package: String,
-        version: String,
-        tags: Vec<String>,
-        target: (u64, u64),
-    },
-    OtherPython {
-        interpreter: String,
-        target: (u64, u64),
-    },
-
-    // ---- pytorch column
-    TorchNotInstalled {
-        place: String,
-    },
-    TorchVersionNotPep440 {
-        version: String,
-    },
-    TorchOutsideTarget {
-        torch: String,
-        spec: VersionSpecifiers,
-    },
-    OtherTorch {
-        torch: String,
-        spec: VersionSpecifiers,
-    },
-    RequirementExcludesTorch {
-        name: String,
-        version: String,
-        package: String,
-        requirement: String,
-        through_extra: bool,
-        torch: String,
-    },
-
-    // ---- cuda and gpu columns
-    /// No driver: from the host profile named, or from probing (`why` is the probe's note).
-    NoDriver {
-        profile: Option<String>,
-        why: String,
-    },
-    NoGpu,
-    /// The driver cannot run builds for the column's CUDA release. `driver` describes the
-    /// driver; `alternative` is a torch variant of the installed release that would run here.
-    DriverTooOld {
-        driver: String,
-        target: CudaVersion,
-        needs: DriverVersion,
-        full_support: Option<DriverVersion>,
-        alternative: Option<CudaVersion>,
-    },
-    /// Torch is not installed, so there is no CUDA build to judge.
-    NoTorchBuild,
-    TorchBuildUnknown {
-        planned: bool,
-    },
-    /// A CPU-only build (`hip` is `None`) or a ROCm build.
-    TorchNotCuda {
-        torch: String,
-        hip: Option<String>,
-        target: CudaVersion,
-    },
-    TorchCudaUnreadable {
-        text: String,
-    },
-    DriverTooOldForTorch {
-        driver: String,
-        torch: String,
-        cuda: CudaVersion,
-        needs: DriverVersion,
-        alternative: Option<CudaVersion>,
-    },
-    TorchVersionUnreadable {
-        version: String,
-    },
-    TorchArchsUnknown {
-        torch: Version,
-        cuda: CudaVersion,
-    },
-    ArchNotInBuild {
-        torch: String,
-        /// The GPUs without kernels, as `name (sm_XY)`.
-        missing: Vec<String>,
-        sass: Vec<ComputeCapability>,
-        ptx: Option<ComputeCapability>,
-        fix: ArchFix,
-    },
-    TorchOtherCuda {
-        built: CudaVersion,
-        target: CudaVersion,
-    },
-    BnbLibrariesUnknown {
-        version: String,
-    },
-    BnbNoLibraryForCuda {
-        version: String,
-        available: Vec<CudaVersion>,
-        torch_cuda: CudaVersion,
-    },
-    DriverTooOldForBnb {
-        driver: String,
-        library: CudaVersion,
-        needs: DriverVersion,
-    },
-    BnbArchNotInBuild {
-        library: CudaVersion,
-        lowest: ComputeCapability,
-        highest: ComputeCapability,
-        /// The GPUs outside the range, as `name (sm_XY)`.
-        outside: Vec<String>,
-    },
-    GpuBelowBnbFloor {
-        gpu: String,
-        cc: ComputeCapability,
-        floor: ComputeCapability,
-    },
-
-    // ---- statements
-    /// The statement's libraries that are not installed.
-    NoneInstalled {
-        missing: Vec<String>,
-    },
-    /// `library` is not installed in this environment.
-    NotInstalledHere {
-        library: String,
-    },
-    PredatesFix {
-        library: String,
-        version: String,
-        spec: VersionSpecifiers,
-    },
-    /// pip-check sentences of the broken requirements.
-    BrokenRequirement {
-        messages: Vec<String>,
-    },
-    /// Whether `package` works with `others` needs its own code run; `smoke` are the smoke
-    /// checks that exercise its operation.
-    NeedsCodeRun {
-        package: String,
-        others: Vec<String>,
-        smoke: Vec<SmokeCheckId>,
-    },
-    ArchDroppedByNewestCuda {
-        newest: CudaVersion,
-        /// The GPUs it drops, as `name (sm_XY)`.
-        gpus: Vec<String>,
-    },
-    NoNativeBf16 {
-        /// The GPUs without it, as `name (sm_XY)`.
-        gpus: Vec<String>,
-        floor: ComputeCapability,
-    },
-    EdgeNotDeclared {
-        package: String,
-        version: String,
-        to: String,
-    },
-    EdgeConditional {
-        package: String,
-        version: String,
-        to: String,
-    },
-}
-
-/// What to install when torch's build has no kernels for a GPU.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ArchFix {
-    /// Another CUDA variant of the installed release covers the GPUs.
-    Variant {
-        torch: Version,
-        variant: CudaVersion,
-    },
-    /// The first release (`2.x`) with a variant that covers them and runs on this driver.
-    Release {
-        release: String,
-        variant: CudaVersion,
-    },
-    /// No release in the tables covers them on this driver.
-    UpgradeDriver,
-}
-
 impl Reason {
-    pub fn code(&self) -> ReasonCode {
-        use Reason as R;
-        use ReasonCode as C;
-        match self {
-            R::NotInstalled { .. } | R::NoneInstalled { .. } | R::NotInstalledHere { .. } => {
-                C::NotInstalled
-            }
-            R::Rating { .. } => C::Rating,
-            R::ClaimNotApplicable => C::ClaimNotApplicable,
-            R::NoClaim => C::NoClaim,
-            R::NoTarget { .. } => C::NoTarget,
-            R::NoMetadata { .. } => C::NoMetadata,
-            R::NoVersionDeclared => C::NoVersionDeclared,
-            R::VersionNotPep440 { .. }
-            | R::TorchVersionNotPep440 { .. }
-            | R::TorchVersionUnreadable { .. } => C::VersionNotPep440,
-            R::VersionOutsideSpec { .. } => C::VersionOutsideSpec,
-            R::RequiresPythonExcludes { .. } => C::RequiresPythonExcludes,
-            R::RequiresPythonUnparsable { .. } => C::RequiresPythonUnparsable,
-            R::WheelTagMismatch { .. } => C::WheelTagMismatch,
-            R::OtherPython { .. } => C::OtherPython,
-            R::TorchNotInstalled { .. } | R::NoTorchBuild => C::TorchNotInstalled,
-            R::TorchOutsideTarget { .. } => C::TorchOutsideTarget,
-            R::OtherTorch { .. } => C::OtherTorch,
-            R::RequirementExcludesTorch { .. } => C::RequirementExcludesTorch,
-            R::NoDriver { .. } => C::NoDriver,
-            R::NoGpu => C::NoGpu,
-            R::DriverTooOld { .. } => C::DriverTooOld,
-            R::TorchBuildUnknown { .. } => C::TorchBuildUnknown,
-            R::TorchNotCuda { .. } => C::TorchNotCuda,
-            R::TorchCudaUnreadable { .. } => C::TorchCudaUnreadable,
-            R::DriverTooOldForTorch { .. } => C::DriverTooOldForTorch,
-            R::TorchArchsUnknown { .. } => C::TorchArchsUnknown,
-            R::ArchNotInBuild { .. } => C::ArchNotInBuild,
-            R::TorchOtherCuda { .. } => C::TorchOtherCuda,
-            R::BnbLibrariesUnknown { .. } => C::BnbLibrariesUnknown,
-            R::BnbNoLibraryForCuda { .. } => C::BnbNoLibraryForCuda,
-            R::DriverTooOldForBnb { .. } => C::DriverTooOldForBnb,
-            R::BnbArchNotInBuild { .. } => C::BnbArchNotInBuild,
-            R::GpuBelowBnbFloor { .. } => C::GpuBelowBnbFloor,
-            R::PredatesFix { .. } => C::PredatesFix,
-            R::BrokenRequirement { .. } => C::BrokenRequirement,
-            R::NeedsCodeRun { .. } => C::NeedsCodeRun,
-            R::ArchDroppedByNewestCuda { .. } => C::ArchDroppedByNewestCuda,
-            R::NoNativeBf16 { .. } => C::NoNativeBf16,
-            R::EdgeNotDeclared { .. } => C::EdgeNotDeclared,
-            R::EdgeConditional { .. } => C::EdgeConditional,
-        }
-    }
-
     /// What to do about it, for the reasons that fail a cell.
     pub fn fix(&self) -> Option<String> {
         use Reason as R;
@@ -395,10 +107,48 @@ fn operation(id: SmokeCheckId) -> &'static str {
     }
 }
 
+fn needs_code_run(
+    f: &mut fmt::Formatter<'_>,
+    package: &str,
+    others: &[String],
+    smoke: &[SmokeCheckId],
+) -> fmt::Result {
+    write!(f, "whether {package} itself works")?;
+    if !others.is_empty() {
+        write!(f, " with this {}", others.join(" and "))?;
+    }
+    f.write_str(" needs its own code run")?;
+    if !smoke.is_empty() {
+        let ops: Vec<&str> = smoke.iter().map(|s| operation(*s)).collect();
+        let one = ops.len() == 1;
+        write!(
+            f,
+            "; compat's {} smoke check{} (`compat smoke`) exercise{} the operation, not the package",
+            ops.join(" and "),
+            if one { "" } else { "s" },
+            if one { "s" } else { "" }
+        )?;
+    }
+    Ok(())
+}
+
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.general_words(f)
+            .or_else(|| self.torch_words(f))
+            .or_else(|| self.cuda_words(f))
+            .or_else(|| self.bitsandbytes_words(f))
+            .or_else(|| self.statement_words(f))
+            // Every reason is worded by one of the groups; the code is the last resort.
+            .unwrap_or_else(|| f.write_str(self.code().as_str()))
+    }
+}
+
+impl Reason {
+    /// The sentences of any cell, the version and python columns; `None` for the other reasons.
+    fn general_words(&self, f: &mut fmt::Formatter<'_>) -> Option<fmt::Result> {
         use Reason as R;
-        match self {
+        Some(match self {
             R::NotInstalled { library, place } => write!(f, "{library} is not installed {place}"),
             R::Rating { rating: Some(r) } => write!(f, "a rating (\"{r}\"), not a checkable claim"),
             R::Rating { rating: None } => f.write_str("a rating, not a checkable claim"),
@@ -445,6 +195,14 @@ impl fmt::Display for Reason {
                 f,
                 "the interpreter is Python {interpreter}, not {major}.{minor}: run with --python pointing at a {major}.{minor} environment"
             ),
+            _ => return None,
+        })
+    }
+
+    /// The sentences of the pytorch column; `None` for the other reasons.
+    fn torch_words(&self, f: &mut fmt::Formatter<'_>) -> Option<fmt::Result> {
+        use Reason as R;
+        Some(match self {
             R::TorchNotInstalled { place } => write!(f, "torch is not installed {place}"),
             R::TorchVersionNotPep440 { version } => {
                 write!(f, "installed torch version `{version}` is not PEP 440")
@@ -472,6 +230,14 @@ impl fmt::Display for Reason {
                     ""
                 }
             ),
+            _ => return None,
+        })
+    }
+
+    /// The sentences of the driver and torch's CUDA build; `None` for the other reasons.
+    fn cuda_words(&self, f: &mut fmt::Formatter<'_>) -> Option<fmt::Result> {
+        use Reason as R;
+        Some(match self {
             R::NoDriver {
                 profile: Some(p), ..
             } => write!(
@@ -555,6 +321,14 @@ impl fmt::Display for Reason {
                 f,
                 "this environment's torch is built for CUDA {built}, not {target}: the CUDA {target} claim is not exercised here (everything else checked out)"
             ),
+            _ => return None,
+        })
+    }
+
+    /// The sentences of bitsandbytes; `None` for the other reasons.
+    fn bitsandbytes_words(&self, f: &mut fmt::Formatter<'_>) -> Option<fmt::Result> {
+        use Reason as R;
+        Some(match self {
             R::BnbLibrariesUnknown { version } => write!(
                 f,
                 "no libbitsandbytes_cuda*.so in bitsandbytes {version}: compat cannot tell which CUDA builds it ships"
@@ -598,6 +372,14 @@ impl fmt::Display for Reason {
                 cc.sm(),
                 floor.sm()
             ),
+            _ => return None,
+        })
+    }
+
+    /// The sentences of the document's statements; `None` for the other reasons.
+    fn statement_words(&self, f: &mut fmt::Formatter<'_>) -> Option<fmt::Result> {
+        use Reason as R;
+        Some(match self {
             R::NoneInstalled { missing } => write!(f, "not installed: {}", missing.join(", ")),
             R::NotInstalledHere { library } => {
                 write!(f, "{library} is not installed in this environment")
@@ -612,24 +394,7 @@ impl fmt::Display for Reason {
                 package,
                 others,
                 smoke,
-            } => {
-                write!(
-                    f,
-                    "whether {package} itself works with this {} needs its own code run",
-                    others.join(" and ")
-                )?;
-                if !smoke.is_empty() {
-                    let ops: Vec<&str> = smoke.iter().map(|s| operation(*s)).collect();
-                    write!(
-                        f,
-                        "; compat's {} smoke check{} (`compat smoke`) exercise{} the operation, not the package",
-                        ops.join(" and "),
-                        if ops.len() == 1 { "" } else { "s" },
-                        if ops.len() == 1 { "s" } else { "" }
-                    )?;
-                }
-                Ok(())
-            }
+            } => needs_code_run(f, package, others, smoke),
             R::ArchDroppedByNewestCuda { newest, gpus } => write!(
                 f,
                 "CUDA {newest} does not support {}: keep this host on CUDA {}.x wheels",
@@ -658,46 +423,7 @@ impl fmt::Display for Reason {
                 f,
                 "{package} {version} requires {to} only through an extra or a marker that does not hold here"
             ),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_code_run_names_the_package_its_peers_and_its_smoke_checks() {
-        let r = Reason::NeedsCodeRun {
-            package: "sparsegpt".into(),
-            others: vec!["torch".into()],
-            smoke: vec![SmokeCheckId::Sparse24],
-        };
-        assert_eq!(
-            r.to_string(),
-            "whether sparsegpt itself works with this torch needs its own code run; compat's 2:4 smoke check (`compat smoke`) exercises the operation, not the package"
-        );
-        assert_eq!(r.code(), ReasonCode::NeedsCodeRun);
-        let r = Reason::NeedsCodeRun {
-            package: "x".into(),
-            others: vec!["torch".into()],
-            smoke: vec![],
-        };
-        assert_eq!(
-            r.to_string(),
-            "whether x itself works with this torch needs its own code run"
-        );
-    }
-
-    #[test]
-    fn failing_reasons_carry_a_fix_and_undecided_ones_none() {
-        assert!(Reason::NoClaim.fix().is_none());
-        let r = Reason::VersionOutsideSpec {
-            package: "ruff".into(),
-            installed: "0.4.10".into(),
-            spec: ">=0.5".parse().expect("spec"),
-        };
-        assert_eq!(r.fix().as_deref(), Some("pip install 'ruff>=0.5'"));
-        assert_eq!(r.to_string(), "installed 0.4.10 does not satisfy >=0.5");
+            _ => return None,
+        })
     }
 }
