@@ -264,6 +264,10 @@ pub struct SmokeArgs {
     /// Write every compressed tensor as safetensors in bitsandbytes' own layouts.
     #[arg(long, value_name = "DIR")]
     pub dump: Option<PathBuf>,
+    /// Check (and with --dump, write) every 2-D bf16/f16/f32 tensor of --weights under its own
+    /// name, instead of a model's projections.
+    #[arg(long, requires = "weights")]
+    pub every_tensor: bool,
     #[arg(long, default_value_t = 16)]
     pub lora_rank: usize,
     #[arg(long, default_value_t = 32.0)]
@@ -745,6 +749,7 @@ fn smoke_cmd(args: &SmokeArgs) -> i32 {
         config: args.config.clone(),
         weights: args.weights.clone(),
         dump: args.dump.clone(),
+        every_tensor: args.every_tensor,
         lora_rank: args.lora_rank,
         lora_alpha: args.lora_alpha,
         progress: args.level == SmokeLevel::Full && std::io::stderr().is_terminal(),
