@@ -2,9 +2,11 @@
 // and the int8 GEMV with the outlier columns multiplied in fp16. Compiled at run time by NVRTC
 // (src/smoke/gpu/nvrtc.rs; launched from src/smoke/gpu/kernels.rs); no headers (fp16 rounding is the PTX cvt instruction).
 //
-// Format (must match src/smoke/formats/int8.rs and bitsandbytes bit for bit): per row,
-// absmax = max |x| over the elements below the threshold (all of them when threshold <= 0);
-// q = round_half_even(x * (127 / absmax)), and 0 in the outlier columns.
+// Format (must match src/smoke/formats/int8.rs and bitsandbytes 0.50's CPU path bit for bit): per
+// row, absmax = max |x| over the elements below the threshold (all of them when threshold <= 0),
+// NaN if the row holds one (torch's max propagates it); the scale is torch's `127 / absmax`, a
+// reciprocal times 127 (two roundings); q = round_half_even(x * scale), and 0 where that is not
+// finite (a zero or subnormal row) as torch's int8 cast gives, and 0 in the outlier columns.
 
 __device__ __forceinline__ float round_f16(float v)
 {
@@ -29,23 +31,26 @@ extern "C" __global__ void int8_quantize_rows(const float* __restrict__ x, int r
     float m = 0.0f;
     for (int k = threadIdx.x; k < cols; k += blockDim.x) {
         float v = fabsf(xr[k]);
-        if (!(threshold > 0.0f && v >= threshold)) m = fmaxf(m, v);
+        if (v != v) m = v;  // NaN propagates, as torch's max
+        else if (m == m && !(threshold > 0.0f && v >= threshold)) m = fmaxf(m, v);
     }
     red[threadIdx.x] = m;
     __syncthreads();
     for (int s = blockDim.x / 2; s > 0; s >>= 1) {
-        if (threadIdx.x < s) red[threadIdx.x] = fmaxf(red[threadIdx.x], red[threadIdx.x + s]);
+        if (threadIdx.x < s) {
+            float a = red[threadIdx.x], b = red[threadIdx.x + s];
+            red[threadIdx.x] = (a != a || b != b) ? __int_as_float(0x7fc00000) : fmaxf(a, b);
+        }
         __syncthreads();
     }
     m = red[0];
     if (threadIdx.x == 0) row_absmax[r] = m;
-    float sc = (m == 0.0f) ? 0.0f : 127.0f / m;
+    float sc = __fmul_rn(1.0f / m, 127.0f);  // IEEE division (NVRTC's default --prec-div=true)
     for (int k = threadIdx.x; k < cols; k += blockDim.x) {
         signed char v = 0;
-        if (m != 0.0f && !outlier[k]) {
+        if (!outlier[k]) {
             float t = rintf(__fmul_rn(xr[k], sc));  // rintf: round half to even
-            t = fminf(fmaxf(t, -127.0f), 127.0f);
-            v = (signed char)t;
+            if (t - t == 0.0f && fabsf(t) < 2147483648.0f) v = (signed char)(int)t;  // finite
         }
         q[(size_t)r * cols + k] = v;
     }

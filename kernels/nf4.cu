@@ -2,12 +2,14 @@
 // double-quantized absmax, and the dequantize-matmul (GEMV). Compiled at run time by NVRTC
 // (src/smoke/gpu/nvrtc.rs; launched from src/smoke/gpu/kernels.rs); no headers, so it builds with NVRTC alone.
 //
-// Format (must match src/smoke/formats/nf4.rs and bitsandbytes bit for bit): blocks of 64 consecutive
-// row-major elements; absmax = max |x| (f32); scaled = clamp(x * (1/absmax), -1, 1); the code
-// index counts the midpoints below `scaled` (a value on a midpoint takes the lower code); two
-// indices a byte, the FIRST element in the HIGH nibble; an all-zero block gives index 7.
-// The 16 code values and 15 midpoints come from the host, so there are no float literals here
-// to get wrong.
+// Format (must match src/smoke/formats/nf4.rs and bitsandbytes 0.50's CPU path bit for bit):
+// blocks of 64 consecutive row-major elements; absmax = max |x| (f32, NaN if the block holds one);
+// a full block scales by x * (1 / max(absmax, 1e-38)), a last partial block by
+// x / max(absmax, 1e-38) (and stores the clamped absmax); clamp to [-1, 1]; the code index counts
+// the midpoints below the scaled value (a value on a midpoint takes the lower code; NaN takes
+// code 15); two indices a byte, the FIRST element in the HIGH nibble; an odd tail is padded with
+// code 7. The 16 code values and 15 midpoints come from the host, so the only float literal here
+// is bitsandbytes' 1e-38.
 
 extern "C" __global__ void nf4_quantize(const float* __restrict__ w, long long n,
                                         const float* __restrict__ mids,
@@ -21,18 +23,23 @@ extern "C" __global__ void nf4_quantize(const float* __restrict__ w, long long n
     long long start = b * 64;
     int len = (int)((n - start) < 64 ? (n - start) : 64);
     float m = 0.0f;
-    for (int i = 0; i < len; ++i) m = fmaxf(m, fabsf(w[start + i]));
-    absmax[b] = m;
-    float inv = 1.0f / m;  // IEEE division (NVRTC's default --prec-div=true)
+    for (int i = 0; i < len; ++i) {
+        float v = fabsf(w[start + i]);
+        m = (v != v || m != m) ? __int_as_float(0x7fc00000) : fmaxf(m, v);
+    }
+    float clamped = (m != m) ? m : fmaxf(m, 1e-38f);
+    bool partial = len < 64;
+    absmax[b] = partial ? clamped : m;
+    float inv = 1.0f / clamped;  // IEEE division (NVRTC's default --prec-div=true)
     for (int i = 0; i < len; i += 2) {
-        unsigned char idx[2] = {0, 0};
+        unsigned char idx[2] = {7, 7};
         for (int j = 0; j < 2 && i + j < len; ++j) {
-            if (m == 0.0f) { idx[j] = 7; continue; }
-            float s = __fmul_rn(w[start + i + j], inv);
-            s = fminf(fmaxf(s, -1.0f), 1.0f);
+            float v = w[start + i + j];
+            float s = partial ? __fdiv_rn(v, clamped) : __fmul_rn(v, inv);
+            s = (s != s) ? s : fminf(fmaxf(s, -1.0f), 1.0f);
             unsigned char c = 0;
             for (int k = 0; k < 15; ++k) c += (s > mids[k]) ? 1 : 0;
-            idx[j] = c;
+            idx[j] = (s != s) ? 15 : c;
         }
         packed[(start + i) / 2] = (unsigned char)((idx[0] << 4) | idx[1]);
     }

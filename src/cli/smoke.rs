@@ -32,6 +32,10 @@ pub struct SmokeArgs {
     /// Write every compressed tensor as safetensors in bitsandbytes' own layouts.
     #[arg(long, value_name = "DIR")]
     pub dump: Option<PathBuf>,
+    /// Check (and with --dump, write) every 2-D bf16/f16/f32 tensor of --weights under its own
+    /// name, instead of a model's projections.
+    #[arg(long, requires = "weights")]
+    pub every_tensor: bool,
     /// The rank of the LoRA adapters.
     #[arg(long, default_value_t = 16)]
     pub lora_rank: usize,
@@ -99,6 +103,7 @@ pub fn run(args: &SmokeArgs) -> anyhow::Result<ExitCode> {
         config: args.config.clone(),
         weights: args.weights.clone(),
         dump: args.dump.clone(),
+        every_tensor: args.every_tensor,
         lora_rank: args.lora_rank,
         lora_alpha: args.lora_alpha,
         ..options(args.level)

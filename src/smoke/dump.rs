@@ -1,7 +1,8 @@
 //! `--dump DIR`: every compressed tensor, as safetensors, in bitsandbytes' own layouts and dtypes,
 //! so anyone can compare them with bitsandbytes directly (same names as `../shared/golden/`).
 //!
-//! One file per projection, `DIR/<tensor>.safetensors` (e.g. `model.layers.0.mlp.down_proj`):
+//! One file per projection, `DIR/<tensor>.safetensors` (e.g. `model.layers.0.mlp.down_proj`;
+//! see [`file_name`]):
 //!
 //! | tensor | dtype, shape | bitsandbytes call it matches |
 //! |---|---|---|
@@ -11,6 +12,7 @@
 //! | `nf4dq_absmax_u8`, `nf4dq_offset_f32`, `nf4dq_absmax2_f32`, `nf4dq_code2_f32` | u8, f32 `[1]`, f32, f32 `[256]` | the same with `compress_statistics=True` (packed codes identical to `nf4_packed_u8`) |
 //! | `int8_values_i8`, `int8_row_absmax_f32` | i8 `[out, in]`, f32 `[out]` | `int8_vectorwise_quant(weight.float())` (`CB`, `SCB`) |
 //! | `int8t6_values_i8`, `int8t6_row_absmax_f32`, `int8t6_outlier_cols_i64` | i8, f32, i64 | `int8_vectorwise_quant(input, threshold=6.0)` |
+//! | `int8t6w_values_i8`, `int8t6w_row_absmax_f32`, `int8t6w_outlier_cols_i64` | i8, f32, i64 | `int8_vectorwise_quant(weight.float(), threshold=6.0)` (the outlier path on the weight's own values, for the differential test) |
 //! | `sparse24_mask_u8`, `sparse24_values_f16`, `sparse24_meta_u8` | u8 `[out, in]` (1 = kept), f16 `[out, in/2]`, u8 `[out, in/8]` | 2:4 by magnitude |
 //! | `lora_A`, `lora_B` | f32 `[r, in]`, f32 `[out, r]` | peft's `lora_A.weight`, `lora_B.weight` |
 //!
@@ -82,10 +84,32 @@ pub fn create_dir(dir: &Path) -> Result<(), SmokeError> {
     })
 }
 
+/// The dump file's name for a tensor: its name without `.weight`, every character outside
+/// `[A-Za-z0-9._-]` replaced by `_` and a leading `.` escaped, so a tensor name read from a
+/// checkpoint can never leave `DIR` or hide a file.
+pub fn file_name(tensor: &str) -> String {
+    let stem: String = tensor
+        .trim_end_matches(".weight")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let stem = if stem.is_empty() || stem.starts_with('.') {
+        format!("_{stem}")
+    } else {
+        stem
+    };
+    format!("{stem}.safetensors")
+}
+
 /// Writes one projection's artifacts; returns the file.
 pub fn write_projection(dir: &Path, t: &LayerTensor, a: &Artifacts) -> Result<PathBuf, SmokeError> {
-    let name = t.proj.name.trim_end_matches(".weight");
-    let path = dir.join(format!("{name}.safetensors"));
+    let path = dir.join(file_name(&t.proj.name));
     write_file(dir, &path, t, a).map_err(|source| SmokeError::Dump {
         path: path.clone(),
         source,
@@ -142,4 +166,24 @@ pub fn write_all(
         files.push(write_projection(dir, t, &a)?);
     }
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::file_name;
+
+    #[test]
+    fn tensor_names_cannot_leave_the_folder() {
+        assert_eq!(
+            file_name("model.layers.0.mlp.down_proj.weight"),
+            "model.layers.0.mlp.down_proj.safetensors"
+        );
+        assert_eq!(
+            file_name("../../etc/passwd"),
+            "_.._.._etc_passwd.safetensors"
+        );
+        assert_eq!(file_name(".hidden"), "_.hidden.safetensors");
+        assert_eq!(file_name(""), "_.safetensors");
+        assert_eq!(file_name("a/b c"), "a_b_c.safetensors");
+    }
 }

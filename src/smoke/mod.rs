@@ -113,6 +113,9 @@ pub struct SmokeOptions {
     pub weights: Option<PathBuf>,
     /// Write every compressed tensor here (see [`dump()`]).
     pub dump: Option<PathBuf>,
+    /// Check every 2-D float tensor of `weights` under its own name instead of a model's
+    /// projections (no config: the shapes are the tensors').
+    pub every_tensor: bool,
     pub lora_rank: usize,
     pub lora_alpha: f32,
     pub seed: u64,
@@ -128,6 +131,7 @@ impl Default for SmokeOptions {
             config: None,
             weights: None,
             dump: None,
+            every_tensor: false,
             lora_rank: 16,
             lora_alpha: 32.0,
             seed: 20261128,
@@ -324,9 +328,14 @@ fn run_here(
     if let (Some(dir), false) = (&opts.dump, dumped) {
         dump::write_all(opts, &tensors, dir)?;
     }
-    let claims = claims::measure(&w.cfg, opts, &out);
+    // the seed's claims are about a model; tensors of no model have none
+    let claims = if opts.every_tensor {
+        Vec::new()
+    } else {
+        claims::measure(&w.cfg, opts, &out)
+    };
     Ok(SmokeReport {
-        model: w.cfg.name.clone(),
+        model: w.model.clone(),
         weights: w.weights_desc.clone(),
         checks: out,
         claims,

@@ -336,12 +336,8 @@ pub fn safetensors_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Reads the tensors of `projs` from safetensors shards (memory-mapped; only the pages of the
-/// wanted tensors are read).
-pub fn load_checkpoint(
-    files: &[PathBuf],
-    projs: &[Projection],
-) -> Result<Vec<LayerTensor>, SmokeError> {
+/// Memory-maps the shards (only the pages of the tensors read later are touched).
+fn map_files(files: &[PathBuf]) -> Result<Vec<memmap2::Mmap>, SmokeError> {
     let mut maps = Vec::new();
     for f in files {
         let bad = |source| SmokeError::Weights {
@@ -355,14 +351,60 @@ pub fn load_checkpoint(
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| bad(WeightsError::Io(e)))?;
         maps.push(map);
     }
-    let mut parsed = Vec::new();
-    for (f, m) in files.iter().zip(&maps) {
-        let st = safetensors::SafeTensors::deserialize(m).map_err(|e| SmokeError::Weights {
-            path: f.clone(),
-            source: WeightsError::NotSafetensors(e),
-        })?;
-        parsed.push(st);
+    Ok(maps)
+}
+
+fn parse_files<'a>(
+    files: &[PathBuf],
+    maps: &'a [memmap2::Mmap],
+) -> Result<Vec<safetensors::SafeTensors<'a>>, SmokeError> {
+    files
+        .iter()
+        .zip(maps)
+        .map(|(f, m)| {
+            safetensors::SafeTensors::deserialize(m).map_err(|e| SmokeError::Weights {
+                path: f.clone(),
+                source: WeightsError::NotSafetensors(e),
+            })
+        })
+        .collect()
+}
+
+/// Every 2-D bf16, f16 or f32 tensor of the shards, by name (`--every-tensor`): each is
+/// checked as a `[out, in]` weight under its own name. Tensors of other ranks or dtypes are
+/// left out; the count of those is returned beside.
+pub fn every_tensor(files: &[PathBuf]) -> Result<(Vec<Projection>, usize), SmokeError> {
+    let maps = map_files(files)?;
+    let parsed = parse_files(files, &maps)?;
+    let mut out = Vec::new();
+    let mut other = 0;
+    for st in &parsed {
+        for (name, view) in st.tensors() {
+            let float = matches!(view.dtype(), Dtype::F32 | Dtype::F16 | Dtype::BF16);
+            match view.shape() {
+                [rows, cols] if float && *rows > 0 && *cols > 0 => out.push(Projection {
+                    short: "tensor",
+                    name,
+                    rows: *rows,
+                    cols: *cols,
+                }),
+                _ => other += 1,
+            }
+        }
     }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out.dedup_by(|a, b| a.name == b.name);
+    Ok((out, other))
+}
+
+/// Reads the tensors of `projs` from safetensors shards (memory-mapped; only the pages of the
+/// wanted tensors are read).
+pub fn load_checkpoint(
+    files: &[PathBuf],
+    projs: &[Projection],
+) -> Result<Vec<LayerTensor>, SmokeError> {
+    let maps = map_files(files)?;
+    let parsed = parse_files(files, &maps)?;
     let mut out = Vec::new();
     for p in projs {
         let found = parsed

@@ -1,5 +1,5 @@
-//! Test support: the bitsandbytes golden files in `../shared/golden/` (skipped with a printed
-//! reason when that folder is absent) and typed reads of their tensors; a tiny config; a test
+//! Test support: the bitsandbytes golden files in `fixtures/golden/` and typed reads of their
+//! tensors; a tiny config; a test
 //! device ([`Tampered`]) whose quantizer or kernel a test breaks on purpose.
 
 use std::path::PathBuf;
@@ -18,20 +18,15 @@ pub struct Golden {
     bytes: Vec<u8>,
 }
 
-/// `../shared/golden/NAME` next to the crate, or `None` (with the reason printed) if absent.
-pub fn golden(name: &str) -> Option<Golden> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/golden");
-    let path = dir.join(name);
-    match std::fs::read(&path) {
-        Ok(bytes) => Some(Golden { path, bytes }),
-        Err(e) => {
-            eprintln!(
-                "SKIP: golden file {} not readable ({e}); the bitsandbytes comparison needs ../shared/golden",
-                path.display()
-            );
-            None
-        }
-    }
+/// `fixtures/golden/NAME`, bitsandbytes' own output (copied from `../shared/golden`, see
+/// `fixtures/golden/README.md`). A missing file fails the test: the comparison must run.
+pub fn golden(name: &str) -> Golden {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/golden")
+        .join(name);
+    let bytes = std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("golden file {} not readable: {e}", path.display()));
+    Golden { path, bytes }
 }
 
 impl Golden {

@@ -17,10 +17,14 @@ pub enum OptionsError {
     LoraRank,
     #[error("the LoRA alpha must be a non-zero number, not {0}")]
     LoraAlpha(f32),
+    #[error("--every-tensor needs --weights: the tensors to check")]
+    EveryTensorWithoutWeights,
 }
 
 /// The model shapes, weights and activations a run uses.
 pub struct Workload {
+    /// What the report names: the model, or the file of `--every-tensor`.
+    pub model: String,
     pub cfg: ModelConfig,
     pub source: WeightSource,
     pub weights_desc: String,
@@ -115,9 +119,23 @@ pub fn workload(
                 files,
             }),
     };
-    let weights_desc = describe(&source, opts.seed);
-    let projections = opts.level.projections(cfg.projections(0));
+    let mut weights_desc = describe(&source, opts.seed);
+    let mut model = cfg.name.clone();
+    let projections = match (&source, opts.every_tensor) {
+        (WeightSource::Given { path, files }, true) => {
+            let (p, other) = model::every_tensor(files)?;
+            model = path.display().to_string();
+            weights_desc.push_str(&format!(
+                "; every 2-D float tensor ({}), {other} other tensor(s) left out",
+                p.len()
+            ));
+            p
+        }
+        (_, true) => return Err(SmokeError::Options(OptionsError::EveryTensorWithoutWeights)),
+        (_, false) => opts.level.projections(cfg.projections(0)),
+    };
     Ok(Workload {
+        model,
         cfg,
         source,
         weights_desc,

@@ -2,23 +2,26 @@
 //!
 //! Why our own implementation rather than a crate: the point of the smoke check is to show that
 //! the *bitsandbytes format* round-trips and multiplies correctly on this machine, so the bytes we
-//! produce must be the bytes bitsandbytes produces. The tests in this file compare them, bit for
-//! bit, with bitsandbytes 0.50.2's own output in `../shared/golden/`:
+//! produce must be the bytes bitsandbytes produces. They follow bitsandbytes 0.50's CPU path
+//! (`backends/default/ops.py`, `quantize_4bit`) operation for operation, and are compared with
+//! its own output twice: bit for bit with the golden files in `fixtures/golden/` here, and on a
+//! few hundred random and adversarial tensors by `scripts/bnb-diff.sh` in CI:
 //!
-//! - blocks of 64 consecutive row-major elements; `absmax` = max |x| of the block (f32);
-//! - `scaled = clip(x * (1/absmax), -1, 1)`, then the code index is found by bucketizing against
-//!   the midpoints of the 16 sorted NF4 values (a value exactly on a midpoint takes the lower code);
-//!   an all-zero block gives index 7 (the code value 0.0) and absmax 0;
+//! - blocks of 64 consecutive row-major elements; `absmax` = max |x| of the block (f32; NaN if
+//!   the block holds a NaN, as torch's max);
+//! - `scaled = clip(x * (1 / max(absmax, 1e-38)), -1, 1)` for a full block, `clip(x / max(absmax,
+//!   1e-38), -1, 1)` for the last partial one (whose stored absmax is the clamped value); the code
+//!   index is `torch.bucketize` against the f32 midpoints of the 16 sorted NF4 values (a value
+//!   exactly on a midpoint takes the lower code, NaN the top one); an all-zero block gives index 7
+//!   (the code value 0.0) and absmax 0;
 //! - two indices per byte, the *first* element in the *high* nibble: `(i[2k] << 4) | i[2k+1]`;
-//! - double quantization (`compress_statistics=True`): `offset = mean(absmax)`, then
-//!   `absmax - offset` is quantized blockwise (256) with bitsandbytes' signed 8-bit dynamic code,
-//!   one f32 scale (`absmax2`) per 256 values.
+//!   an odd element count is padded with a scaled 0, code 7;
+//! - double quantization ([`super::nf4_dq`]).
 //!
 //! The matmul kernel never materializes the f32 weights: a 256-entry table turns one packed byte
 //! into its two code values, a block's dot product is accumulated in f32 and scaled once by the
 //! block's absmax. That is a different rounding order from "dequantize, then multiply", which is
-//! why the checks compare the kernel with the dequantized reference under a float-rounding bound
-//! and, separately, the quantized result with the f32 reference under the format's error bound.
+//! why the checks compare the kernel with the dequantized reference under a float-rounding bound.
 
 use rayon::prelude::*;
 
@@ -58,15 +61,20 @@ pub const CODE: [f32; 16] = [
 /// Elements per absmax block.
 pub const BLOCK: usize = 64;
 
-/// The 15 decision thresholds: the midpoints of neighbouring code values, computed in f64 and
-/// rounded once to f32 (these are the constants of bitsandbytes' `dQuantizeNF4` tree).
+/// The 15 decision thresholds: the midpoints of neighbouring code values, as bitsandbytes'
+/// CPU path computes them (`(code[:-1] + code[1:]) / 2` on f32 tensors: the sum rounded to f32,
+/// then halved).
 pub fn midpoints() -> [f32; 15] {
     let mut m = [0f32; 15];
     for (i, v) in m.iter_mut().enumerate() {
-        *v = ((f64::from(CODE[i]) + f64::from(CODE[i + 1])) / 2.0) as f32;
+        *v = (CODE[i] + CODE[i + 1]) / 2.0;
     }
     m
 }
+
+/// bitsandbytes clamps the absmax to this before dividing (`absmax.clamp(min=1e-38)`), so a block
+/// of subnormals scales by 1e38 rather than by infinity.
+pub const MIN_ABSMAX: f32 = 1e-38;
 
 /// One byte -> the code values of its high and low nibble.
 const PAIR_LUT: [[f32; 2]; 256] = {
@@ -94,34 +102,39 @@ impl Nf4 {
     }
 }
 
-/// The code indices of one block (`x.len() <= 64`), given its absmax.
+/// The code index of a scaled value as `torch.bucketize(scaled, midpoints)` gives it: the number
+/// of midpoints strictly below it (a value on a midpoint takes the lower code); NaN, which
+/// compares false with everything, falls through torch's binary search to the top code.
 #[inline]
-fn block_indices(x: &[f32], absmax: f32, mids: &[f32; 15], out: &mut [u8; BLOCK]) {
-    if absmax == 0.0 {
-        out[..x.len()].fill(7);
-        return;
+pub fn bucket(v: f32, mids: &[f32; 15]) -> u8 {
+    if v.is_nan() {
+        return 15;
     }
-    let inv = 1.0f32 / absmax;
-    let mut s = [0f32; BLOCK];
-    for (d, &v) in s.iter_mut().zip(x) {
-        *d = (v * inv).clamp(-1.0, 1.0);
-    }
-    let mut idx = [0u8; BLOCK];
-    for &m in mids {
-        for (i, &v) in idx.iter_mut().zip(s.iter()) {
-            *i += u8::from(v > m);
-        }
-    }
-    for ((o, &i), &v) in out.iter_mut().zip(idx.iter()).zip(s.iter()).take(x.len()) {
-        // NaN (an infinite input): bitsandbytes' tree sends it to the lowest code; keep that.
-        *o = if v.is_nan() { 0 } else { i };
-    }
+    mids.iter().map(|&m| u8::from(v > m)).sum()
 }
 
-/// Quantizes `w` (row-major, any length) to NF4 with blocks of 64, in parallel.
+/// The largest `|x|` of a block, NaN if any element is NaN (torch's `max` propagates it).
+#[inline]
+pub fn block_absmax(x: &[f32]) -> f32 {
+    x.iter().fold(0f32, |m, v| {
+        if m.is_nan() || v.is_nan() {
+            f32::NAN
+        } else {
+            m.max(v.abs())
+        }
+    })
+}
+
+/// Quantizes `w` (row-major, any length) to NF4 with blocks of 64, in parallel, following
+/// bitsandbytes 0.50's CPU path (`backends/default/ops.py`, `quantize_4bit`) operation for
+/// operation: a full block scales by `x * (1 / max(absmax, 1e-38))`, the last, partial block by
+/// `x / max(absmax, 1e-38)` (and stores the clamped absmax); scaled values are clamped to
+/// [-1, 1] and bucketized; an odd element count is padded with a scaled 0 (code 7 in the last
+/// low nibble).
 pub fn quantize(w: &[f32]) -> Nf4 {
     let n = w.len();
     let blocks = n.div_ceil(BLOCK);
+    let full = n / BLOCK;
     let mut packed = vec![0u8; n.div_ceil(2)];
     let mut absmax = vec![0f32; blocks];
     let mids = midpoints();
@@ -130,19 +143,25 @@ pub fn quantize(w: &[f32]) -> Nf4 {
         .zip(absmax.par_iter_mut())
         .enumerate()
         .for_each(|(b, (pk, a))| {
-            let mut idx = [0u8; BLOCK];
             let x = &w[b * BLOCK..((b + 1) * BLOCK).min(n)];
-            let m = x.iter().fold(0f32, |m, v| m.max(v.abs()));
-            *a = m;
-            block_indices(x, m, &mids, &mut idx);
+            let m = block_absmax(x);
+            let clamped = if m.is_nan() { m } else { m.max(MIN_ABSMAX) };
+            let mut idx = [7u8; BLOCK];
+            if b < full {
+                *a = m;
+                let inv = 1.0f32 / clamped;
+                for (i, &v) in idx.iter_mut().zip(x) {
+                    *i = bucket((v * inv).clamp(-1.0, 1.0), &mids);
+                }
+            } else {
+                *a = clamped;
+                for (i, &v) in idx.iter_mut().zip(x) {
+                    *i = bucket((v / clamped).clamp(-1.0, 1.0), &mids);
+                }
+            }
+            // past the end of an odd-length tensor, `idx` keeps 7: bitsandbytes' zero pad
             for (k, byte) in pk[..x.len().div_ceil(2)].iter_mut().enumerate() {
-                let hi = idx[2 * k];
-                let lo = if 2 * k + 1 < x.len() {
-                    idx[2 * k + 1]
-                } else {
-                    0
-                };
-                *byte = (hi << 4) | lo;
+                *byte = (idx[2 * k] << 4) | idx[2 * k + 1];
             }
         });
     Nf4 { n, packed, absmax }
@@ -405,16 +424,12 @@ pub(crate) mod tests {
     }
 
     fn index_of(v: f32) -> u8 {
-        let mut o = [0u8; BLOCK];
-        block_indices(&[v], 1.0, &midpoints(), &mut o);
-        o[0]
+        bucket(v, &midpoints())
     }
 
     #[test]
     fn golden_nf4_bit_exact() {
-        let Some(g) = golden("bnb_cpu_256x512.safetensors") else {
-            return;
-        };
+        let g = golden("bnb_cpu_256x512.safetensors");
         let x = g.f32("input_f32");
         let code = g.f32("nf4_code_f32");
         assert_eq!(
@@ -456,6 +471,31 @@ pub(crate) mod tests {
         assert_eq!(q.absmax[0], 0.0);
         assert_eq!(q.packed[32], 0xF0);
         assert_eq!(q.packed[33], 0x77);
+    }
+
+    #[test]
+    fn bitsandbytes_edge_cases() {
+        // an odd count: the missing low nibble is bitsandbytes' zero pad, code 7
+        let q = quantize(&[1.0, -1.0, 1.0]);
+        assert_eq!(q.packed, vec![0xF0, 0xF7]);
+        // a block of subnormals scales by 1/1e-38, not by infinity: all near 0, code 7
+        let q = quantize(&[1e-40f32; 64]);
+        assert!(q.packed.iter().all(|&b| b == 0x77), "{:x?}", q.packed);
+        assert_eq!(q.absmax[0], 1e-40);
+        // a partial last block stores its clamped absmax and divides by it
+        let mut x = vec![0.5f32; 64];
+        x.extend([0.0f32; 3]);
+        let q = quantize(&x);
+        assert_eq!(q.absmax, vec![0.5, MIN_ABSMAX]);
+        assert_eq!(q.packed[32] >> 4, 7);
+        // NaN: the block's absmax is NaN and every code the top one
+        let mut x = vec![0.25f32; 64];
+        x[9] = f32::NAN;
+        let q = quantize(&x);
+        assert!(q.absmax[0].is_nan());
+        assert!(q.packed.iter().all(|&b| b == 0xFF));
+        // midpoints are the f32 sum halved, as torch computes them
+        assert_eq!(midpoints()[7], (CODE[7] + CODE[8]) / 2.0);
     }
 
     #[test]
