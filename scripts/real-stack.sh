@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds a real Python environment with the seed matrix's stack (pip, from the index pip is
 # configured for), makes one deliberate conflict, and checks that compat reports exactly the
-# problems `pip check` reports on it. Then runs the check-vs-pip benchmark on it.
+# problems `pip check` reports on it. bench/run.sh times compat against pip and uv on it.
 #
 # usage: scripts/real-stack.sh [VENV_DIR] [COMPAT_BIN]
 # torch is left out (its CUDA wheels weigh gigabytes): the packages that need it are installed
@@ -39,6 +39,3 @@ compat_rc=$?
 set -e
 printf '%s\n' "$pip_out" > "$venv/pip-check.txt"
 python3 scripts/compare_pip_check.py "$venv/pip-check.txt" "$pip_rc" "$venv/compat-report.json" "$compat_rc"
-
-echo "== benchmark"
-python3 bench/check_vs_pip.py --python "$venv" --compat "$compat" --runs "${BENCH_RUNS:-10}"

@@ -5,7 +5,7 @@
 //! binary with `include_str!`), checked once by [`load_file`] or [`load_str`], and from then on every other part of
 //! compat reads it without further validation. The loader keeps the byte span of every value a
 //! user can get wrong, so a bad file is reported as `file:line:column: message` with a hint,
-//! and exit code 2 (see `crate::app`). This module does no other I/O than reading the one file,
+//! and exit code 2 (see `crate::cli`). This module does no other I/O than reading the one file,
 //! and knows nothing of the facts a matrix is checked against (that is `verify`).
 
 mod load;
