@@ -18,10 +18,16 @@ pub fn emit(out: &OutputArgs, text: &str) -> anyhow::Result<()> {
         }
         None => {
             let mut stdout = std::io::stdout().lock();
-            stdout
+            match stdout
                 .write_all(text.as_bytes())
                 .and_then(|()| stdout.flush())
-                .context("cannot write to standard output")
+            {
+                // The reader stopped reading (`compat check | head -1`): end quietly, as other
+                // Unix tools do, with the command's own exit code. A full disk or a closed
+                // standard output is still an error.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                other => other.context("cannot write to standard output"),
+            }
         }
     }
 }

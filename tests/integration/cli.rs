@@ -109,3 +109,49 @@ fn errors_print_their_causes_and_a_hint() {
     assert!(err.contains("report.txt"), "{err}");
     assert!(err.contains("\n  Caused by: "), "{err}");
 }
+
+/// `compat check | head -1`: the reader goes away before compat writes. compat ends quietly
+/// with the check's own exit code (here 1: the RTX 5090 fails the cu124 torch), no panic, no
+/// error. A full disk is an error (exit 2), never a silent 0.
+#[test]
+fn a_closed_pipe_ends_quietly_and_a_full_disk_is_an_error() {
+    let env = fixture("envs/good-cu124");
+    let host = fixture("hosts/rtx5090-570.toml");
+    for format in ["table", "json"] {
+        let mut child = compat()
+            .args(["check", "--format", format, "--python"])
+            .arg(&env)
+            .arg("--host")
+            .arg(&host)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("runs");
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("waits");
+        assert_eq!(out.status.code(), Some(1), "{format}: {}", stderr(&out));
+        assert_eq!(stderr(&out), "", "{format}: nothing on stderr");
+    }
+    if std::path::Path::new("/dev/full").exists() {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full opens");
+        let out = compat()
+            .args(["check", "--python"])
+            .arg(&env)
+            .arg("--host")
+            .arg(&host)
+            .stdout(full)
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("cannot write to standard output"),
+            "{}",
+            stderr(&out)
+        );
+    } else {
+        eprintln!("skipped the /dev/full case: this machine has no /dev/full");
+    }
+}
