@@ -6,17 +6,31 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// Text that is not a driver version, CUDA version or compute capability; the message names
+/// the text and the expected shape.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct UnitError(String);
+
+impl From<String> for UnitError {
+    fn from(message: String) -> Self {
+        UnitError(message)
+    }
+}
+
 /// An NVIDIA driver version: dot-separated numbers, compared numerically (`535.104.05`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct DriverVersion(pub Vec<u32>);
 
 impl FromStr for DriverVersion {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnitError;
+    fn from_str(s: &str) -> Result<Self, UnitError> {
         let parts: Result<Vec<u32>, _> = s.trim().split('.').map(str::parse::<u32>).collect();
         match parts {
             Ok(p) if !p.is_empty() && p.len() <= 4 => Ok(DriverVersion(p)),
-            _ => Err(format!("`{s}` is not a driver version like 550.54.15")),
+            _ => Err(UnitError(format!(
+                "`{s}` is not a driver version like 550.54.15"
+            ))),
         }
     }
 }
@@ -64,11 +78,11 @@ impl CudaVersion {
 }
 
 impl FromStr for CudaVersion {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnitError;
+    fn from_str(s: &str) -> Result<Self, UnitError> {
         let t = s.trim();
         let t = t.strip_prefix("cu").unwrap_or(t);
-        let err = || format!("`{s}` is not a CUDA version like 12.4");
+        let err = || UnitError(format!("`{s}` is not a CUDA version like 12.4"));
         if let Some((a, b)) = t.split_once('.') {
             let b = b.split('.').next().unwrap_or(b);
             return Ok(CudaVersion::new(
@@ -115,16 +129,20 @@ impl ComputeCapability {
 }
 
 impl FromStr for ComputeCapability {
-    type Err = String;
+    type Err = UnitError;
     /// Accepts `8.6`, `sm_86`, `86`, `120`, `sm_120`, `compute_90`.
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, UnitError> {
         let t = s.trim().to_ascii_lowercase();
         let t = t
             .strip_prefix("sm_")
             .or_else(|| t.strip_prefix("compute_"))
             .unwrap_or(&t)
             .trim_end_matches(['a', 'f']);
-        let err = || format!("`{s}` is not a compute capability like 8.6 or sm_86");
+        let err = || {
+            UnitError(format!(
+                "`{s}` is not a compute capability like 8.6 or sm_86"
+            ))
+        };
         if let Some((a, b)) = t.split_once('.') {
             return Ok(ComputeCapability::new(
                 a.parse().map_err(|_| err())?,

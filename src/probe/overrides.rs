@@ -131,7 +131,8 @@ impl Overridable for Driver {
     const FACT: &'static str = "driver version";
 
     fn parse(text: &str) -> Result<DriverVersion, InvalidValue> {
-        text.parse().map_err(InvalidValue)
+        text.parse()
+            .map_err(|e: crate::model::units::UnitError| InvalidValue(e.to_string()))
     }
 
     fn replace(facts: &mut HostFacts, value: Option<DriverVersion>) {
@@ -150,7 +151,8 @@ impl Overridable for DriverCuda {
     const FACT: &'static str = "driver CUDA version";
 
     fn parse(text: &str) -> Result<CudaVersion, InvalidValue> {
-        text.parse().map_err(InvalidValue)
+        text.parse()
+            .map_err(|e: crate::model::units::UnitError| InvalidValue(e.to_string()))
     }
 
     fn replace(facts: &mut HostFacts, value: Option<CudaVersion>) {
@@ -175,7 +177,10 @@ impl Overridable for GpuArch {
         text.split(',')
             .map(str::trim)
             .filter(|p| !p.is_empty())
-            .map(|p| p.parse().map_err(InvalidValue))
+            .map(|p| {
+                p.parse()
+                    .map_err(|e: crate::model::units::UnitError| InvalidValue(e.to_string()))
+            })
             .collect()
     }
 
