@@ -254,4 +254,33 @@ mod tests {
         assert!(sub.w[..128].iter().any(|v| v.is_subnormal()));
         assert!(max_rel_error(&sub.w, &t[3].w) == 0.0);
     }
+
+    /// Writes the hard checkpoints for trying them by hand: `cargo test --lib
+    /// write_hard_checkpoints -- --ignored`, then `compat smoke --weights target/hard/outliers`
+    /// and `compat smoke --every-tensor --weights target/hard/adversarial.safetensors`.
+    #[test]
+    #[ignore]
+    fn write_hard_checkpoints() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/hard");
+        let layer = root.join("outliers");
+        std::fs::create_dir_all(&layer).expect("mkdir");
+        std::fs::write(
+            layer.join("config.json"),
+            r#"{"_name_or_path": "tiny-mistral-outliers", "hidden_size": 256, "intermediate_size": 512,
+                "num_attention_heads": 4, "num_key_value_heads": 2, "num_hidden_layers": 2, "vocab_size": 1000}"#,
+        )
+        .expect("config");
+        write(
+            &outlier_layer(&tiny(), 11),
+            Dtype::BF16,
+            &layer.join("model.safetensors"),
+        )
+        .expect("write");
+        write(
+            &adversarial(5),
+            Dtype::F32,
+            &root.join("adversarial.safetensors"),
+        )
+        .expect("write");
+    }
 }
