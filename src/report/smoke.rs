@@ -1,11 +1,12 @@
-//! The human-readable smoke report (comfy-table, no colour): one row per check, then why each
+//! The human-readable smoke report (comfy-table, no colour): one row per check with the kernel
+//! error (the verdict's comparison) and the format error (a measurement) apart, then why each
 //! check that is not verified is so, then the seed's claims with what was measured. Rendering
 //! only: the report is `crate::smoke::SmokeReport`, made by `compat smoke`.
 
 use comfy_table::{presets, ContentArrangement, Table};
 
 use crate::model::Verdict;
-use crate::smoke::SmokeReport;
+use crate::smoke::{SmokeCheck, SmokeReport};
 
 fn mark(v: Verdict) -> &'static str {
     match v {
@@ -16,40 +17,45 @@ fn mark(v: Verdict) -> &'static str {
     }
 }
 
-fn mb(b: Option<u64>) -> String {
-    b.map(|b| format!("{:.1} MB", b as f64 / 1e6))
+fn mb(b: u64) -> String {
+    format!("{:.1} MB", b as f64 / 1e6)
+}
+
+fn num(v: Option<f64>, digits: usize) -> String {
+    v.map(|e| format!("{e:.digits$e}"))
         .unwrap_or_else(|| "—".into())
 }
 
-/// Renders the report as text tables.
-pub fn render_table(r: &SmokeReport) -> String {
-    let mut out = format!(
-        "compat smoke — {}\nweights: {}\nGPU: {}\n",
-        r.model,
-        r.weights,
-        r.gpu.as_deref().unwrap_or("not requested (--device cpu)")
-    );
+fn table(header: Vec<&str>) -> Table {
     let mut t = Table::new();
     t.load_preset(presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Disabled)
-        .set_header(vec![
-            "check",
-            "device",
-            "tensor",
-            "shape",
-            "verdict",
-            "error",
-            "bound",
-            "size vs fp16",
-            "time",
-            "throughput",
-        ]);
+        .set_header(header);
+    t
+}
+
+/// One row per check.
+fn checks(r: &SmokeReport) -> Table {
+    let mut t = table(vec![
+        "check",
+        "device",
+        "tensor",
+        "shape",
+        "verdict",
+        "kernel error",
+        "bound",
+        "format error",
+        "worst case",
+        "size vs fp16",
+        "time",
+        "throughput",
+    ]);
     for c in &r.checks {
         let size = match (c.compressed_bytes, c.fp16_bytes) {
             (Some(a), Some(b)) if b > 0 => format!(
                 "{} / {} ({:.1}%)",
-                mb(Some(a)),
-                mb(Some(b)),
+                mb(a),
+                mb(b),
                 100.0 * a as f64 / b as f64
             ),
             _ => "—".into(),
@@ -60,12 +66,10 @@ pub fn render_table(r: &SmokeReport) -> String {
             c.layer.trim_start_matches("model.").to_string(),
             c.shape.clone(),
             mark(c.verdict).to_string(),
-            c.max_rel_error
-                .map(|e| format!("{e:.2e}"))
-                .unwrap_or_else(|| "—".into()),
-            c.bound
-                .map(|e| format!("{e:.1e}"))
-                .unwrap_or_else(|| "—".into()),
+            num(c.kernel_error, 2),
+            num(c.kernel_bound, 1),
+            num(c.format_error, 2),
+            num(c.format_bound, 1),
             size,
             c.time_ms
                 .map(|ms| format!("{ms:.2} ms"))
@@ -73,37 +77,37 @@ pub fn render_table(r: &SmokeReport) -> String {
             c.throughput.clone().unwrap_or_else(|| "—".into()),
         ]);
     }
-    out.push_str(&format!("{t}\n"));
-    let notes: Vec<String> = r
-        .checks
-        .iter()
-        .filter(|c| c.verdict != Verdict::Verified)
-        .map(|c| {
-            format!(
-                "  {} {} {}: {}",
-                c.id,
-                c.device,
-                c.layer.trim_start_matches("model."),
-                c.reason.as_deref().unwrap_or("(no reason given)")
-            )
-        })
-        .collect();
-    if !notes.is_empty() {
-        out.push_str("not verified:\n");
-        let mut seen = std::collections::BTreeSet::new();
-        for n in notes {
-            if seen.insert(n.clone()) {
-                out.push_str(&n);
-                out.push('\n');
-            }
+    t
+}
+
+/// Why each check that is not verified is so, once per distinct reason.
+fn not_verified(checks: &[SmokeCheck]) -> String {
+    let mut out = String::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for c in checks.iter().filter(|c| c.verdict != Verdict::Verified) {
+        let line = format!(
+            "  {} {} {}: {}",
+            c.id,
+            c.device,
+            c.layer.trim_start_matches("model."),
+            c.reason.as_deref().unwrap_or("(no reason given)")
+        );
+        if seen.insert(line.clone()) {
+            out.push_str(&line);
+            out.push('\n');
         }
     }
-    let mut c = Table::new();
-    c.load_preset(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Disabled)
-        .set_header(vec!["library", "claim", "measured", "holds"]);
+    if out.is_empty() {
+        out
+    } else {
+        format!("not verified:\n{out}")
+    }
+}
+
+fn claims(r: &SmokeReport) -> Table {
+    let mut t = table(vec!["library", "claim", "measured", "holds"]);
     for m in &r.claims {
-        c.add_row(vec![
+        t.add_row(vec![
             m.library.clone(),
             m.claim.clone(),
             m.measured
@@ -116,17 +120,25 @@ pub fn render_table(r: &SmokeReport) -> String {
             },
         ]);
     }
-    out.push_str(&format!("claims:\n{c}\n"));
-    let verified = r
-        .checks
-        .iter()
-        .filter(|c| c.verdict == Verdict::Verified)
-        .count();
-    let failed = r
-        .checks
-        .iter()
-        .filter(|c| c.verdict == Verdict::Failed)
-        .count();
+    t
+}
+
+/// Renders the report as text tables.
+pub fn render_table(r: &SmokeReport) -> String {
+    let mut out = format!(
+        "compat smoke — {}\nweights: {}\nGPU: {}\n",
+        r.model,
+        r.weights,
+        r.gpu.as_deref().unwrap_or("not requested (--device cpu)")
+    );
+    out.push_str(&format!("{}\n", checks(r)));
+    out.push_str("kernel error: the kernel against the format's own product, exact from the stored codes and scales, as a fraction of the sum of its terms' magnitudes; the bound is f32 rounding and decides the verdict. format error: what the format costs against the original weights' product (a measurement), beside the format's worst case on these weights.\n");
+    out.push_str(&not_verified(&r.checks));
+    if !r.claims.is_empty() {
+        out.push_str(&format!("claims:\n{}\n", claims(r)));
+    }
+    let count = |v: Verdict| r.checks.iter().filter(|c| c.verdict == v).count();
+    let (verified, failed) = (count(Verdict::Verified), count(Verdict::Failed));
     out.push_str(&format!(
         "{verified} verified, {failed} failed, {} unverified in {:.0} ms\n",
         r.checks.len() - verified - failed,

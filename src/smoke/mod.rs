@@ -2,8 +2,7 @@
 //!
 //! A matrix row that says "bitsandbytes ✅" is only evidence once an 8-bit and a 4-bit
 //! quantize-and-multiply actually ran correctly here. This module runs them, on the CPU always
-//! and on the GPU when there is one, each checked against an f32 reference with an error bound
-//! that a wrong kernel cannot meet:
+//! and on the GPU when there is one:
 //!
 //! | id | what | library row |
 //! |---|---|---|
@@ -15,6 +14,12 @@
 //! | `gemm-fp16`, `gemm-bf16` | 16-bit GEMM (candle on the CPU, cuBLAS on the GPU) | torch |
 //! | `safetensors-roundtrip` | a whole layer written and read back, bytes identical | safetensors |
 //!
+//! The verdict is whether the kernel computed its format right: the kernel against that format's
+//! own product, computed exactly from the stored codes and scales, under the f32 rounding bound
+//! (a wrong packing, block, scale or index cannot meet it, whatever the weights' statistics). What
+//! the format costs against the original weights is measured and reported beside it, with the
+//! format's worst case on those weights, and never decides the verdict.
+//!
 //! One pipeline serves both devices. Each format is a type implementing [`formats::Format`]
 //! (quantize, decode, the CPU matmul, the bytes it keeps, how its result is judged); each device
 //! is a [`backend::Backend`] that runs every format's kernels ([`cpu::Cpu`], [`gpu::Cuda`]); the
@@ -25,7 +30,8 @@
 //! report (`report::smoke`) and the CLI.
 //!
 //! A check that could not run is `unverified` with the reason (no GPU is a skip, never a pass);
-//! one that ran and missed its bound is `failed` with the numbers. [`SmokeError`] is only for
+//! one that ran and missed its bound is `failed` with the numbers; a weight that holds inf or NaN
+//! fails every check of its tensor, naming the position. [`SmokeError`] is only for
 //! bad input: an unreadable config or checkpoint, an unwritable dump folder.
 
 pub mod backend;
@@ -35,6 +41,7 @@ pub mod cpu;
 pub mod dump;
 pub mod formats;
 pub mod gpu;
+pub mod hard;
 pub mod metrics;
 pub mod model;
 pub mod progress;
@@ -51,7 +58,6 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::model::{SmokeCheckId, Verdict};
-pub use check::Bounds;
 pub use formats::{gemm, int8, lora, nf4, sparse24};
 pub use model::{ModelConfig, Projection, WeightSource};
 
@@ -221,13 +227,27 @@ pub struct SmokeCheck {
     pub verdict: Verdict,
     /// Why it is not verified.
     pub reason: Option<String>,
-    /// `max |y - ref| / max |ref|` against the f32 reference.
-    pub max_rel_error: Option<f64>,
-    pub bound: Option<f64>,
+    /// The verdict's comparison: the kernel against the same format's product computed exactly
+    /// from the stored codes and scales, as `max |y - ref| / Σ|terms|` over the outputs (see
+    /// [`formats::reference`]).
+    pub kernel_error: Option<f64>,
+    /// The f32 rounding a correct kernel can make, in the same units: `kernel_error` above it
+    /// fails the check, whatever the weights.
+    pub kernel_bound: Option<f64>,
+    /// What the format costs, a measurement and never the verdict: `max |ref - f32 product of
+    /// the original weights| / max |f32 product|`. `None` where the difference is not an error
+    /// (LoRA's adapter).
+    pub format_error: Option<f64>,
+    /// The format's worst case on these weights, in the same units (from its stored scales),
+    /// where the format is a quantization or a rounding.
+    pub format_bound: Option<f64>,
+    /// Off the CPU: whether the device's stored bytes are the CPU's (bitsandbytes') bytes.
+    pub same_bytes: Option<bool>,
     pub compressed_bytes: Option<u64>,
     pub fp16_bytes: Option<u64>,
     /// The kernel's time: the median of the repetitions (see [`metrics::Reps`]).
     pub time_ms: Option<f64>,
+    /// GB/s read (and the share of the device's measured bandwidth), or FLOP/s for a GEMM.
     pub throughput: Option<String>,
     pub evidence: Vec<String>,
 }
@@ -241,8 +261,11 @@ impl SmokeCheck {
             shape,
             verdict: Verdict::Unverified,
             reason: None,
-            max_rel_error: None,
-            bound: None,
+            kernel_error: None,
+            kernel_bound: None,
+            format_error: None,
+            format_bound: None,
+            same_bytes: None,
             compressed_bytes: None,
             fp16_bytes: None,
             time_ms: None,

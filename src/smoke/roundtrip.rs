@@ -74,8 +74,8 @@ pub fn roundtrip(tensors: &[LayerTensor]) -> SmokeCheck {
         Ok(notes) => {
             let dt = t0.elapsed().as_secs_f64();
             c.verdict = Verdict::Verified;
-            c.max_rel_error = Some(0.0);
-            c.bound = Some(0.0);
+            c.kernel_error = Some(0.0);
+            c.kernel_bound = Some(0.0);
             c.time_ms = Some(dt * 1e3);
             c.throughput = Some(format!(
                 "{} write + read",

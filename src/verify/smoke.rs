@@ -17,7 +17,7 @@ pub(super) fn fold_smoke(row: &mut Row, lib: &Library, sm: &crate::smoke::SmokeR
             };
             let worst = sm
                 .checks_for(id, device)
-                .filter_map(|c| c.max_rel_error.zip(c.bound))
+                .filter_map(|c| c.kernel_error.zip(c.kernel_bound))
                 .fold(None::<(f64, f64)>, |acc, x| {
                     if acc.is_none_or(|a| x.0 > a.0) {
                         Some(x)
@@ -30,7 +30,7 @@ pub(super) fn fold_smoke(row: &mut Row, lib: &Library, sm: &crate::smoke::SmokeR
                 "smoke {id} on {device}: {}{}{}",
                 v.as_str(),
                 worst
-                    .map(|(e, b)| format!(" (max rel. error {e:.2e}, bound {b:.0e})"))
+                    .map(|(e, b)| format!(" (kernel error {e:.2e}, bound {b:.1e})"))
                     .unwrap_or_default(),
                 why.map(|w| format!(": {w}")).unwrap_or_default()
             );

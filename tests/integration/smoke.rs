@@ -374,3 +374,88 @@ fn smoke_command_on_a_tiny_checkpoint() {
         .expect("runs");
     assert_eq!(bad.status.code(), Some(2));
 }
+
+/// The hard checkpoints of `smoke::hard`: an outlier layer of the tiny config is verified on
+/// every check with the kernel and format errors apart; every corner-case tensor by its own
+/// name (`--every-tensor`) is verified, except a width 2:4 cannot take (unverified) and the
+/// tensor with inf and NaN, whose checks fail naming the position (exit 1, no crash).
+#[test]
+fn hard_checkpoints_through_the_binary() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let layer = dir.path().join("outliers");
+    std::fs::create_dir_all(&layer).expect("mkdir");
+    std::fs::copy(
+        fixture("bf16").join("config.json"),
+        layer.join("config.json"),
+    )
+    .expect("config");
+    smoke::hard::write(
+        &smoke::hard::outlier_layer(&tiny_config(), 11),
+        safetensors::Dtype::BF16,
+        &layer.join("model.safetensors"),
+    )
+    .expect("write");
+    let r = smoke::run(
+        &SmokeOptions {
+            weights: Some(layer.clone()),
+            ..tiny_opts("bf16")
+        },
+        &HostFacts::default(),
+    )
+    .expect("runs");
+    assert!(!r.failed(), "{}", render_table(&r));
+    for c in r
+        .checks
+        .iter()
+        .filter(|c| c.id != SmokeCheckId::SafetensorsRoundtrip)
+    {
+        assert!(c.kernel_error <= c.kernel_bound, "{c:?}");
+    }
+    let q = r
+        .checks
+        .iter()
+        .find(|c| c.id == SmokeCheckId::Nf4)
+        .expect("nf4");
+    assert!(
+        q.format_error.is_some() && q.format_bound.is_some(),
+        "{q:?}"
+    );
+
+    let path = dir.path().join("adversarial.safetensors");
+    smoke::hard::write(&smoke::hard::adversarial(5), safetensors::Dtype::F32, &path)
+        .expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_compat"))
+        .args([
+            "smoke",
+            "--device",
+            "cpu",
+            "--every-tensor",
+            "--format",
+            "json",
+            "--weights",
+        ])
+        .arg(&path)
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let checks = j["checks"].as_array().expect("checks");
+    assert_eq!(checks.len(), 11 * 7 + 1);
+    for c in checks {
+        let (layer, verdict) = (c["layer"].as_str().unwrap_or(""), &c["verdict"]);
+        let why = c["reason"].as_str().unwrap_or("");
+        if layer == "non_finite" {
+            assert_eq!(verdict, "failed", "{c}");
+            assert!(why.contains("holds inf at [1, 2]"), "{why}");
+        } else if c["id"] == "sparse-2-4" && why.contains("multiple of 8") {
+            assert_eq!(verdict, "unverified", "{c}");
+        } else {
+            assert_eq!(verdict, "verified", "{c}");
+        }
+    }
+}

@@ -15,14 +15,11 @@
 use rayon::prelude::*;
 
 use super::torch_ops;
-use super::{
-    bytes_f32, decoded_matmul, same_bits, Against, Assessment, Diff, Format, FormatError, Measured,
-};
+use super::{bytes_f32, same_bits, Bound, Diff, Format, FormatError, Measured, Reference, Report};
 use crate::model::SmokeCheckId;
 use crate::smoke::dump::{le_f32, Artifacts};
-use crate::smoke::metrics::{self, max_rel_error};
+use crate::smoke::metrics;
 use crate::smoke::model::LayerTensor;
-use crate::smoke::Bounds;
 
 /// The LLM.int8 outlier threshold for the activations (bitsandbytes' default).
 pub const THRESHOLD: f32 = 6.0;
@@ -181,22 +178,20 @@ pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
 /// row at run time with [`THRESHOLD`], the outlier columns multiplied in fp16.
 pub struct Int8Llm;
 
-impl Int8Llm {
-    /// The format reference: dequantized weights and activations, the outlier columns restored
-    /// in fp16 with the weight's dequantized columns, multiplied by candle in f32.
-    fn reference(&self, m: &Measured<'_, Self>, xq: &Int8) -> Result<Vec<f32>, super::CandleError> {
-        let (rows, cols) = (m.t.proj.rows, m.t.proj.cols);
-        let mut wd = dequantize(m.packed);
-        let mut xd = dequantize(xq);
-        for &col in &xq.outlier_cols {
-            for b in 0..m.batch {
-                xd[b * cols + col] = half::f16::from_f32(m.x[b * cols + col]).to_f32();
-            }
-            for r in 0..rows {
-                wd[r * cols + col] = half::f16::from_f32(wd[r * cols + col]).to_f32();
-            }
-        }
-        decoded_matmul(&xd, m.batch, &wd, m.t)
+/// Whether a row quantized to all zeros although its absmax is not zero (subnormal: `127 /
+/// absmax` overflows, and torch's cast makes the infinities 0).
+fn collapsed(absmax: f32) -> bool {
+    !torch_ops::rdiv(127.0, absmax).is_finite()
+}
+
+/// The most rounding to int8 moves one element of a row with this absmax: half a step, or the
+/// whole value where the row collapsed.
+fn element_error(absmax: f32) -> f64 {
+    let a = f64::from(absmax);
+    if collapsed(absmax) {
+        a
+    } else {
+        a / 254.0 * (1.0 + 8.0 * super::reference::U32)
     }
 }
 
@@ -206,10 +201,6 @@ impl Format for Int8Llm {
 
     fn id(&self) -> SmokeCheckId {
         SmokeCheckId::Int8Llm
-    }
-
-    fn bound(&self) -> f64 {
-        Bounds::INT8
     }
 
     fn quantize(&self, t: &LayerTensor) -> Result<Int8, FormatError> {
@@ -234,6 +225,89 @@ impl Format for Int8Llm {
         p.bytes()
     }
 
+    fn read_bytes(&self, _t: &LayerTensor, p: &Int8) -> Option<u64> {
+        Some(p.bytes())
+    }
+
+    /// The format's product exactly: the int8 dot products as integers, times the two row
+    /// scales over 127², plus the outlier columns as products of their fp16 values.
+    fn reference(&self, _t: &LayerTensor, w: &Int8, x: &[f32], batch: usize) -> Reference {
+        let xq = quantize(x, batch, w.cols, THRESHOLD);
+        let cols = w.cols;
+        let mut y = vec![0f64; batch * w.rows];
+        let mut terms = vec![0f64; batch * w.rows];
+        for b in 0..batch {
+            let xr = &xq.values[b * cols..(b + 1) * cols];
+            let x16: Vec<f64> = xq
+                .outlier_cols
+                .iter()
+                .map(|&c| f64::from(half::f16::from_f32(x[b * cols + c]).to_f32()))
+                .collect();
+            for r in 0..w.rows {
+                let acc: i64 = w.values[r * cols..(r + 1) * cols]
+                    .iter()
+                    .zip(xr)
+                    .map(|(a, b)| i64::from(*a) * i64::from(*b))
+                    .sum();
+                let main =
+                    acc as f64 * f64::from(xq.row_absmax[b]) * f64::from(w.row_absmax[r]) / 16129.0;
+                let (mut s, mut t) = (main, main.abs());
+                for (&c, &xv) in xq.outlier_cols.iter().zip(&x16) {
+                    let p = xv * f64::from(weight_f16(w, r, c));
+                    s += p;
+                    t += p.abs();
+                }
+                y[b * w.rows + r] = s;
+                terms[b * w.rows + r] = t;
+            }
+        }
+        Reference { y, terms }
+    }
+
+    /// The integer part is exact; what rounds is the scaling (four operations) and the sum of
+    /// the outlier products.
+    fn bound(&self, _t: &LayerTensor, w: &Int8, x: &[f32], batch: usize) -> Bound {
+        let outliers = quantize(x, batch, w.cols, THRESHOLD).outlier_cols.len();
+        Bound::f32_roundings(outliers + 8)
+    }
+
+    /// Per output, `Σ |x̂|·e_w + |w|·e_x`: half a step of each row's int8 grid (the whole value
+    /// of a collapsed row), the fp16 rounding in the outlier columns.
+    fn worst_case(&self, t: &LayerTensor, w: &Int8, x: &[f32], batch: usize) -> Option<Vec<f64>> {
+        let cols = w.cols;
+        let xq = quantize(x, batch, cols, THRESHOLD);
+        let xd = dequantize(&xq);
+        let mut is_out = vec![false; cols];
+        for &c in &xq.outlier_cols {
+            is_out[c] = true;
+        }
+        let mut out = vec![0f64; batch * w.rows];
+        for b in 0..batch {
+            let ex = element_error(xq.row_absmax[b]);
+            for r in 0..w.rows {
+                let ew = element_error(w.row_absmax[r]);
+                let mut s = 0f64;
+                for (k, &outlier) in is_out.iter().enumerate() {
+                    let wk = f64::from(t.w[r * cols + k]);
+                    let i = b * cols + k;
+                    if outlier {
+                        let x16 = f64::from(half::f16::from_f32(x[i]).to_f32());
+                        let wd = f64::from(
+                            (f32::from(w.values[r * cols + k]) * w.row_absmax[r]) * INV_127,
+                        );
+                        let w16 = f64::from(weight_f16(w, r, k));
+                        s += x16.abs() * (ew + (w16 - wd).abs())
+                            + wk.abs() * (f64::from(x[i]) - x16).abs();
+                    } else {
+                        s += f64::from(xd[i]).abs() * ew + wk.abs() * ex;
+                    }
+                }
+                out[b * w.rows + r] = s;
+            }
+        }
+        Some(out)
+    }
+
     fn diff(&self, cpu: &Int8, dev: &Int8) -> Option<Diff> {
         let what = "int8 values and row absmax";
         Some(
@@ -256,33 +330,10 @@ impl Format for Int8Llm {
         ))
     }
 
-    fn assess(&self, m: &Measured<'_, Self>) -> Assessment {
-        let xq = quantize(m.x, m.batch, m.t.proj.cols, THRESHOLD);
-        let fmt = self.reference(m, &xq);
-        let mut failures = Vec::new();
-        let ke = match &fmt {
-            Ok(f) => max_rel_error(m.y, f),
-            Err(e) => {
-                failures.push(format!(
-                    "the format reference failed: {}",
-                    crate::smoke::chain(e)
-                ));
-                f64::NAN
-            }
-        };
-        let outliers = &xq.outlier_cols;
+    fn report(&self, m: &Measured<'_, Self>) -> Report {
+        let outliers = quantize(m.x, m.batch, m.t.proj.cols, THRESHOLD).outlier_cols;
         let wq = m.packed;
-        Assessment {
-            error: max_rel_error(m.y, m.f32_ref),
-            bound: Bounds::INT8,
-            kernel: Some(Against {
-                error: ke,
-                bound: Bounds::KERNEL,
-                what: "dequantize-then-matmul (candle f32)",
-            }),
-            failures,
-            compressed_bytes: wq.bytes() + 8 * outliers.len() as u64,
-            throughput: metrics::gbs(wq.bytes(), m.kernel_secs, m.bandwidth),
+        Report {
             notes: vec![
                 format!(
                     "outlier input features (|x| >= {THRESHOLD}): {} column(s) {:?}, multiplied in fp16",
@@ -295,12 +346,14 @@ impl Format for Int8Llm {
                     metrics::gbs(bytes_f32(m.t.proj.params()), m.quantize_secs, None)
                 ),
                 format!(
-                    "bytes: int8 values {} + f32 row absmax {} + i64 outlier columns {}",
+                    "bytes: int8 values {} + f32 row absmax {} (the outlier column indices, {} bytes, belong to each activation)",
                     wq.values.len(),
                     4 * wq.row_absmax.len(),
                     8 * outliers.len()
                 ),
+                BNB_SAME_BYTES.into(),
             ],
+            failures: Vec::new(),
         }
     }
 
@@ -325,6 +378,9 @@ impl Format for Int8Llm {
         out.meta("int8_threshold", THRESHOLD.to_string());
     }
 }
+
+/// What the evidence says about bitsandbytes' own output for these weights.
+const BNB_SAME_BYTES: &str = "bitsandbytes' int8_vectorwise_quant gives these same bytes (bit for bit: fixtures/golden and scripts/bnb-diff.sh), so its format error on this tensor is the one reported";
 
 /// `PREFIX_values_i8`, `PREFIX_row_absmax_f32` and `PREFIX_outlier_cols_i64` of a thresholded
 /// quantization.

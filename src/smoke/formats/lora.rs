@@ -8,13 +8,12 @@
 use rayon::prelude::*;
 
 use super::{
-    bytes_f32, decoded_matmul, transpose, Against, Assessment, Diff, Format, FormatError, Measured,
+    bytes_f32, decoded_matmul, reference, transpose, Bound, Diff, Format, FormatError, Measured,
+    Reference, Report,
 };
 use crate::model::SmokeCheckId;
 use crate::smoke::dump::{le_f32, Artifacts};
-use crate::smoke::metrics::{self, max_rel_error};
 use crate::smoke::model::{LayerTensor, Rng};
-use crate::smoke::Bounds;
 
 /// A LoRA adapter for a `[rows, cols]` projection: `a` is `[r, cols]`, `b` is `[rows, r]`.
 #[derive(Debug, Clone, PartialEq)]
@@ -145,10 +144,6 @@ impl Format for LoraFormat {
         SmokeCheckId::Lora
     }
 
-    fn bound(&self) -> f64 {
-        Bounds::LORA
-    }
-
     fn shape_note(&self) -> String {
         format!(" · r {} · alpha {}", self.rank, self.alpha)
     }
@@ -178,6 +173,46 @@ impl Format for LoraFormat {
         p.adapter.bytes16()
     }
 
+    fn read_bytes(&self, t: &LayerTensor, p: &LoraPacked) -> Option<u64> {
+        Some(bytes_f32(
+            t.proj.params() + p.adapter.a.len() + p.adapter.b.len(),
+        ))
+    }
+
+    /// `W x + s B (A x)` exactly, its terms `|W||x| + |s| |B| (|A||x|)`.
+    fn reference(&self, t: &LayerTensor, p: &LoraPacked, x: &[f32], batch: usize) -> Reference {
+        let (rows, cols) = (t.proj.rows, t.proj.cols);
+        let l = &p.adapter;
+        let s = f64::from(l.scale());
+        let base = reference::of_decoded(&t.w, rows, cols, x, batch);
+        let ax = reference::of_decoded(&l.a, l.r, cols, x, batch);
+        let mut y = base.y;
+        let mut terms = base.terms;
+        for b in 0..batch {
+            for r in 0..rows {
+                let (mut d, mut dt) = (0f64, 0f64);
+                for j in 0..l.r {
+                    let bj = f64::from(l.b[r * l.r + j]);
+                    d += bj * ax.y[b * l.r + j];
+                    dt += bj.abs() * ax.terms[b * l.r + j];
+                }
+                y[b * rows + r] += s * d;
+                terms[b * rows + r] += s.abs() * dt;
+            }
+        }
+        Reference { y, terms }
+    }
+
+    /// Three f32 products (W x over `cols`, A x over `cols`, B (A x) over `r`) and the sum.
+    fn bound(&self, t: &LayerTensor, p: &LoraPacked, _x: &[f32], _batch: usize) -> Bound {
+        Bound::f32_roundings(t.proj.cols + p.adapter.r + 8)
+    }
+
+    /// The difference from `W x` is the adapter's purpose, not an error.
+    fn has_format_error(&self) -> bool {
+        false
+    }
+
     fn diff(&self, cpu: &LoraPacked, dev: &LoraPacked) -> Option<Diff> {
         let scale = cpu.merged.iter().fold(0f32, |m, v| m.max(v.abs()));
         let tol = MERGED_TOLERANCE * scale;
@@ -189,51 +224,42 @@ impl Format for LoraFormat {
         ))
     }
 
-    fn assess(&self, m: &Measured<'_, Self>) -> Assessment {
-        let (rows, cols) = (m.t.proj.rows, m.t.proj.cols);
+    /// The merged weight's output must meet the same bound (the merge rounds `r + 2` more times
+    /// per element).
+    fn report(&self, m: &Measured<'_, Self>) -> Report {
         let l = &m.packed.adapter;
-        // reference: W x (the f32 reference) + s * ((x A^T) B^T), candle f32
-        let reference = super::gemm::matmul_f32(m.x, m.batch, &l.a, l.r, cols)
-            .and_then(|ax| super::gemm::matmul_f32(&ax, m.batch, &l.b, rows, l.r))
-            .map(|bax| {
-                m.f32_ref
-                    .iter()
-                    .zip(&bax)
-                    .map(|(b, d)| b + l.scale() * d)
-                    .collect::<Vec<f32>>()
-            });
-        let (reference, failures) = match reference {
-            Ok(r) => (r, Vec::new()),
-            Err(e) => (
-                Vec::new(),
-                vec![format!(
-                    "the f32 reference failed: {}",
+        let merged_bound = Bound::f32_roundings(m.bound.roundings + l.r + 2);
+        let mut failures = Vec::new();
+        let me = match decoded_matmul(m.x, m.batch, &m.packed.merged, m.t) {
+            Ok(ym) => reference::kernel_error(&ym, m.reference, merged_bound).0,
+            Err(e) => {
+                failures.push(format!(
+                    "the merged weight's product failed: {}",
                     crate::smoke::chain(&e)
-                )],
-            ),
+                ));
+                f64::INFINITY
+            }
         };
-        let me = decoded_matmul(m.x, m.batch, &m.packed.merged, m.t)
-            .map(|ym| max_rel_error(&ym, &reference))
-            .unwrap_or(f64::NAN);
-        let read = bytes_f32(m.t.proj.params() + l.a.len() + l.b.len());
-        Assessment {
-            error: max_rel_error(m.y, &reference),
-            bound: Bounds::LORA,
-            kernel: Some(Against {
-                error: me,
-                bound: Bounds::LORA,
-                what: "the merged weight's output",
-            }),
-            failures,
-            compressed_bytes: l.bytes16(),
-            throughput: metrics::gbs(read, m.kernel_secs, m.bandwidth),
+        if me.is_nan() || me > merged_bound.rel {
+            failures.push(format!(
+                "the merged weight's output differs from W x + s B (A x) by {me:.3e} of its terms (bound {:.1e})",
+                merged_bound.rel
+            ));
+        }
+        let effect = reference::format_error(m.reference, m.f32_ref);
+        Report {
             notes: vec![
                 format!(
+                    "merged weight W + (alpha/r) B A, multiplied by candle: {me:.2e} of its terms (bound {:.1e})",
+                    merged_bound.rel
+                ),
+                format!(
                     "the adapter changes the output by {:.0}% of its scale (B random, not peft's zero init)",
-                    100.0 * max_rel_error(m.f32_ref, &reference)
+                    100.0 * effect
                 ),
                 format!("merge W + (alpha/r) B A: {:.1} ms", m.quantize_secs * 1e3),
             ],
+            failures,
         }
     }
 

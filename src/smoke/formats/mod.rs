@@ -22,6 +22,7 @@ pub mod int8;
 pub mod lora;
 pub mod nf4;
 pub mod nf4_dq;
+pub mod reference;
 pub mod sparse24;
 pub mod torch_ops;
 
@@ -30,6 +31,7 @@ use super::model::LayerTensor;
 use crate::model::SmokeCheckId;
 
 pub use gemm::CandleError;
+pub use reference::{Bound, Reference};
 
 /// Why a format cannot be applied to a weight, or its CPU kernel failed.
 #[derive(Debug, thiserror::Error)]
@@ -93,7 +95,7 @@ pub fn same_bits(a: &f32, b: &f32) -> bool {
     a.to_bits() == b.to_bits()
 }
 
-/// What a check measured, for the format to judge.
+/// What a check measured, for the format to report on.
 pub struct Measured<'a, F: Format + ?Sized> {
     pub t: &'a LayerTensor,
     /// The reference (CPU) quantization; on a GPU, the device's own must equal it byte for byte.
@@ -102,34 +104,21 @@ pub struct Measured<'a, F: Format + ?Sized> {
     pub batch: usize,
     /// The device kernel's output, `[batch, rows]`.
     pub y: &'a [f32],
+    /// The format's own reference product (f64, from the stored codes and scales).
+    pub reference: &'a Reference,
+    /// The bound the kernel met (or missed) against it.
+    pub bound: Bound,
     /// The f32 matmul of the original weights (candle).
     pub f32_ref: &'a [f32],
     pub quantize_secs: f64,
-    pub kernel_secs: f64,
-    /// The device's measured memory bandwidth, GB/s.
-    pub bandwidth: Option<f64>,
 }
 
-/// A second comparison: the result (or a second kernel's) against a reference of the format.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Against {
-    pub error: f64,
-    pub bound: f64,
-    pub what: &'static str,
-}
-
-/// A format's judgement of one run: the comparisons and what the check reports beside them.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Assessment {
-    /// The check's error column and its bound.
-    pub error: f64,
-    pub bound: f64,
-    pub kernel: Option<Against>,
-    /// Further reasons to fail (a reference that could not be computed, a malformed mask).
-    pub failures: Vec<String>,
-    pub compressed_bytes: u64,
-    pub throughput: String,
+/// What a format adds to a check beyond the generic comparisons.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Report {
     pub notes: Vec<String>,
+    /// Reasons to fail besides the kernel comparison (a second kernel, a malformed mask).
+    pub failures: Vec<String>,
 }
 
 /// One compressed format (see the module comment).
@@ -141,9 +130,6 @@ pub trait Format: Sync {
     /// What the kernel makes of the activations that a device must agree on with the CPU
     /// (LLM.int8's quantized activations); `()` where there is nothing.
     type Act: Send + Sync;
-
-    /// The bound of the check's error column (see [`super::Bounds`]).
-    fn bound(&self) -> f64;
 
     /// Which activations the check multiplies.
     fn input(&self) -> Input {
@@ -174,6 +160,43 @@ pub trait Format: Sync {
     /// The bytes the format keeps for this weight.
     fn compressed_bytes(&self, t: &LayerTensor, p: &Self::Packed) -> u64;
 
+    /// The bytes one kernel call reads (its GB/s), or `None` for a compute-bound kernel (its
+    /// FLOP/s).
+    fn read_bytes(&self, t: &LayerTensor, p: &Self::Packed) -> Option<u64>;
+
+    /// The format's own product, exactly: by default the decoded weight times `x` in f64.
+    fn reference(&self, t: &LayerTensor, p: &Self::Packed, x: &[f32], batch: usize) -> Reference {
+        reference::of_decoded(&self.decode(t, p), t.proj.rows, t.proj.cols, x, batch)
+    }
+
+    /// Why the format cannot hold this product (an fp16 output beyond 65504), which makes the
+    /// check unverified rather than a kernel's failure.
+    fn out_of_range(&self, _r: &Reference) -> Option<String> {
+        None
+    }
+
+    /// The rounding a correct kernel of this format can make against [`Format::reference`].
+    fn bound(&self, t: &LayerTensor, p: &Self::Packed, x: &[f32], batch: usize) -> Bound;
+
+    /// Whether the difference from the original weights' product is an error of the format (a
+    /// quantization or a rounding), reported as the format error; not for LoRA, whose
+    /// difference is the adapter's purpose.
+    fn has_format_error(&self) -> bool {
+        true
+    }
+
+    /// Per output, the most a correct quantizer of this format can move it from the original
+    /// weights' product, from the stored scales (`None`: no such bound, as for pruning).
+    fn worst_case(
+        &self,
+        _t: &LayerTensor,
+        _p: &Self::Packed,
+        _x: &[f32],
+        _batch: usize,
+    ) -> Option<Vec<f64>> {
+        None
+    }
+
     /// Where a device's stored form differs from the CPU's; `None` where the two are not
     /// expected to be bit-identical.
     fn diff(&self, cpu: &Self::Packed, dev: &Self::Packed) -> Option<Diff>;
@@ -190,8 +213,10 @@ pub trait Format: Sync {
         None
     }
 
-    /// Judges a run: the comparisons, the bytes, the throughput, the notes.
-    fn assess(&self, m: &Measured<'_, Self>) -> Assessment;
+    /// Notes and further failures for the check.
+    fn report(&self, _m: &Measured<'_, Self>) -> Report {
+        Report::default()
+    }
 
     /// What the CPU kernel is, for the evidence.
     fn cpu_notes(&self) -> Vec<String> {

@@ -9,11 +9,10 @@
 //! 256] + offset`, a rounded product, then a rounded sum.
 
 use super::nf4::{self, Absmax, Nf4};
-use super::{Assessment, Diff, Format, FormatError, Measured};
+use super::{Bound, Diff, Format, FormatError, Measured, Report};
 use crate::model::SmokeCheckId;
 use crate::smoke::dump::{le_f32, Artifacts};
 use crate::smoke::model::LayerTensor;
-use crate::smoke::Bounds;
 
 /// Absmax values per second-level block in double quantization.
 pub const DQ_BLOCK: usize = 256;
@@ -184,10 +183,6 @@ impl Format for Nf4DqFormat {
         SmokeCheckId::Nf4Dq
     }
 
-    fn bound(&self) -> f64 {
-        Bounds::NF4_DQ
-    }
-
     fn quantize(&self, t: &LayerTensor) -> Result<Nf4Dq, FormatError> {
         Ok(from_nf4(nf4::quantize(&t.w)))
     }
@@ -216,6 +211,32 @@ impl Format for Nf4DqFormat {
 
     fn compressed_bytes(&self, _t: &LayerTensor, p: &Nf4Dq) -> u64 {
         p.dq.bytes(p.nf4.packed.len())
+    }
+
+    fn read_bytes(&self, _t: &LayerTensor, p: &Nf4Dq) -> Option<u64> {
+        Some(p.dq.bytes(p.nf4.packed.len()))
+    }
+
+    /// NF4's, with the absmax decoded by one product and one sum more.
+    fn bound(&self, t: &LayerTensor, _p: &Nf4Dq, _x: &[f32], _batch: usize) -> Bound {
+        Bound::f32_roundings(t.proj.cols + 10)
+    }
+
+    /// NF4's worst case, plus what the 8-bit absmax moves each block's scale.
+    fn worst_case(&self, t: &LayerTensor, p: &Nf4Dq, x: &[f32], batch: usize) -> Option<Vec<f64>> {
+        let dq = p.dq.dequantize();
+        let e: Vec<f64> = p
+            .nf4
+            .absmax
+            .iter()
+            .zip(&dq)
+            .map(|(&a, &d)| {
+                nf4::element_error(a)
+                    + (f64::from(d) - f64::from(a)).abs()
+                    + f64::from(d).abs() * super::reference::U32
+            })
+            .collect();
+        Some(nf4::blockwise_worst(&e, t.proj.rows, t.proj.cols, x, batch))
     }
 
     fn diff(&self, cpu: &Nf4Dq, dev: &Nf4Dq) -> Option<Diff> {
@@ -254,17 +275,21 @@ impl Format for Nf4DqFormat {
         })
     }
 
-    fn assess(&self, m: &Measured<'_, Self>) -> Assessment {
+    fn report(&self, m: &Measured<'_, Self>) -> Report {
         let p = m.packed;
-        let bytes = p.dq.bytes(p.nf4.packed.len());
-        let mut a = nf4::assess_nf4(m, self.decode(m.t, p), Bounds::NF4_DQ, bytes);
-        a.notes.push(format!(
-            "double quantization of {} absmax values: {:.1} ms; offset {:.6}",
-            p.nf4.absmax.len(),
-            p.dq_secs * 1e3,
-            p.dq.offset
-        ));
-        a
+        Report {
+            notes: vec![
+                nf4::bits_per_weight(p.dq.bytes(p.nf4.packed.len()), m.t),
+                format!(
+                    "double quantization of {} absmax values: {:.1} ms; offset {:.6}",
+                    p.nf4.absmax.len(),
+                    p.dq_secs * 1e3,
+                    p.dq.offset
+                ),
+                nf4::BNB_SAME_BYTES.into(),
+            ],
+            failures: Vec::new(),
+        }
     }
 
     fn dump(&self, _t: &LayerTensor, p: &Nf4Dq, _x: &[f32], _batch: usize, out: &mut Artifacts) {

@@ -8,15 +8,10 @@
 
 use rayon::prelude::*;
 
-use super::{
-    bytes_f32, decoded_matmul, same_bits, transpose, Assessment, Diff, Format, FormatError,
-    Measured,
-};
+use super::{bytes_f32, same_bits, transpose, Bound, Diff, Format, FormatError, Measured, Report};
 use crate::model::SmokeCheckId;
 use crate::smoke::dump::Artifacts;
-use crate::smoke::metrics::{self, max_rel_error};
 use crate::smoke::model::{self, LayerTensor};
-use crate::smoke::Bounds;
 
 /// A 2:4-pruned matrix.
 #[derive(Debug, Clone, PartialEq)]
@@ -214,10 +209,6 @@ impl Format for Sparse24Format {
         SmokeCheckId::Sparse24
     }
 
-    fn bound(&self) -> f64 {
-        Bounds::SPARSE
-    }
-
     fn quantize(&self, t: &LayerTensor) -> Result<Sparse24, FormatError> {
         prune(&t.w, t.proj.rows, t.proj.cols)
     }
@@ -240,6 +231,15 @@ impl Format for Sparse24Format {
         p.bytes16()
     }
 
+    fn read_bytes(&self, _t: &LayerTensor, p: &Sparse24) -> Option<u64> {
+        Some(bytes_f32(p.values.len()) + p.meta.len() as u64)
+    }
+
+    /// Half the products of a dense row.
+    fn bound(&self, t: &LayerTensor, _p: &Sparse24, _x: &[f32], _batch: usize) -> Bound {
+        Bound::f32_roundings(t.proj.cols / 2 + 8)
+    }
+
     fn diff(&self, cpu: &Sparse24, dev: &Sparse24) -> Option<Diff> {
         let what = "kept values and positions";
         Some(
@@ -252,47 +252,23 @@ impl Format for Sparse24Format {
         )
     }
 
-    fn assess(&self, m: &Measured<'_, Self>) -> Assessment {
+    fn report(&self, m: &Measured<'_, Self>) -> Report {
         let s = m.packed;
         let mut failures = Vec::new();
         if let Err(e) = verify_mask(&m.t.w, s) {
             failures.push(format!("the mask is not 2:4 by magnitude: {e}"));
         }
-        let mut notes = vec![format!(
-            "mask: exactly 2 of every 4, the kept magnitudes the largest ({} groups); prune {:.1} ms",
-            s.rows * s.cols / 4,
-            m.quantize_secs * 1e3
-        )];
-        let dense = s.densify();
-        let error = match decoded_matmul(m.x, m.batch, &dense, m.t) {
-            Ok(r) => {
-                notes.push(format!(
-                    "pruning itself moves the output by {:.0}% of its scale (not bounded: that is the model's accuracy question)",
-                    100.0 * max_rel_error(&r, m.f32_ref)
-                ));
-                max_rel_error(m.y, &r)
-            }
-            Err(e) => {
-                failures.push(format!(
-                    "the f32 reference failed: {}",
-                    crate::smoke::chain(&e)
-                ));
-                f64::NAN
-            }
-        };
-        notes.push("bytes as stored for sparse tensor cores: fp16 values + 2-bit positions".into());
-        Assessment {
-            error,
-            bound: Bounds::SPARSE,
-            kernel: None,
+        Report {
+            notes: vec![
+                format!(
+                    "mask: exactly 2 of every 4, the kept magnitudes the largest ({} groups); prune {:.1} ms",
+                    s.rows * s.cols / 4,
+                    m.quantize_secs * 1e3
+                ),
+                "the format error is what pruning itself does to the output: not bounded, that is the model's accuracy question".into(),
+                "bytes as stored for sparse tensor cores: fp16 values + 2-bit positions".into(),
+            ],
             failures,
-            compressed_bytes: s.bytes16(),
-            throughput: metrics::gbs(
-                bytes_f32(s.values.len()) + s.meta.len() as u64,
-                m.kernel_secs,
-                m.bandwidth,
-            ),
-            notes,
         }
     }
 

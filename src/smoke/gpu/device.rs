@@ -8,10 +8,11 @@ use std::ffi::c_int;
 use std::sync::Arc;
 use std::time::Instant;
 
-use cudarc::driver::{CudaContext, CudaSlice, CudaStream, DeviceRepr, ValidAsZeroBits};
+use cudarc::driver::{CudaContext, CudaModule, CudaSlice, CudaStream, DeviceRepr, ValidAsZeroBits};
 
+use super::cublas::{BlasHandle, Cublas};
 use super::kernels::Kernels;
-use super::nvrtc;
+use super::nvrtc::{Nvrtc, NvrtcError, KERNELS};
 use crate::smoke::backend::NotRun;
 use crate::smoke::metrics::{median, Reps};
 use crate::smoke::model::{LayerTensor, Projection};
@@ -44,7 +45,7 @@ pub struct Gpu {
     pub stream: Arc<CudaStream>,
     pub cc: (i32, i32),
     pub kernels: Kernels,
-    pub blas: Result<cudarc::cublas::CudaBlas, GpuError>,
+    pub blas: Result<BlasHandle, GpuError>,
     pub hbm: Option<f64>,
     pub free: usize,
     /// One line: the GPU, its memory, the driver's CUDA version, NVRTC, the bandwidth.
@@ -77,52 +78,35 @@ impl Gpu {
         let mut driver: c_int = 0;
         // SAFETY: libcuda is loaded and initialised (the context exists); writes one int.
         let _ = unsafe { cudarc::driver::sys::cuDriverGetVersion(&mut driver) };
+        // the newest CUDA major the driver runs; NVRTC and cuBLAS above it would not load there
+        let max_major = (driver > 0).then_some(driver / 1000);
         let arch = format!("sm_{}{}", cc.0, cc.1);
         let stream = ctx.default_stream();
-        let nvrtc = nvrtc::version();
+        let nvrtc = Nvrtc::load(max_major);
+        let blas = Cublas::load(max_major).and_then(|l| {
+            let v = l.version;
+            BlasHandle::new(Arc::new(l), &stream).map(|h| (h, v))
+        });
         let mut summary = format!(
-            "{name} ({arch}), {} of {} MiB free, driver CUDA {}.{}, NVRTC {}",
+            "{name} ({arch}), {} of {} MiB free, driver CUDA {}.{}, NVRTC {}, cuBLAS {}",
             free >> 20,
             total >> 20,
             driver / 1000,
             (driver % 1000) / 10,
             nvrtc
-                .map(|(a, b)| format!("{a}.{b}"))
-                .unwrap_or_else(|| "not found".into())
+                .as_ref()
+                .map(|l| format!("{}.{}", l.version.0, l.version.1))
+                .unwrap_or_else(|_| "not found".into()),
+            blas.as_ref()
+                .map(|(_, v)| format!("{}.{}.{}", v.0, v.1, v.2))
+                .unwrap_or_else(|_| "not found".into()),
         );
-        let mut modules = HashMap::new();
-        for (file, src) in nvrtc::KERNELS {
-            let m = if nvrtc.is_none() {
-                Err(GpuError::Skipped("skipped: NVRTC not found (cudarc looks for libnvrtc.so, libnvrtc.so.12, libnvrtc.so.11 on the library path; with CUDA 13 only, link libnvrtc.so to libnvrtc.so.13 on LD_LIBRARY_PATH)".to_string()))
-            } else {
-                nvrtc::compile(file, src, &arch)
-                    .map_err(|e| GpuError::Failed(e.to_string()))
-                    .and_then(|cubin| {
-                        ctx.load_module(cudarc::nvrtc::Ptx::from_binary(cubin))
-                            .map_err(|e| {
-                                GpuError::Failed(format!(
-                                    "loading the {file} CUBIN for {arch}: {e:?}"
-                                ))
-                            })
-                    })
-            };
-            modules.insert(*file, m);
-        }
-        // SAFETY: only tries to dlopen the candidate names of cuBLAS.
-        let blas = if unsafe { cudarc::cublas::sys::is_culib_present() } {
-            cudarc::cublas::CudaBlas::new(stream.clone())
-                .map_err(|e| GpuError::Failed(format!("cublasCreate: {e:?}")))
-        } else {
-            Err(GpuError::Skipped(
-                "skipped: cuBLAS not found (libcublas.so / .so.12 / .so.11 on the library path)"
-                    .to_string(),
-            ))
-        };
+        let modules = compile_modules(&ctx, &arch, &nvrtc);
         let mut g = Gpu {
             kernels: Kernels::load(stream.clone(), &modules),
             stream,
             cc,
-            blas,
+            blas: blas.map(|(h, _)| h),
             hbm: None,
             free,
             summary: String::new(),
@@ -194,6 +178,35 @@ impl Gpu {
         }
         Ok(median(&mut times))
     }
+}
+
+/// Every kernel file compiled for `arch` and loaded into `ctx`, or why not: no NVRTC is a skip,
+/// a compile or load error a failure (with NVRTC's log).
+fn compile_modules(
+    ctx: &Arc<CudaContext>,
+    arch: &str,
+    nvrtc: &Result<Nvrtc, NvrtcError>,
+) -> HashMap<&'static str, Result<Arc<CudaModule>, GpuError>> {
+    KERNELS
+        .iter()
+        .map(|(file, src)| {
+            let m = match nvrtc {
+                Err(e) => Err(GpuError::Skipped(format!("skipped: {e}"))),
+                Ok(l) => l
+                    .compile(file, src, arch)
+                    .map_err(|e| GpuError::Failed(e.to_string()))
+                    .and_then(|cubin| {
+                        ctx.load_module(cudarc::nvrtc::Ptx::from_binary(cubin))
+                            .map_err(|e| {
+                                GpuError::Failed(format!(
+                                    "loading the {file} CUBIN for {arch}: {e:?}"
+                                ))
+                            })
+                    }),
+            };
+            (*file, m)
+        })
+        .collect()
 }
 
 /// Device-to-device copy bandwidth (read + write bytes per second), 256 MiB or a quarter of free

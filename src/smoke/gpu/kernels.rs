@@ -5,13 +5,14 @@
 //! a changed kernel signature fails the build's tests rather than a launch.
 
 use std::collections::HashMap;
-use std::ffi::c_int;
+use std::ffi::{c_int, c_void};
 use std::sync::Arc;
 
 use cudarc::driver::{
     CudaFunction, CudaModule, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
 };
 
+use super::cublas::{self, BlasHandle};
 use super::device::GpuError;
 
 /// A kernel's C signature as `kernels/*.cu` declares it: its file, name and parameter types.
@@ -608,12 +609,12 @@ impl Kernels {
 }
 
 /// `y = x W^T` in 16-bit with f32 compute (`cublasGemmEx`): `w` is `[rows, cols]`, `x`
-/// `[batch, cols]`, `y` `[batch, rows]`, all row-major 16-bit of type `dt`.
+/// `[batch, cols]`, `y` `[batch, rows]`, all row-major 16-bit of `cudaDataType` `dt`.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_16(
-    blas: &cudarc::cublas::CudaBlas,
+    blas: &BlasHandle,
     stream: &Arc<CudaStream>,
-    dt: cudarc::cublas::sys::cudaDataType_t,
+    dt: c_int,
     w: &CudaSlice<u16>,
     x: &CudaSlice<u16>,
     y: &mut CudaSlice<u16>,
@@ -621,7 +622,6 @@ pub fn gemm_16(
     cols: usize,
     batch: usize,
 ) -> Result<(), GpuError> {
-    use cudarc::cublas::sys::{cublasComputeType_t, cublasGemmAlgo_t, cublasOperation_t};
     use cudarc::driver::{DevicePtr, DevicePtrMut};
     let k = "cublasGemmEx";
     need(
@@ -629,41 +629,51 @@ pub fn gemm_16(
         k,
         "buffers too short",
     )?;
+    need(
+        dt == cublas::CUDA_R_16F || dt == cublas::CUDA_R_16BF,
+        k,
+        "not a 16-bit type",
+    )?;
     let (m, n, kk) = (int(rows, k)?, int(batch, k)?, int(cols, k)?);
     let alpha = 1.0f32;
     let beta = 0.0f32;
     let (wp, _gw) = w.device_ptr(stream);
     let (xp, _gx) = x.device_ptr(stream);
     let (yp, _gy) = y.device_ptr_mut(stream);
-    // SAFETY: column-major view: W [rows, cols] row-major is a cols x rows column-major matrix
-    // (ld cols), used transposed; x [batch, cols] row-major is cols x batch (ld cols); y
-    // [batch, rows] row-major is rows x batch (ld rows). The lengths are checked above; the
-    // device pointers stay valid while their guards live (to the end of this function); alpha
-    // and beta are f32 as CUBLAS_COMPUTE_32F requires.
-    unsafe {
-        cudarc::cublas::result::gemm_ex(
-            *blas.handle(),
-            cublasOperation_t::CUBLAS_OP_T,
-            cublasOperation_t::CUBLAS_OP_N,
-            m as c_int,
-            n as c_int,
-            kk as c_int,
-            (&alpha) as *const f32 as *const _,
-            wp as *const _,
+    // SAFETY: the handle is bound to `stream` (BlasHandle::new). Column-major view: W [rows,
+    // cols] row-major is a cols x rows column-major matrix (ld cols), used transposed; x [batch,
+    // cols] row-major is cols x batch (ld cols); y [batch, rows] row-major is rows x batch (ld
+    // rows). The lengths and the type are checked above; the device pointers stay valid while
+    // their guards live (to the end of this function); alpha and beta are f32 as
+    // CUBLAS_COMPUTE_32F requires.
+    let status = unsafe {
+        (blas.lib.gemm_ex)(
+            blas.handle,
+            cublas::OP_T,
+            cublas::OP_N,
+            m,
+            n,
+            kk,
+            (&alpha) as *const f32 as *const c_void,
+            wp as usize as *const c_void,
             dt,
-            kk as c_int,
-            xp as *const _,
+            kk,
+            xp as usize as *const c_void,
             dt,
-            kk as c_int,
-            (&beta) as *const f32 as *const _,
-            yp as *mut _,
+            kk,
+            (&beta) as *const f32 as *const c_void,
+            yp as usize as *mut c_void,
             dt,
-            m as c_int,
-            cublasComputeType_t::CUBLAS_COMPUTE_32F,
-            cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
+            m,
+            cublas::COMPUTE_32F,
+            cublas::GEMM_DEFAULT,
         )
+    };
+    if status == 0 {
+        Ok(())
+    } else {
+        Err(GpuError::Failed(format!("cublasGemmEx: status {status}")))
     }
-    .map_err(|e| GpuError::Failed(format!("cublasGemmEx: {e:?}")))
 }
 
 #[cfg(test)]

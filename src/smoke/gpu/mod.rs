@@ -6,9 +6,9 @@
 //! 1. `libcuda.so.1` present? (cudarc panics on a missing library, so ask first) — if not, every
 //!    GPU check is `unverified`: "skipped: no NVIDIA driver (libcuda.so.1 not found)";
 //! 2. the driver opens GPU 0 (no device is a skip; any other error fails the checks with it);
-//! 3. NVRTC present? Each kernel file compiles to a CUBIN for `sm_XY`; a compile error fails
-//!    that file's checks with the compiler log;
-//! 4. cuBLAS present? The GEMMs use `cublasGemmEx` (fp16/bf16 in and out, f32 compute).
+//! 3. NVRTC 13 or 12 present? Each kernel file compiles to a CUBIN for `sm_XY`; a compile error
+//!    fails that file's checks with the compiler log;
+//! 4. cuBLAS 13 or 12 present? The GEMMs use `cublasGemmEx` (fp16/bf16 in and out, f32 compute).
 //!
 //! The checks are the CPU's, through the same generic check ([`crate::smoke::check`]): the GPU is
 //! a [`Backend`](crate::smoke::backend::Backend) like the CPU, with one comparison the CPU cannot make — the GPU quantizers must
@@ -23,8 +23,10 @@
 //! | [`device`] | the context, memory, event timing, bandwidth, fitting a projection |
 //! | [`nvrtc`] | the embedded kernel sources and their compilation |
 //! | [`kernels`] | one typed launch per kernel: the only launch `unsafe` |
+//! | [`cublas`] | cuBLAS 12 or 13, loaded by name, for the 16-bit GEMMs |
 //! | [`runs`] | each format on the GPU: uploads, launches, downloads |
 
+pub mod cublas;
 pub mod device;
 pub mod kernels;
 pub mod nvrtc;

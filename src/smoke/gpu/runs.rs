@@ -488,13 +488,12 @@ impl Runs<Gemm> for Cuda {
         batch: usize,
         reps: Reps,
     ) -> Result<Product<()>, NotRun> {
-        use cudarc::cublas::sys::cudaDataType_t;
         let g = &self.gpu;
         let blas = g.blas.as_ref().map_err(|e| NotRun::from(e.clone()))?;
         let (rows, cols) = (t.proj.rows, t.proj.cols);
         let dt = match f.0 {
-            Half::F16 => cudaDataType_t::CUDA_R_16F,
-            Half::BF16 => cudaDataType_t::CUDA_R_16BF,
+            Half::F16 => super::cublas::CUDA_R_16F,
+            Half::BF16 => super::cublas::CUDA_R_16BF,
         };
         let x_d = g.up(&f.0.bits(x))?;
         let mut y_d = g.zeros::<u16>(batch * rows)?;
