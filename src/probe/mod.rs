@@ -192,9 +192,15 @@ pub fn collect(opts: &ProbeOptions, vars: &Vars) -> Result<HostFacts, HostProfil
         Some(path) => load_profile(path)?,
         None => {
             let path = vars.get_os("PATH").map(std::ffi::OsStr::to_os_string);
+            let pyenv = toolchains::PyenvVars {
+                version: vars.nonempty("PYENV_VERSION"),
+                root: vars.nonempty_os("PYENV_ROOT").map(std::path::PathBuf::from),
+                cwd: std::env::current_dir().unwrap_or_else(|_| std::path::PathBuf::from("/")),
+            };
             let tools = opts.toolchains.then(|| {
                 std::thread::spawn(move || {
-                    toolchains::probe_with(path.as_deref(), std::time::Duration::from_secs(5), true)
+                    let timeout = std::time::Duration::from_secs(5);
+                    toolchains::probe_in(path.as_deref(), &pyenv, timeout, true)
                 })
             });
             let g = gpu::probe(vars.get_os("PATH"));
