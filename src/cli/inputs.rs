@@ -34,16 +34,16 @@ impl MatrixArg {
 }
 
 impl HostArg {
-    /// The host profile given, else this machine's facts. `slow_toolchains` also asks the
-    /// Python-based tools (pip, conda) for their versions.
-    pub fn probe(&self, slow_toolchains: bool) -> anyhow::Result<HostFacts> {
-        probe::collect(&self.options(slow_toolchains), &Vars::from_process()).hint(HOST_HINT)
+    /// The host profile given, else this machine's facts; `toolchains` also looks for the
+    /// toolchains on PATH (only `compat probe` needs them).
+    pub fn probe(&self, toolchains: bool) -> anyhow::Result<HostFacts> {
+        probe::collect(&self.options(toolchains), &Vars::from_process()).hint(HOST_HINT)
     }
 
-    fn options(&self, slow_toolchains: bool) -> ProbeOptions {
+    fn options(&self, toolchains: bool) -> ProbeOptions {
         ProbeOptions {
             host: self.host.clone(),
-            slow_toolchains,
+            toolchains,
         }
     }
 }
@@ -51,8 +51,9 @@ impl HostArg {
 impl TargetArgs {
     /// Host facts and the Python environment, gathered at the same time (the GPU probe and the
     /// site-packages scan are independent).
-    pub fn facts(&self, slow_toolchains: bool) -> anyhow::Result<(HostFacts, PythonEnv)> {
-        let opts = self.host.options(slow_toolchains);
+    /// `toolchains` as for [`HostArg::probe`].
+    pub fn facts(&self, toolchains: bool) -> anyhow::Result<(HostFacts, PythonEnv)> {
+        let opts = self.host.options(toolchains);
         let vars = Vars::from_process();
         let (host, env) = std::thread::scope(|s| {
             let h = s.spawn(|| probe::collect(&opts, &vars));

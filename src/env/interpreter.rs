@@ -8,7 +8,11 @@
 //! does not include the system site-packages is read from its layout alone (no process is
 //! started). Anything else costs exactly one call of the interpreter with a fixed, built-in
 //! script that prints `sys.path` and the PEP 508 marker values as JSON: never a shell string,
-//! never a package import.
+//! never a package import. Its answer is cached, as uv caches its own, under
+//! `<cache>/compat/interpreters/`, keyed by the executable's path, size and modification time
+//! (of the file it resolves to): a rebuilt or replaced interpreter is asked again. A pyenv shim
+//! found on PATH is first seen through to the binary pyenv would run (`probe::toolchains::pyenv`),
+//! so that the key is the real interpreter's and the shim is never run.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -172,14 +176,32 @@ pub fn discover(
         return Ok((PathBuf::from(c), InterpreterSource::CondaPrefix));
     }
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-    match which::which_in("python3", vars.get_os("PATH"), cwd) {
-        Ok(p) => Ok((p, InterpreterSource::Path)),
+    let path = vars.get_os("PATH");
+    match which::which_in("python3", path, &cwd) {
+        Ok(p) => {
+            let pyenv = crate::probe::toolchains::PyenvVars {
+                version: vars.nonempty("PYENV_VERSION"),
+                root: vars.nonempty_os("PYENV_ROOT").map(PathBuf::from),
+                cwd,
+            };
+            let real = path
+                .and_then(|path| {
+                    crate::probe::toolchains::pyenv::resolve("python3", &p, path, &pyenv)
+                })
+                .map_or(p, |t| t.exe);
+            Ok((real, InterpreterSource::Path))
+        }
         Err(_) => Err(InterpreterError::NotFound),
     }
 }
 
-/// Reads the interpreter at `target` (an executable or an environment folder).
-pub fn read(target: &Path, source: InterpreterSource) -> Result<Interpreter, InterpreterError> {
+/// Reads the interpreter at `target` (an executable or an environment folder); `cache` is the
+/// folder of cached interpreter answers ([`default_cache_dir`]), `None` for none.
+pub fn read(
+    target: &Path,
+    source: InterpreterSource,
+    cache: Option<&Path>,
+) -> Result<Interpreter, InterpreterError> {
     if !target.exists() {
         return Err(InterpreterError::Missing(target.to_path_buf()));
     }
@@ -212,7 +234,7 @@ pub fn read(target: &Path, source: InterpreterSource) -> Result<Interpreter, Int
         }
     }
     match exe {
-        Some(exe) => call(&exe, source),
+        Some(exe) => call(&exe, source, cache),
         None => Err(InterpreterError::NotAnEnvironment(target.to_path_buf())),
     }
 }
@@ -317,7 +339,7 @@ fn with_pth_paths(site: Vec<PathBuf>) -> Vec<PathBuf> {
     out
 }
 
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 struct CallOutput {
     executable: String,
     prefix: String,
@@ -325,32 +347,114 @@ struct CallOutput {
     markers: Markers,
 }
 
-/// The one interpreter call, bounded in time.
-fn call(exe: &Path, source: InterpreterSource) -> Result<Interpreter, InterpreterError> {
-    let out = crate::process::run_ok(
-        Command::new(exe).arg("-c").arg(PROBE_SCRIPT),
-        Duration::from_secs(20),
-        4 << 20,
-    )
-    .map_err(|source| InterpreterError::Call {
-        path: exe.to_path_buf(),
-        source,
-    })?;
-    let parsed: CallOutput =
-        serde_json::from_str(&out.stdout).map_err(|source| InterpreterError::Output {
+/// What a cached interpreter answer is valid for: the executable's path, and the size and
+/// modification time of the file it resolves to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct CacheKey {
+    path: PathBuf,
+    size: u64,
+    mtime_ns: i128,
+}
+
+impl CacheKey {
+    fn of(exe: &Path) -> Option<CacheKey> {
+        let meta = std::fs::metadata(exe).ok()?;
+        let mtime = meta.modified().ok()?;
+        let mtime_ns = match mtime.duration_since(std::time::UNIX_EPOCH) {
+            Ok(d) => i128::try_from(d.as_nanos()).ok()?,
+            Err(e) => -i128::try_from(e.duration().as_nanos()).ok()?,
+        };
+        Some(CacheKey {
             path: exe.to_path_buf(),
-            source,
-        })?;
+            size: meta.len(),
+            mtime_ns,
+        })
+    }
+
+    fn file(&self, dir: &Path) -> PathBuf {
+        let hash = crate::index::cache::fnv1a(self.path.as_os_str().as_encoded_bytes());
+        dir.join(format!("{hash:016x}.json"))
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct CacheEntry {
+    key: CacheKey,
+    answer: CallOutput,
+}
+
+/// Where interpreter answers are cached: `interpreters/` beside the index cache
+/// (`$XDG_CACHE_HOME/compat/`, else `~/.cache/compat/`).
+pub fn default_cache_dir(vars: &Vars) -> PathBuf {
+    crate::index::default_cache_dir(vars).with_file_name("interpreters")
+}
+
+/// The one interpreter call, bounded in time, or its cached answer (`cache`: the folder, or
+/// `None` for no cache). A cache that cannot be read or written only costs the call.
+fn call(
+    exe: &Path,
+    source: InterpreterSource,
+    cache: Option<&Path>,
+) -> Result<Interpreter, InterpreterError> {
+    let key = cache.and_then(|dir| Some((dir, CacheKey::of(exe)?)));
+    let cached = key.as_ref().and_then(|(dir, key)| {
+        let entry: CacheEntry = serde_json::from_slice(&std::fs::read(key.file(dir)).ok()?).ok()?;
+        (entry.key == *key).then_some(entry.answer)
+    });
+    let (parsed, read_from) = match cached {
+        Some(answer) => (answer, "interpreter call (cached)"),
+        None => {
+            let out = crate::process::run_ok(
+                Command::new(exe).arg("-c").arg(PROBE_SCRIPT),
+                Duration::from_secs(20),
+                4 << 20,
+            )
+            .map_err(|source| InterpreterError::Call {
+                path: exe.to_path_buf(),
+                source,
+            })?;
+            let parsed: CallOutput =
+                serde_json::from_str(&out.stdout).map_err(|source| InterpreterError::Output {
+                    path: exe.to_path_buf(),
+                    source,
+                })?;
+            if let Some((dir, key)) = &key {
+                let entry = CacheEntry {
+                    key: key.clone(),
+                    answer: parsed,
+                };
+                write_atomically(&key.file(dir), &entry);
+                (entry.answer, "interpreter call")
+            } else {
+                (parsed, "interpreter call")
+            }
+        }
+    };
     Ok(Interpreter {
         executable: Some(PathBuf::from(parsed.executable)),
         prefix: PathBuf::from(parsed.prefix),
         source,
-        read_from: "interpreter call".into(),
+        read_from: read_from.into(),
         python_version: parsed.markers.python_full_version.clone(),
         implementation: parsed.markers.platform_python_implementation.clone(),
         site_packages: parsed.paths.into_iter().map(PathBuf::from).collect(),
         markers: parsed.markers,
     })
+}
+
+/// Best effort: a temporary file in the same folder, then a rename, so that a reader never sees
+/// half an entry. Failing to write a cache entry is not an error.
+fn write_atomically(path: &Path, entry: &CacheEntry) {
+    use std::io::Write;
+    let Some(dir) = path.parent() else { return };
+    let write = || -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+        tmp.write_all(&serde_json::to_vec(entry).map_err(std::io::Error::other)?)?;
+        tmp.persist(path).map_err(|e| e.error)?;
+        Ok(())
+    };
+    let _ = write();
 }
 
 #[cfg(test)]
@@ -379,5 +483,89 @@ mod tests {
             discover(None, &none),
             Err(InterpreterError::NotFound)
         ));
+    }
+
+    /// A fake interpreter that leaves a marker each time it runs and prints a fixed answer.
+    #[cfg(unix)]
+    fn fake_python(dir: &Path, marker: &Path) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let answer = r#"{"executable": "/fake/bin/python3", "prefix": "/fake", "paths": ["/fake/lib/site-packages"], "markers": {"implementation_name": "cpython", "implementation_version": "3.11.7", "os_name": "posix", "platform_machine": "x86_64", "platform_python_implementation": "CPython", "platform_release": "6.1", "platform_system": "Linux", "platform_version": "1", "python_full_version": "3.11.7", "python_version": "3.11", "sys_platform": "linux"}}"#;
+        let exe = dir.join("python3");
+        std::fs::write(
+            &exe,
+            format!(
+                "#!/bin/sh\necho run >> {}\necho '{answer}'\n",
+                marker.display()
+            ),
+        )
+        .expect("write");
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        exe
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_interpreter_answer_is_cached_by_path_size_and_mtime() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cache = dir.path().join("cache");
+        let marker = dir.path().join("runs");
+        let exe = fake_python(dir.path(), &marker);
+        let runs = || {
+            std::fs::read_to_string(&marker)
+                .map(|t| t.lines().count())
+                .unwrap_or(0)
+        };
+
+        let first = read(&exe, InterpreterSource::Flag, Some(&cache)).expect("read");
+        assert_eq!((runs(), first.read_from.as_str()), (1, "interpreter call"));
+        assert_eq!(first.python_version, "3.11.7");
+        let second = read(&exe, InterpreterSource::Flag, Some(&cache)).expect("read");
+        assert_eq!(
+            (runs(), second.read_from.as_str()),
+            (1, "interpreter call (cached)")
+        );
+        assert_eq!(second.site_packages, first.site_packages);
+
+        // Another size (and mtime): asked again.
+        let text = std::fs::read_to_string(&exe).expect("read") + "\n";
+        std::fs::write(&exe, text).expect("write");
+        let third = read(&exe, InterpreterSource::Flag, Some(&cache)).expect("read");
+        assert_eq!((runs(), third.read_from.as_str()), (2, "interpreter call"));
+        // No cache: always asked.
+        read(&exe, InterpreterSource::Flag, None).expect("read");
+        assert_eq!(runs(), 3);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_pyenv_shim_on_path_is_seen_through() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().join("pyenv");
+        let marker = dir.path().join("shim-ran");
+        let shims = root.join("shims");
+        std::fs::create_dir_all(&shims).expect("mkdir");
+        let shim = shims.join("python3");
+        std::fs::write(
+            &shim,
+            format!(
+                "#!/usr/bin/env bash\ntouch {}\nexport PYENV_ROOT=\"{}\"\nexec \"{}/libexec/pyenv\" exec \"python3\" \"$@\"\n",
+                marker.display(),
+                root.display(),
+                root.display()
+            ),
+        )
+        .expect("write");
+        std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let bin = root.join("versions/3.11.7/bin");
+        std::fs::create_dir_all(&bin).expect("mkdir");
+        let real = fake_python(&bin, &dir.path().join("real-ran"));
+        std::fs::write(root.join("version"), "3.11.7\n").expect("write");
+        let vars = Vars::from_pairs([("PATH", shims.as_os_str())]);
+        assert_eq!(
+            discover(None, &vars).ok(),
+            Some((real, InterpreterSource::Path))
+        );
+        assert!(!marker.exists(), "the shim was run");
     }
 }

@@ -198,7 +198,8 @@ pub fn read_environment(
 ) -> Result<PythonEnv, InterpreterError> {
     let start = std::time::Instant::now();
     let (target, source) = interpreter::discover(python, vars)?;
-    let interp = interpreter::read(&target, source)?;
+    let cache = interpreter::default_cache_dir(vars);
+    let interp = interpreter::read(&target, source, Some(&cache))?;
     let mut env = scan(interp);
     env.scan_ms = start.elapsed().as_secs_f64() * 1000.0;
     Ok(env)

@@ -136,7 +136,7 @@ fn index_key(index_url: &str) -> String {
 /// FNV-1a, 64 bits: stable across runs and Rust versions, unlike `std`'s hasher, which is what
 /// file names need. Not a security boundary: a collision only means a cache miss or a wrong
 /// hit between two indexes, and every entry records its URL.
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in bytes {
         h ^= u64::from(*b);

@@ -178,22 +178,31 @@ impl HostFacts {
 pub struct ProbeOptions {
     /// A host profile to use instead of probing.
     pub host: Option<std::path::PathBuf>,
-    /// Whether to also run the Python-based tools (pip, conda, mamba) for their versions when
-    /// their files do not tell (slow: each starts Python).
-    pub slow_toolchains: bool,
+    /// Whether to look for the toolchains on PATH ([`toolchains`]) at all. Only `compat probe`
+    /// does: no rule of `check`, `risk`, `install-order` or `smoke` reads them, so those leave
+    /// [`HostFacts::toolchains`] empty and [`HostFacts::toolkit`] unset (the GPUs and the driver
+    /// are probed either way).
+    pub toolchains: bool,
 }
 
-/// Collects the host facts: profile or probe (the toolchains on `vars`' PATH), then the
-/// overrides set in `vars`.
+/// Collects the host facts: profile or probe (the driver and GPUs; the toolchains on `vars`'
+/// PATH when [`ProbeOptions::toolchains`] asks), then the overrides set in `vars`.
 pub fn collect(opts: &ProbeOptions, vars: &Vars) -> Result<HostFacts, HostProfileError> {
     let mut facts = match &opts.host {
         Some(path) => load_profile(path)?,
         None => {
-            let slow = opts.slow_toolchains;
             let path = vars.get_os("PATH").map(std::ffi::OsStr::to_os_string);
-            let tools = Some(std::thread::spawn(move || {
-                toolchains::probe_with(path.as_deref(), std::time::Duration::from_secs(5), slow)
-            }));
+            let pyenv = toolchains::PyenvVars {
+                version: vars.nonempty("PYENV_VERSION"),
+                root: vars.nonempty_os("PYENV_ROOT").map(std::path::PathBuf::from),
+                cwd: std::env::current_dir().unwrap_or_else(|_| std::path::PathBuf::from("/")),
+            };
+            let tools = opts.toolchains.then(|| {
+                std::thread::spawn(move || {
+                    let timeout = std::time::Duration::from_secs(5);
+                    toolchains::probe_in(path.as_deref(), &pyenv, timeout, true)
+                })
+            });
             let g = gpu::probe(vars.get_os("PATH"));
             let mut f = basic_host();
             f.driver = g.driver;

@@ -8,6 +8,7 @@
 //!   that hangs is killed and reported as timed out; a missing tool, a tool that fails and output
 //!   without a version are *facts* in [`Toolchain::error`], never an `Err`: a machine without
 //!   `conda` is not a broken machine.
+//! - [`pyenv`]: a pyenv shim's target, from pyenv's version files, so that no shim is run;
 //! - [`parse`]: pure parsers, one per tool family, each with a sample of the real output it reads.
 //! - [`host_compilers`]: the GCC majors each CUDA release accepts as host compiler, from
 //!   `matrices/knowledge/nvcc-host-compilers.toml` (embedded at build time). nvcc refuses a GCC
@@ -21,6 +22,7 @@
 pub mod host_compilers;
 pub mod parse;
 pub mod probe;
+pub mod pyenv;
 
 use std::path::PathBuf;
 
@@ -34,7 +36,8 @@ pub use parse::{
     parse_cmake, parse_conda, parse_gcc, parse_git, parse_mamba, parse_micromamba, parse_ninja,
     parse_nvcc, parse_pip, parse_python, parse_uv, parse_version,
 };
-pub use probe::{probe, probe_with};
+pub use probe::{probe, probe_in, probe_with};
+pub use pyenv::PyenvVars;
 
 /// One tool looked up on PATH.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

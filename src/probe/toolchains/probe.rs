@@ -11,6 +11,7 @@ use std::thread;
 use std::time::Duration;
 
 use super::parse::{first_line, parse_version};
+use super::pyenv::PyenvVars;
 use super::{Toolchain, NOT_FOUND, NO_VERSION, PYTHON_TOOLS, TOOLS};
 use crate::process::{Ran, RunError};
 
@@ -31,18 +32,32 @@ pub fn probe(path: Option<&OsStr>, timeout: Duration) -> Vec<Toolchain> {
 
 /// [`probe`], with a choice for the Python-based tools ([`PYTHON_TOOLS`]): their version is
 /// first read from files (the installed distribution's metadata), and only when `run_slow` is
-/// set are they asked with `--version` when that fails. `compat check` passes `false` to stay
-/// fast; `compat probe` passes `true`.
+/// set are they asked with `--version` when that fails. pyenv's variables are not read: see
+/// [`probe_in`].
 pub fn probe_with(path: Option<&OsStr>, timeout: Duration, run_slow: bool) -> Vec<Toolchain> {
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-    let cwd = cwd.as_path();
+    let pyenv = PyenvVars {
+        cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
+        ..PyenvVars::default()
+    };
+    probe_in(path, &pyenv, timeout, run_slow)
+}
+
+/// [`probe_with`], seeing through pyenv shims with `pyenv`'s variables and directory
+/// ([`super::pyenv`]): a shim's target is found from pyenv's files and asked (or read) directly,
+/// and the shim is never run unless those files do not settle it.
+pub fn probe_in(
+    path: Option<&OsStr>,
+    pyenv: &PyenvVars,
+    timeout: Duration,
+    run_slow: bool,
+) -> Vec<Toolchain> {
     thread::scope(|s| {
         let started: Vec<_> = TOOLS
             .iter()
             .map(|&tool| {
                 let handle = thread::Builder::new()
                     .name(format!("probe-{tool}"))
-                    .spawn_scoped(s, move || probe_one(tool, path, cwd, timeout, run_slow));
+                    .spawn_scoped(s, move || probe_one(tool, path, pyenv, timeout, run_slow));
                 (tool, handle)
             })
             .collect();
@@ -53,7 +68,7 @@ pub fn probe_with(path: Option<&OsStr>, timeout: Duration, run_slow: bool) -> Ve
                     Toolchain::failed(tool, None, "the probe of this tool panicked")
                 }),
                 // No thread to be had: ask on this one.
-                Err(_) => probe_one(tool, path, cwd, timeout, run_slow),
+                Err(_) => probe_one(tool, path, pyenv, timeout, run_slow),
             })
             .collect()
     })
@@ -63,17 +78,39 @@ pub fn probe_with(path: Option<&OsStr>, timeout: Duration, run_slow: bool) -> Ve
 fn probe_one(
     tool: &str,
     path: Option<&OsStr>,
-    cwd: &Path,
+    pyenv: &PyenvVars,
     timeout: Duration,
     run_slow: bool,
 ) -> Toolchain {
     let Some(paths) = path else {
         return Toolchain::failed(tool, None, NOT_FOUND);
     };
-    let exe = match which::which_in(tool, Some(paths), cwd) {
+    let mut exe = match which::which_in(tool, Some(paths), &pyenv.cwd) {
         Ok(exe) => exe,
         Err(_) => return Toolchain::failed(tool, None, NOT_FOUND),
     };
+    if let Some(target) = super::pyenv::resolve(tool, &exe, paths, pyenv) {
+        if tool == "python3" {
+            if let Some(version) = target.python_version() {
+                return Toolchain {
+                    name: tool.to_string(),
+                    raw: Some(format!(
+                        "pyenv version {} (chosen by {}), read from {}",
+                        target.version_name,
+                        target.chosen_by,
+                        target
+                            .prefix
+                            .as_ref()
+                            .map_or(String::new(), |p| p.display().to_string())
+                    )),
+                    path: Some(target.exe),
+                    version: Some(version),
+                    error: None,
+                };
+            }
+        }
+        exe = target.exe;
+    }
     if PYTHON_TOOLS.contains(&tool) {
         if let Some((version, raw)) = version_from_files(tool, &exe) {
             return Toolchain {
