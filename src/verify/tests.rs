@@ -68,6 +68,7 @@ fn env(python: &str, dists: Vec<Distribution>) -> PythonEnv {
         shadowed: vec![],
         torch: None,
         bnb_libraries: vec![],
+        native_libraries: vec![],
         findings: vec![],
         scan_ms: 0.0,
         planned: false,
