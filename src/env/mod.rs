@@ -113,6 +113,10 @@ pub const FINDING_CODES: &[(&str, &str)] = &[
         "torch/version.py is missing or does not say which build torch is",
     ),
     (
+        "unreadable-native-library",
+        "an installed shared library's GPU code (its .nv_fatbin) cannot be read",
+    ),
+    (
         "plan-without-metadata",
         "a planned package's metadata could not be had: its requirements are not checked",
     ),
@@ -140,6 +144,18 @@ fn finding_code<'de, D: serde::Deserializer<'de>>(d: D) -> Result<&'static str, 
         .ok_or_else(|| serde::de::Error::custom(format!("unknown finding code `{s}`")))
 }
 
+/// One installed CUDA shared library and the GPU code its `.nv_fatbin` carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NativeLibraryFact {
+    /// The distribution that installed it (normalized name).
+    pub package: String,
+    pub path: PathBuf,
+    /// `sm_80` style, as `cuobjdump --list-elf` names them.
+    pub sass: Vec<String>,
+    /// `compute_90` style, as `cuobjdump --list-ptx` names them.
+    pub ptx: Vec<String>,
+}
+
 /// The environment read from disk.
 #[derive(Debug, Clone, Serialize)]
 pub struct PythonEnv {
@@ -151,6 +167,9 @@ pub struct PythonEnv {
     pub torch: Option<TorchVersionPy>,
     /// The native libraries bitsandbytes ships (`libbitsandbytes_cuda124.so`, ...), when installed.
     pub bnb_libraries: Vec<String>,
+    /// The installed CUDA libraries with the GPU code their fatbins carry (read from the ELF
+    /// files; empty for a plan). Only libraries with GPU code are listed.
+    pub native_libraries: Vec<NativeLibraryFact>,
     pub findings: Vec<Finding>,
     /// How long reading took, in milliseconds.
     pub scan_ms: f64,
@@ -201,6 +220,12 @@ pub fn read_environment(
     let cache = interpreter::default_cache_dir(vars);
     let interp = interpreter::read(&target, source, Some(&cache))?;
     let mut env = scan(interp);
+    // The listing cache sits beside the index cache, in compat's cache folder.
+    let index_dir = crate::index::default_cache_dir(vars);
+    let cache_dir = index_dir.parent().unwrap_or(&index_dir);
+    let (libs, mut found) = scan::native_libraries(&env.distributions, cache_dir);
+    env.native_libraries = libs;
+    env.findings.append(&mut found);
     env.scan_ms = start.elapsed().as_secs_f64() * 1000.0;
     Ok(env)
 }

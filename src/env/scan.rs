@@ -32,6 +32,7 @@ pub fn scan(interp: Interpreter) -> PythonEnv {
     PythonEnv {
         interpreter: interp,
         bnb_libraries,
+        native_libraries: Vec::new(),
         distributions,
         shadowed,
         torch,
@@ -186,6 +187,128 @@ fn bnb_libraries(distributions: &BTreeMap<String, Distribution>) -> Vec<String> 
             libs
         })
         .unwrap_or_default()
+}
+
+/// Packages whose shared libraries are listed whatever their names: torch and the packages
+/// that ship CUDA kernels built against it. Any other package's library is listed only when
+/// its file name says `cuda`.
+const CUDA_PACKAGES: &[&str] = &[
+    "torch",
+    "bitsandbytes",
+    "flash-attn",
+    "xformers",
+    "torchvision",
+    "torchaudio",
+    "vllm",
+    "deepspeed",
+    "apex",
+    "mamba-ssm",
+    "causal-conv1d",
+    "auto-gptq",
+    "flashinfer-python",
+];
+/// At most this many libraries are opened per scan, and none after this long.
+const MAX_LIBRARIES: usize = 512;
+const MAX_LIBRARY_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn is_shared_library(name: &str) -> bool {
+    name.ends_with(".so") || name.contains(".so.")
+}
+
+/// The shared libraries a distribution installed, as paths: from its `RECORD`, plus (for
+/// installs without one) `torch/lib` and bitsandbytes' folder.
+fn library_candidates(d: &Distribution) -> Vec<PathBuf> {
+    let Some(site) = d.path.parent() else {
+        return Vec::new();
+    };
+    let known = CUDA_PACKAGES.contains(&d.normalized.as_str());
+    let wanted = |rel: &str| {
+        let file = rel.rsplit('/').next().unwrap_or(rel);
+        is_shared_library(file) && (known || file.to_ascii_lowercase().contains("cuda"))
+    };
+    let mut out: Vec<PathBuf> = Vec::new();
+    if let Ok(record) = std::fs::read_to_string(d.path.join("RECORD")) {
+        for line in record.lines() {
+            let rel = line.split(',').next().unwrap_or("");
+            // Only files inside the site folder: never `..` paths (scripts, data files).
+            if rel.is_empty() || rel.starts_with('/') || rel.split('/').any(|c| c == "..") {
+                continue;
+            }
+            if wanted(rel) {
+                out.push(site.join(rel));
+            }
+        }
+    }
+    let extra = match d.normalized.as_str() {
+        "torch" => Some(site.join("torch").join("lib")),
+        "bitsandbytes" => Some(site.join("bitsandbytes")),
+        _ => None,
+    };
+    if let Some(dir) = extra {
+        if let Ok(rd) = std::fs::read_dir(&dir) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if is_shared_library(&name) {
+                    out.push(e.path());
+                }
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The GPU code of every CUDA library the distributions installed (bounded by
+/// [`MAX_LIBRARIES`] and [`MAX_LIBRARY_TIME`]), through the listing cache in `cache_dir`. A
+/// file that is not ELF (a linker script, a placeholder) is skipped; one whose fatbin cannot
+/// be read is a finding. Libraries without GPU code are not listed.
+pub fn native_libraries(
+    distributions: &BTreeMap<String, Distribution>,
+    cache_dir: &Path,
+) -> (Vec<super::NativeLibraryFact>, Vec<Finding>) {
+    use super::fatbin::{FatbinError, ListingCache};
+    let start = std::time::Instant::now();
+    let mut cache = ListingCache::open(cache_dir);
+    let mut libs = Vec::new();
+    let mut findings = Vec::new();
+    let mut opened = 0usize;
+    'outer: for d in distributions.values() {
+        for path in library_candidates(d) {
+            if opened >= MAX_LIBRARIES || start.elapsed() > MAX_LIBRARY_TIME {
+                findings.push(Finding {
+                    code: "unreadable-native-library",
+                    package: None,
+                    path: None,
+                    message: format!(
+                        "stopped listing GPU code after {opened} libraries ({} ms): the rest are not read",
+                        start.elapsed().as_millis()
+                    ),
+                });
+                break 'outer;
+            }
+            opened += 1;
+            match cache.list(&path) {
+                Ok(l) if l.sass.is_empty() && l.ptx.is_empty() => {}
+                Ok(l) => libs.push(super::NativeLibraryFact {
+                    package: d.normalized.clone(),
+                    path: l.path,
+                    sass: l.sass,
+                    ptx: l.ptx,
+                }),
+                Err(FatbinError::NotElf { .. }) => {}
+                Err(e) => findings.push(Finding {
+                    code: "unreadable-native-library",
+                    package: Some(d.name.clone()),
+                    path: Some(path.clone()),
+                    message: format!("the GPU code of a library cannot be listed: {e}"),
+                }),
+            }
+        }
+    }
+    // A cache that cannot be written only costs a re-read next time.
+    let _ = cache.save();
+    (libs, findings)
 }
 
 /// A `.dist-info` / `.egg-info` entry, named as its folder is: `name-version.dist-info`.

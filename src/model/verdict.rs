@@ -67,7 +67,9 @@ pub enum ReasonCode {
     TorchNotCuda,
     TorchCudaUnreadable,
     TorchArchsUnknown,
+    TorchArchsUnsure,
     ArchNotInBuild,
+    TorchFamilyCudaMismatch,
     TorchOtherCuda,
     BnbLibrariesUnknown,
     BnbNoLibraryForCuda,
@@ -84,7 +86,7 @@ pub enum ReasonCode {
 
 impl ReasonCode {
     /// Every code, in the order of the schema document.
-    pub const ALL: [ReasonCode; 39] = [
+    pub const ALL: [ReasonCode; 41] = [
         ReasonCode::NotInstalled,
         ReasonCode::NoVersionDeclared,
         ReasonCode::VersionNotPep440,
@@ -111,7 +113,9 @@ impl ReasonCode {
         ReasonCode::TorchNotCuda,
         ReasonCode::TorchCudaUnreadable,
         ReasonCode::TorchArchsUnknown,
+        ReasonCode::TorchArchsUnsure,
         ReasonCode::ArchNotInBuild,
+        ReasonCode::TorchFamilyCudaMismatch,
         ReasonCode::TorchOtherCuda,
         ReasonCode::BnbLibrariesUnknown,
         ReasonCode::BnbNoLibraryForCuda,
@@ -165,7 +169,9 @@ impl ReasonCode {
             TorchNotCuda => ("torch-not-cuda", "torch is a CPU-only or ROCm build"),
             TorchCudaUnreadable => ("torch-cuda-unreadable", "torch/version.py names a CUDA release compat cannot read"),
             TorchArchsUnknown => ("torch-archs-unknown", "the GPU architectures of the torch build are not in compat's tables"),
+            TorchArchsUnsure => ("torch-archs-unsure", "the torch build's GPU architectures are marked unsure in compat's tables and no installed library was read"),
             ArchNotInBuild => ("arch-not-in-build", "torch's build has no kernels for a GPU of the host"),
+            TorchFamilyCudaMismatch => ("torch-family-cuda-mismatch", "a package built against torch is built for another CUDA than torch"),
             TorchOtherCuda => ("torch-other-cuda", "torch is built for another CUDA release than the column's, so the claim is not exercised here"),
             BnbLibrariesUnknown => ("bnb-libraries-unknown", "the installed bitsandbytes shows no CUDA libraries"),
             BnbNoLibraryForCuda => ("bnb-no-library-for-cuda", "none of bitsandbytes' CUDA libraries loads with torch's CUDA"),

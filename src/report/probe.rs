@@ -178,6 +178,15 @@ fn python_env(env: &PythonEnv) -> String {
             Some("bitsandbytes/"),
         ));
     }
+    for l in &env.native_libraries {
+        let mut code: Vec<&str> = l.sass.iter().map(String::as_str).collect();
+        code.extend(l.ptx.iter().map(String::as_str));
+        o.push_str(&fact(
+            &format!("GPU code ({})", l.package),
+            Some(code.join(" ")),
+            Some(&l.path.display().to_string()),
+        ));
+    }
     for f in &env.findings {
         o.push_str(&format!("  finding [{}]: {}\n", f.code, f.message));
     }

@@ -126,6 +126,7 @@ pub fn planned_env(
         shadowed: Vec::new(),
         torch,
         bnb_libraries,
+        native_libraries: Vec::new(),
         findings,
         scan_ms: 0.0,
         planned: true,

@@ -11,6 +11,7 @@ mod hosts;
 mod index;
 mod install_order;
 mod matrix_errors;
+mod native_libraries;
 mod plans;
 mod real_venv;
 mod risk;

@@ -14,7 +14,7 @@ use pep440_rs::Version;
 use super::{gpu_label, gpu_list, no_driver, Cell};
 use crate::env::{Distribution, PythonEnv, TorchVersionPy};
 use crate::knowledge::{ArchList, DriverSupport, Knowledge};
-use crate::model::units::CudaVersion;
+use crate::model::units::{ComputeCapability, CudaVersion};
 use crate::model::Verdict;
 use crate::probe::HostFacts;
 use crate::verify::reason::{ArchFix, Reason};
@@ -94,7 +94,22 @@ fn decide(cell: &mut Cell, cx: &Ctx<'_>) -> Option<()> {
             });
             None
         })?;
-    gpus_in_torch_build(cell, cx, torch, &tv, tc)?;
+    match gpus_in_torch_build(cell, cx, torch, &tv, tc) {
+        Step::Go => {}
+        Step::Done => return None,
+        Step::Unknown(reason) => {
+            // A definite failure is never hidden behind an unrelated unknown: bitsandbytes'
+            // own library choice does not depend on torch's architectures.
+            if cx.d.normalized == "bitsandbytes" {
+                let _ = bitsandbytes(cell, cx, tc);
+                if cell.verdict == Verdict::Failed {
+                    return None;
+                }
+            }
+            cell.because(reason);
+            return None;
+        }
+    }
     if cx.d.normalized == "bitsandbytes" {
         bitsandbytes(cell, cx, tc)?;
     } else if cx.d.normalized == "torch" {
@@ -231,20 +246,181 @@ fn torch_cuda(
     Some(tc)
 }
 
-/// 3. Every GPU's architecture in torch's build.
+/// How step 3 ended: go on, decided (the cell says why), or undecided for this reason (which
+/// a later, independent failure may still override).
+enum Step {
+    Go,
+    Done,
+    Unknown(Reason),
+}
+
+/// The fix for GPUs missing from torch's build: another variant of this release, a later
+/// release, or the driver (from the knowledge tables, which know what each wheel carries).
+fn arch_fix(cx: &Ctx<'_>, tv: &Version) -> ArchFix {
+    match (
+        better_variants(cx.k, cx.host, tv).first(),
+        first_torch_that_fits(cx.k, cx.host),
+    ) {
+        (Some(a), _) => ArchFix::Variant {
+            torch: tv.clone(),
+            variant: *a,
+        },
+        (None, Some((release, variant))) => ArchFix::Release { release, variant },
+        (None, None) => ArchFix::UpgradeDriver,
+    }
+}
+
+/// A fatbin target as the reader names it (`sm_90`, `sm_90a`, `compute_100f`): its compute
+/// capability and suffix (`a` arch-specific, `f` family, or none).
+fn fatbin_target(name: &str) -> Option<(ComputeCapability, Option<char>)> {
+    let t = name
+        .strip_prefix("sm_")
+        .or_else(|| name.strip_prefix("compute_"))?;
+    let (digits, suffix) = match t.strip_suffix(['a', 'f']) {
+        Some(d) => (d, t.chars().last()),
+        None => (t, None),
+    };
+    if digits.len() < 2 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (major, minor) = digits.split_at(digits.len() - 1);
+    Some((
+        ComputeCapability::new(major.parse().ok()?, minor.parse().ok()?),
+        suffix,
+    ))
+}
+
+/// Whether a cubin for `target` runs on a GPU of `cc` (FACTS.md): the same major and an equal
+/// or newer minor; an arch-specific `a` cubin only on its own architecture.
+pub(crate) fn sass_runs(target: &str, cc: ComputeCapability) -> bool {
+    match fatbin_target(target) {
+        Some((t, Some('a'))) => t == cc,
+        Some((t, _)) => t.major == cc.major && t.minor <= cc.minor,
+        None => false,
+    }
+}
+
+/// Whether PTX for `target` JIT-compiles for a GPU of `cc` by architecture (the driver must
+/// also support its CUDA): any GPU at or above it; `a` only its own architecture, `f` only its
+/// own family (same major, equal or newer minor).
+pub(crate) fn ptx_runs(target: &str, cc: ComputeCapability) -> bool {
+    match fatbin_target(target) {
+        Some((t, Some('a'))) => t == cc,
+        Some((t, Some(_))) => t.major == cc.major && t.minor <= cc.minor,
+        Some((t, None)) => t <= cc,
+        None => false,
+    }
+}
+
+/// Step 3 from the installed binaries: every GPU against the SASS and PTX in the fatbin of every
+/// torch library that carries GPU code. A GPU that some library has neither a cubin nor
+/// reachable PTX for fails the cell.
+fn gpus_in_torch_fatbins(
+    cell: &mut Cell,
+    cx: &Ctx<'_>,
+    torch: &Distribution,
+    tv: &Version,
+    tc: CudaVersion,
+    libs: &[&crate::env::NativeLibraryFact],
+) -> Step {
+    // PTX JIT needs a driver that supports the CUDA release the PTX was made with (torch's);
+    // under minor-version compatibility the driver does not JIT-compile newer PTX.
+    let support = cx.support(tc);
+    let ptx_reachable = matches!(support, Some(DriverSupport::Full));
+    let blocked = match support {
+        Some(DriverSupport::Full) => None,
+        Some(_) => Some(format!(
+            "{} runs CUDA {tc} only under minor-version compatibility, which does not JIT-compile its PTX",
+            cx.driver
+        )),
+        None => Some(format!("whether {} JIT-compiles CUDA {tc} PTX is unknown", cx.driver)),
+    };
+    for lib in libs {
+        let mut code: Vec<&str> = lib.sass.iter().map(String::as_str).collect();
+        code.extend(lib.ptx.iter().map(String::as_str));
+        cell.evidence
+            .push(format!("fatbin:{}: {}", lib.path.display(), code.join(" ")));
+    }
+    let mut jit = Vec::new();
+    for lib in libs {
+        let mut missing = Vec::new();
+        let mut only_blocked_ptx = true;
+        for g in &cx.host.gpus {
+            let cc = g.compute_capability;
+            if lib.sass.iter().any(|s| sass_runs(s, cc)) {
+                continue;
+            }
+            let by_arch = lib.ptx.iter().any(|p| ptx_runs(p, cc));
+            if by_arch && ptx_reachable {
+                jit.push(gpu_label(g));
+                continue;
+            }
+            only_blocked_ptx &= by_arch;
+            missing.push(gpu_label(g));
+        }
+        missing.dedup();
+        if missing.is_empty() {
+            continue;
+        }
+        let reason = Reason::FatbinNoKernels {
+            torch: torch.version_text.clone(),
+            library: lib.path.display().to_string(),
+            sass: lib.sass.clone(),
+            ptx: lib.ptx.clone(),
+            missing,
+            ptx_blocked: if only_blocked_ptx {
+                blocked.clone()
+            } else {
+                None
+            },
+            fix: arch_fix(cx, tv),
+        };
+        if only_blocked_ptx && support.is_none() {
+            // The PTX would reach these GPUs if the driver JIT-compiles it: unknown, not failed.
+            return Step::Unknown(reason);
+        }
+        cell.fail(reason);
+        return Step::Done;
+    }
+    cell.evidence.push(format!(
+        "every GPU ({}) has kernels in the installed torch's libraries",
+        gpu_list(cx.host)
+    ));
+    jit.sort();
+    jit.dedup();
+    for g in jit {
+        cell.caveats.push(format!(
+            "{g} runs torch only through PTX JIT compilation (slow first start; kernels are not native)"
+        ));
+    }
+    Step::Go
+}
+
+/// Step 3: every GPU's architecture in torch's build: from the installed libraries' fatbins when
+/// there are any, else from the knowledge tables (a plan, or libraries that could not be read).
 fn gpus_in_torch_build(
     cell: &mut Cell,
     cx: &Ctx<'_>,
     torch: &Distribution,
     tv: &Version,
     tc: CudaVersion,
-) -> Option<()> {
+) -> Step {
+    if !cx.env.planned {
+        let libs: Vec<_> = cx
+            .env
+            .native_libraries
+            .iter()
+            .filter(|l| l.package == "torch")
+            .collect();
+        if !libs.is_empty() {
+            return gpus_in_torch_fatbins(cell, cx, torch, tv, tc, &libs);
+        }
+    }
     let Some(archs) = cx.k.torch_archs(tv, tc) else {
-        cell.because(Reason::TorchArchsUnknown {
+        return Step::Unknown(Reason::TorchArchsUnknown {
             torch: tv.clone(),
             cuda: tc,
         });
-        return None;
     };
     let mut missing: Vec<String> = cx
         .host
@@ -255,28 +431,33 @@ fn gpus_in_torch_build(
         .collect();
     missing.dedup();
     if !missing.is_empty() {
-        let fix = match (
-            better_variants(cx.k, cx.host, tv).first(),
-            first_torch_that_fits(cx.k, cx.host),
-        ) {
-            (Some(a), _) => ArchFix::Variant {
-                torch: tv.clone(),
-                variant: *a,
-            },
-            (None, Some((release, variant))) => ArchFix::Release { release, variant },
-            (None, None) => ArchFix::UpgradeDriver,
-        };
         cell.fail(Reason::ArchNotInBuild {
             torch: torch.version_text.clone(),
             missing,
             sass: archs.sass.clone(),
             ptx: archs.ptx,
-            fix,
+            fix: arch_fix(cx, tv),
         });
-        return None;
+        return Step::Done;
+    }
+    // A verified never rests on a row marked unsure.
+    if archs.unsure {
+        let mut jit: Vec<String> = cx
+            .host
+            .gpus
+            .iter()
+            .filter(|g| archs.needs_jit(g.compute_capability))
+            .map(gpu_label)
+            .collect();
+        jit.dedup();
+        return Step::Unknown(Reason::TorchArchsUnsure {
+            torch: tv.clone(),
+            cuda: tc,
+            jit,
+        });
     }
     covered(cell, cx, &archs, tc);
-    Some(())
+    Step::Go
 }
 
 /// The evidence and caveats of a torch build that covers every GPU.
@@ -292,21 +473,10 @@ fn covered(cell: &mut Cell, cx: &Ctx<'_>, archs: &ArchList, tc: CudaVersion) {
     for g in &cx.host.gpus {
         if archs.needs_jit(g.compute_capability) {
             cell.caveats.push(format!(
-                "{} runs torch only through PTX JIT compilation (slow first start; kernels are not native){}",
+                "{} runs torch only through PTX JIT compilation (slow first start; kernels are not native)",
                 gpu_label(g),
-                if archs.unsure {
-                    ", and whether these wheels carry PTX is unsure"
-                } else {
-                    ""
-                }
             ));
         }
-    }
-    if archs.unsure {
-        cell.caveats.push(format!(
-            "the {} architecture list is marked unsure in compat's tables",
-            tc.tag()
-        ));
     }
 }
 

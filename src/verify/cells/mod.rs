@@ -5,7 +5,7 @@
 //! What does not live here: the document's other statements (`statements.rs`), smoke results
 //! (`smoke.rs`), and the sentences of the reasons (`reason/`).
 
-mod cuda;
+pub(crate) mod cuda;
 mod gpu;
 mod python;
 mod pytorch;

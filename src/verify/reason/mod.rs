@@ -145,6 +145,37 @@ pub enum Reason {
         torch: Version,
         cuda: CudaVersion,
     },
+    TorchArchsUnsure {
+        torch: Version,
+        cuda: CudaVersion,
+        /// The GPUs the table would cover only through PTX nobody checked, if any.
+        jit: Vec<String>,
+    },
+    /// The installed torch libraries' fatbins have no kernel a GPU can run.
+    FatbinNoKernels {
+        torch: String,
+        /// The library without kernels for the GPUs, and what its fatbin carries.
+        library: String,
+        sass: Vec<String>,
+        ptx: Vec<String>,
+        /// The GPUs without kernels, as `name (sm_XY)`.
+        missing: Vec<String>,
+        /// Why the PTX present does not reach them, if it would by architecture.
+        ptx_blocked: Option<String>,
+        fix: ArchFix,
+    },
+    /// A package built against torch is built for another CUDA than torch.
+    TorchFamilyCudaMismatch {
+        package: String,
+        version: String,
+        /// Where its CUDA variant was read.
+        package_cuda: String,
+        torch: String,
+        torch_cuda: String,
+        /// The rule: "exact CUDA major.minor" or "the same CUDA major".
+        rule: String,
+        fix: String,
+    },
     ArchNotInBuild {
         torch: String,
         /// The GPUs without kernels, as `name (sm_XY)`.
@@ -281,7 +312,9 @@ impl Reason {
             R::TorchCudaUnreadable { .. } => C::TorchCudaUnreadable,
             R::DriverTooOldForTorch { .. } => C::DriverTooOldForTorch,
             R::TorchArchsUnknown { .. } => C::TorchArchsUnknown,
-            R::ArchNotInBuild { .. } => C::ArchNotInBuild,
+            R::ArchNotInBuild { .. } | R::FatbinNoKernels { .. } => C::ArchNotInBuild,
+            R::TorchArchsUnsure { .. } => C::TorchArchsUnsure,
+            R::TorchFamilyCudaMismatch { .. } => C::TorchFamilyCudaMismatch,
             R::TorchOtherCuda { .. } => C::TorchOtherCuda,
             R::BnbLibrariesUnknown { .. } => C::BnbLibrariesUnknown,
             R::BnbNoLibraryForCuda { .. } => C::BnbNoLibraryForCuda,
@@ -499,6 +532,20 @@ mod tests {
                 package: s("x"),
                 version: s("1"),
                 to: s("y"),
+            },
+            Reason::TorchArchsUnsure {
+                torch: "2.9.0".parse().unwrap(),
+                cuda: CudaVersion::new(13, 0),
+                jit: vec![s("GPU (sm_100)")],
+            },
+            Reason::TorchFamilyCudaMismatch {
+                package: s("torchvision"),
+                version: s("0.19.1+cu118"),
+                package_cuda: s("11.8"),
+                torch: s("2.4.1+cu124"),
+                torch_cuda: s("12.4"),
+                rule: s("exactly torch's CUDA major.minor"),
+                fix: s("reinstall"),
             },
         ]
     }

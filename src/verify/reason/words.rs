@@ -54,7 +54,8 @@ impl Reason {
                     .map(|a| format!(", or install torch's {} wheels", a.tag()))
                     .unwrap_or_default()
             ),
-            R::ArchNotInBuild { fix, .. } => match fix {
+            R::TorchFamilyCudaMismatch { fix, .. } => fix.clone(),
+            R::ArchNotInBuild { fix, .. } | R::FatbinNoKernels { fix, .. } => match fix {
                 ArchFix::Variant { torch, variant } => format!(
                     "install torch {torch} from the {} wheels, which cover these GPUs",
                     variant.tag()
@@ -316,6 +317,44 @@ impl Reason {
                 sms(sass),
                 ptx.map(|p| format!(" + PTX {}", p.sm()))
                     .unwrap_or_default()
+            ),
+            R::TorchArchsUnsure { torch, cuda, jit } => write!(
+                f,
+                "the GPU architectures of torch {torch} {} wheels are marked unsure in compat's tables{} and no installed torch library could be read: install it and check again",
+                cuda.tag(),
+                if jit.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({} would run only through PTX nobody checked)", jit.join(", "))
+                }
+            ),
+            R::FatbinNoKernels {
+                torch,
+                library,
+                sass,
+                ptx,
+                missing,
+                ptx_blocked,
+            ..
+            } => write!(
+                f,
+                "torch {torch} has no kernels for {}: fatbin:{library} carries SASS {} and PTX {}{} (\"no kernel image is available\")",
+                missing.join(", "),
+                if sass.is_empty() { "none".to_string() } else { sass.join(" ") },
+                if ptx.is_empty() { "none".to_string() } else { ptx.join(" ") },
+                ptx_blocked.as_ref().map(|b| format!(", and {b}")).unwrap_or_default()
+            ),
+            R::TorchFamilyCudaMismatch {
+                package,
+                version,
+                package_cuda,
+                torch,
+                torch_cuda,
+                rule,
+                ..
+            } => write!(
+                f,
+                "{package} {version} is built for CUDA {package_cuda} but torch {torch} for CUDA {torch_cuda}; {package} needs {rule}: its compiled ops refuse to load or crash (pip check cannot see this: PEP 440 ignores local labels)"
             ),
             R::TorchOtherCuda { built, target } => write!(
                 f,
