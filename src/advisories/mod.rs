@@ -20,10 +20,12 @@
 //! ```
 
 pub mod eval;
+pub mod facts;
 pub mod load;
 pub mod model;
 
 pub use eval::{build_tag, BuildTag};
+pub use facts::from_env as facts_from_env;
 pub use load::{load_file, load_many, Advisory, Database, LoadError};
 pub use model::{Facts, Hit, Ignore, IgnoreEntry, Installed, LibraryCopy};
 
