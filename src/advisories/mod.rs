@@ -19,13 +19,17 @@
 //! # Ok::<(), compat::advisories::LoadError>(())
 //! ```
 
+pub mod config;
 pub mod eval;
+pub mod facts;
 pub mod load;
 pub mod model;
 
+pub use config::parse_ignores;
 pub use eval::{build_tag, BuildTag};
+pub use facts::from_env as facts_from_env;
 pub use load::{load_file, load_many, Advisory, Database, LoadError};
-pub use model::{Facts, Hit, Ignore, IgnoreEntry, Installed, LibraryCopy};
+pub use model::{Facts, Hit, Ignore, IgnoreEntry, IgnoredHit, Installed, LibraryCopy};
 
 /// The built-in database, one file per family, embedded at build time.
 pub const BUILTIN: &[(&str, &str)] = &[

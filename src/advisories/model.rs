@@ -341,10 +341,43 @@ impl Ignore {
     pub fn contains(&self, id: &str) -> bool {
         self.entries.iter().any(|e| e.id == id)
     }
+
+    /// The reason given for ignoring `id`, if it is ignored.
+    pub fn reason(&self, id: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|e| e.id == id)
+            .map(|e| e.reason.as_str())
+    }
+
+    /// Splits `hits` (evaluated with nothing ignored) into those that count and those this list
+    /// ignores, each with its reason: an ignored hit is reported, never dropped silently.
+    pub fn split(&self, hits: Vec<Hit>) -> (Vec<Hit>, Vec<IgnoredHit>) {
+        let mut live = Vec::new();
+        let mut ignored = Vec::new();
+        for hit in hits {
+            match self.reason(&hit.id) {
+                Some(reason) => ignored.push(IgnoredHit {
+                    reason: reason.to_string(),
+                    hit,
+                }),
+                None => live.push(hit),
+            }
+        }
+        (live, ignored)
+    }
+}
+
+/// A hit that an ignore list (`--ignore`, `compat.toml`) set aside, with the reason given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IgnoredHit {
+    #[serde(flatten)]
+    pub hit: Hit,
+    pub reason: String,
 }
 
 /// An advisory that bites in the given facts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hit {
     pub id: String,
     pub title: String,

@@ -9,10 +9,12 @@ use std::time::Duration;
 use anyhow::anyhow;
 use clap::{Args, ValueEnum};
 
+use super::advisories::{ignores, ConfigArg};
 use super::args::{IndexArgs, MatrixArg, OutputArgs, TargetArgs};
 use super::smoke::SmokeLevel;
 use super::{exit, hinted, output, Hint};
 use crate::env::PythonEnv;
+use crate::model::Vars;
 use crate::report::{self, Checked, FailOn, PlanInfo, Report};
 use crate::requirements::{self, planned, PlanFileFormat};
 use crate::smoke::SmokeReport;
@@ -44,6 +46,11 @@ pub struct CheckArgs {
     /// into the matrix as evidence.
     #[arg(long, value_enum, default_value = "none")]
     pub smoke: CheckSmoke,
+    /// Set an advisory aside (repeatable); it is still listed, as ignored.
+    #[arg(long, value_name = "ID")]
+    pub ignore: Vec<String>,
+    #[command(flatten)]
+    pub config: ConfigArg,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -87,6 +94,12 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let (host, env) = args.target.facts(false)?;
     let (env, plan) = planned_env(args, env, &knowledge)?;
     let smoke = smoke(args.smoke, &host)?;
+    let db = crate::advisories::builtin().hint("the built-in advisory database is broken")?;
+    let ignore = ignores(&db, &args.config, &args.ignore)?;
+    let local = args.target.host.host.is_none().then(Vars::from_process);
+    let facts = crate::advisories::facts_from_env(&env, &host, local.as_ref(), &db);
+    let (advisories, ignored_advisories) =
+        ignore.split(db.evaluate(&facts, &crate::advisories::Ignore::none()));
     let verification = verify::verify(&verify::Inputs {
         matrix: &matrix,
         env: &env,
@@ -101,6 +114,8 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         plan,
         smoke,
         verification,
+        advisories,
+        ignored_advisories,
     };
     let report = Report::new(checked, args.fail_on, jiff::Timestamp::now());
     let text = match args.format {

@@ -3,7 +3,7 @@
 //!
 //! - [`Cli`] and [`Command`]: the command line (clap derive); the flag groups several commands
 //!   share are in [`args`], each command's own flags beside its code (`check.rs`, `probe.rs`,
-//!   `install_order.rs`, `risk.rs`, `smoke.rs`, `merge.rs`, `matrices.rs`).
+//!   `install_order.rs`, `risk.rs`, `smoke.rs`, `merge.rs`, `matrices.rs`, `advisories.rs`).
 //! - `inputs`: the shared flag groups turned into the library's inputs (the matrix, host facts,
 //!   the Python environment, the package-index client), each failure with a hint.
 //! - `output`: standard output or an atomic file write, and the colour decision.
@@ -14,6 +14,7 @@
 //! where a file is at fault. A command returns `Ok(0 | 1)`; any error is exit 2, printed as
 //! `error: …`, one `Caused by: …` line per cause, then `hint: …` when there is one.
 
+mod advisories;
 pub mod args;
 mod check;
 mod inputs;
@@ -30,6 +31,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub use advisories::AdvisoriesArgs;
 pub use check::CheckArgs;
 pub use install_order::InstallOrderArgs;
 pub use merge::MergeArgs;
@@ -83,6 +85,8 @@ pub enum Command {
     Merge(MergeArgs),
     /// List the built-in matrices.
     Matrices,
+    /// List the advisories (the incompatibilities no metadata states), or `show ID` one whole.
+    Advisories(AdvisoriesArgs),
 }
 
 /// Runs one command: `Ok` with exit code 0 or 1, or the error that makes it exit 2.
@@ -95,6 +99,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Smoke(args) => smoke::run(&args),
         Command::Merge(args) => merge::run(&args),
         Command::Matrices => matrices::run(),
+        Command::Advisories(args) => advisories::run(&args),
     }
 }
 

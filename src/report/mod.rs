@@ -13,6 +13,7 @@
 //! and writes the text where it belongs (`cli::output`). JSON is machine output and never
 //! coloured; a value that cannot be serialised is an error, never an empty document.
 
+pub mod advisories;
 pub mod check;
 pub mod fleet;
 pub mod install_order;

@@ -164,13 +164,15 @@ fn junit_has_one_case_per_cell() {
     assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites"));
     assert_eq!(
         xml.matches("<testcase ").count(),
-        64 + 1,
-        "64 cells + the consistency case"
+        64 + 1 + 1,
+        "64 cells + the consistency case + COMPAT-2026-0027 (torch cu124 on an RTX 5090)"
     );
-    assert_eq!(xml.matches("<failure ").count(), 6);
+    assert_eq!(xml.matches("<failure ").count(), 6 + 1);
+    assert!(xml.contains("COMPAT-2026-0027"));
     assert!(xml.contains("name=\"torch CUDA 12.4\""));
-    assert_eq!(xml.matches("<testsuite ").count(), 4);
-    assert_eq!(xml.matches("</testsuite>").count(), 4);
+    // Three matrix tables, the consistency suite and the advisories suite.
+    assert_eq!(xml.matches("<testsuite ").count(), 5);
+    assert_eq!(xml.matches("</testsuite>").count(), 5);
 }
 
 #[test]

@@ -107,11 +107,13 @@ pub fn render(r: &Report, fail_on: FailOn) -> String {
         .flat_map(|t| &t.rows)
         .map(|r| r.cells.len())
         .sum::<usize>()
-        + v.consistency.problems.len().max(1);
+        + v.consistency.problems.len().max(1)
+        + r.advisories.len()
+        + r.ignored_advisories.len();
     o.push_str(&format!(
         "<testsuites name=\"compat check {}\" tests=\"{total}\" failures=\"{}\" errors=\"0\" time=\"0\">\n",
         esc(&r.matrix.origin),
-        v.counts.failed + v.consistency.problems.len()
+        v.counts.failed + v.consistency.problems.len() + r.advisories.len()
     ));
     let props = vec![
         ("matrix".to_string(), r.matrix.origin.clone()),
@@ -189,6 +191,43 @@ pub fn render(r: &Report, fail_on: FailOn) -> String {
         &checked_at,
         &host,
     );
+    let mut cases: Vec<Case> = r
+        .advisories
+        .iter()
+        .map(|h| Case {
+            class: format!("compat.advisories.{}", h.package),
+            name: format!("{} {} {}", h.id, h.package, h.version),
+            outcome: Some((
+                "failure",
+                format!("{}: {}", h.id, h.title),
+                format!(
+                    "fix: {}\nsymptom: {}\n{}",
+                    h.fix,
+                    h.symptom,
+                    h.evidence.join("\n")
+                ),
+            )),
+        })
+        .collect();
+    cases.extend(r.ignored_advisories.iter().map(|i| Case {
+        class: format!("compat.advisories.{}", i.hit.package),
+        name: format!("{} {} {}", i.hit.id, i.hit.package, i.hit.version),
+        outcome: Some((
+            "skipped",
+            format!("{} ignored: {}", i.hit.id, i.reason),
+            i.hit.title.clone(),
+        )),
+    }));
+    if !cases.is_empty() {
+        suite(
+            &mut o,
+            super::advisories::HEADING,
+            &cases,
+            &[],
+            &checked_at,
+            &host,
+        );
+    }
     o.push_str("</testsuites>\n");
     o
 }

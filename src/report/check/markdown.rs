@@ -79,6 +79,7 @@ pub fn render(r: &Report) -> String {
         o.push_str(&graph(doc, v, &mut notes));
     }
     o.push_str(&consistency(r));
+    o.push_str(&super::advisories::markdown(r, "##"));
     if !notes.0.is_empty() {
         o.push_str("## Evidence\n\n");
         for (n, t) in notes.0.iter().enumerate() {

@@ -10,6 +10,7 @@
 //! What is not here: deciding verdicts (`verify`), gathering facts (`probe`, `env`), and
 //! printing or writing files (`cli`).
 
+mod advisories;
 mod junit;
 mod markdown;
 mod read;
@@ -20,6 +21,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::advisories::{Hit, IgnoredHit};
 use crate::env::{Finding, Interpreter, PythonEnv, TorchVersionPy};
 use crate::matrix::Matrix;
 
@@ -94,6 +96,12 @@ pub struct Report {
     pub smoke: Option<SmokeReport>,
     #[serde(flatten)]
     pub verification: Verification,
+    /// The advisories that bite (matrices/advisories): each one fails the check.
+    #[serde(default)]
+    pub advisories: Vec<Hit>,
+    /// Advisories that would bite but an ignore list set aside, each with its reason.
+    #[serde(default)]
+    pub ignored_advisories: Vec<IgnoredHit>,
     /// 0 nothing failed, 1 something failed (see [`FailOn`]).
     pub exit_code: i32,
     /// The declared matrix, for the renderers that reproduce it (Markdown); not in the JSON.
@@ -111,6 +119,9 @@ pub struct Checked {
     pub plan: Option<PlanInfo>,
     pub smoke: Option<SmokeReport>,
     pub verification: Verification,
+    /// The advisories that bite, and those ignored (with their reasons).
+    pub advisories: Vec<Hit>,
+    pub ignored_advisories: Vec<IgnoredHit>,
 }
 
 impl Report {
@@ -124,8 +135,12 @@ impl Report {
             plan,
             smoke,
             verification,
+            advisories,
+            ignored_advisories,
         } = checked;
-        let exit_code = fail_on.exit_code(&verification, smoke.as_ref());
+        let exit_code = fail_on
+            .exit_code(&verification, smoke.as_ref())
+            .max(i32::from(!advisories.is_empty()));
         Report {
             schema: SCHEMA.to_string(),
             compat_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -147,6 +162,8 @@ impl Report {
             plan,
             smoke,
             verification,
+            advisories,
+            ignored_advisories,
             exit_code,
             matrix_doc: Some(matrix),
         }

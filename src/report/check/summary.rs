@@ -74,6 +74,7 @@ pub fn render(r: &Report) -> String {
         }
         o.push('\n');
     }
+    o.push_str(&super::advisories::markdown(r, "####"));
     if !r.findings.is_empty() {
         o.push_str(&format!("**Findings**: {}\n\n", r.findings.len()));
     }

@@ -30,6 +30,7 @@ pub fn render(r: &Report, styles: &Styles) -> String {
     out.push_str(&statements(v, styles));
     out.push_str(&consistency(v, styles));
     out.push_str(&findings(r, styles));
+    out.push_str(&super::advisories::table(r, styles));
     if let Some(sm) = &r.smoke {
         out.push_str(&format!(
             "\n{}\n",
