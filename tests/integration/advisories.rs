@@ -10,7 +10,7 @@ use std::path::Path;
 use compat::advisories::{self, model::TestDoc, Facts, Ignore};
 use serde::Deserialize;
 
-use crate::util::fixture;
+use crate::util::{compat, fixture};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -156,4 +156,74 @@ fn broken_family_files_are_reported_where_they_break() {
     assert!(e.message.contains("`numpy`"), "{e}");
     assert!(!e.hint.is_empty());
     assert!(Path::new(&e.origin).exists());
+}
+
+/// The real binary: `compat advisories` lists every entry with its sources, `show` prints one,
+/// and `compat check` on good-cu124 against the RTX 5090 host raises COMPAT-2026-0027 (a torch
+/// built for CUDA 12.4 on an sm_120 GPU), exit 1; `--ignore` with the id moves it to the
+/// ignored list. Against the H100 host nothing fires.
+#[test]
+fn the_binary_lists_shows_evaluates_and_ignores_advisories() {
+    let out = compat()
+        .args(["advisories", "--format", "json"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let list = list.as_array().expect("a list");
+    assert!(list.len() >= 40, "{} advisories", list.len());
+    assert!(list
+        .iter()
+        .all(|a| a["sources"].as_array().is_some_and(|s| !s.is_empty())));
+    let show = compat()
+        .args(["advisories", "show", "COMPAT-2026-0027"])
+        .output()
+        .expect("runs");
+    assert_eq!(show.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&show.stdout).contains("no kernel image is available"));
+    let unknown = compat()
+        .args(["advisories", "show", "COMPAT-1999-0001"])
+        .output()
+        .expect("runs");
+    assert_eq!(unknown.status.code(), Some(2));
+
+    let env = fixture("envs/good-cu124");
+    let run = |host: &str, extra: &[&str]| {
+        let out = compat()
+            .args(["check", "--format", "json", "--python"])
+            .arg(&env)
+            .arg("--host")
+            .arg(fixture(&format!("hosts/{host}.toml")))
+            .args(extra)
+            .output()
+            .expect("runs");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        (out.status.code(), v)
+    };
+    let ids = |v: &serde_json::Value, key: &str| -> Vec<String> {
+        v[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|h| {
+                h["id"]
+                    .as_str()
+                    .or(h["hit"]["id"].as_str())
+                    .map(str::to_string)
+            })
+            .collect()
+    };
+    let (code, v) = run("h100-550", &[]);
+    assert_eq!(code, Some(0));
+    assert!(
+        ids(&v, "advisories").is_empty(),
+        "{:?}",
+        ids(&v, "advisories")
+    );
+    let (code, v) = run("rtx5090-570", &[]);
+    assert_eq!(code, Some(1));
+    assert_eq!(ids(&v, "advisories"), ["COMPAT-2026-0027"]);
+    let (_, v) = run("rtx5090-570", &["--ignore", "COMPAT-2026-0027"]);
+    assert!(ids(&v, "advisories").is_empty());
+    assert_eq!(ids(&v, "ignored_advisories"), ["COMPAT-2026-0027"]);
 }
