@@ -227,3 +227,36 @@ fn the_binary_lists_shows_evaluates_and_ignores_advisories() {
     assert!(ids(&v, "advisories").is_empty());
     assert_eq!(ids(&v, "ignored_advisories"), ["COMPAT-2026-0027"]);
 }
+
+/// Issue 11's torch-family CUDA variant: torch 2.4.1+cu124 beside torchvision 0.19.1+cu118
+/// satisfies every Requires-Dist (PEP 440 ignores local labels, so pip check is silent), and
+/// compat fails it with COMPAT-2026-0012 naming both CUDA versions and the fix.
+#[test]
+fn a_torchvision_built_for_another_cuda_fails_while_pip_check_passes() {
+    let out = compat()
+        .args(["check", "--format", "json", "--python"])
+        .arg(fixture("envs/family-mismatch"))
+        .arg("--host")
+        .arg(fixture("hosts/h100-550.toml"))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        v["consistency"]["problems"].as_array().map(Vec::len),
+        Some(0),
+        "the metadata is consistent"
+    );
+    let hit = v["advisories"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|h| h["id"] == "COMPAT-2026-0012")
+        .expect("COMPAT-2026-0012 fires");
+    let evidence = hit["evidence"].to_string();
+    assert!(
+        evidence.contains("11.8") && evidence.contains("12.4"),
+        "{evidence}"
+    );
+    assert!(hit["fix"].as_str().is_some_and(|f| f.contains("same")));
+}
