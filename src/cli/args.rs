@@ -34,15 +34,32 @@ pub struct TargetArgs {
     pub python: Option<PathBuf>,
 }
 
-/// `--index-url` and `--offline`: the package index.
+/// `--index-url`, `--offline` and the index time limits: the package index.
 #[derive(Debug, Clone, Args)]
 pub struct IndexArgs {
-    /// The package index (else COMPAT_INDEX_URL, PIP_INDEX_URL, pip's configuration).
+    /// The package index (else COMPAT_INDEX_URL, uv's or pip's variables and configuration
+    /// files, else pip's built-in default read from the installed pip; see the README).
     #[arg(long, value_name = "URL")]
     pub index_url: Option<String>,
     /// Use only the index cache, never the network.
     #[arg(long)]
     pub offline: bool,
+    /// The most seconds all index requests of one step may take together.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0, value_parser = seconds)]
+    pub index_deadline: f64,
+    /// The most seconds one index request may take (connect, headers and body).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = seconds)]
+    pub index_timeout: f64,
+}
+
+/// A positive, finite number of seconds, at most a day.
+fn seconds(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(v),
+        _ => Err(format!(
+            "`{s}` is not a number of seconds between 0 and 86400"
+        )),
+    }
 }
 
 /// `--output` and `--color`: where the text goes and whether it is coloured.

@@ -155,25 +155,52 @@ fn planned_env(
             "pin every requirement, or pass a lock file or a `pip install --dry-run --report` JSON",
         )?;
     }
-    let lookup = planned_metadata(&args.index, env.interpreter.executable.as_deref());
-    let info = PlanInfo::new(path, &plan);
+    let (lookup, index_line) = planned_metadata(&args.index, &env.interpreter, &plan)?;
+    let mut info = PlanInfo::new(path, &plan);
+    info.notes.push(format!("package index: {index_line}"));
+    info.index = Some(index_line);
     let env = planned::planned_env(&plan, env.interpreter.clone(), knowledge, &*lookup);
     Ok((env, Some(info)))
 }
 
-/// How planned packages' metadata is looked up: the package index (PEP 658 metadata files).
+/// How planned packages' metadata is looked up: every pinned package without metadata in the
+/// plan is fetched from the index first, concurrently under one deadline (PEP 658 metadata
+/// files, else the wheel's METADATA by range requests); the lookup then answers from those
+/// results, each failure with its own reason. Also the line saying which index it was.
 fn planned_metadata(
     index: &IndexArgs,
-    python: Option<&std::path::Path>,
-) -> Box<planned::MetadataFn> {
-    let (client, _) = index.client(python);
-    Box::new(move |name: &str, version: &str| {
-        let v: pep440_rs::Version = version.parse().ok()?;
-        let (_, project) = client.projects(&[name.to_string()]).into_iter().next()?;
-        let project = project.ok()?;
-        let md = client.metadata(&project, &v).ok()?;
-        Some((md.requires_dist, md.requires_python))
-    })
+    interp: &crate::env::Interpreter,
+    plan: &requirements::PlanFile,
+) -> anyhow::Result<(Box<planned::MetadataFn>, String)> {
+    let (client, choice) = index.client(interp)?;
+    let line = index.describe(&choice);
+    let mut wanted: Vec<(String, String)> = Vec::new();
+    for p in &plan.packages {
+        if let (None, Some(v)) = (&p.requires_dist, &p.version) {
+            let key = (crate::model::normalize(&p.name), v.clone());
+            if !wanted.contains(&key) {
+                wanted.push(key);
+            }
+        }
+    }
+    let answers: std::collections::HashMap<(String, String), Result<_, String>> = wanted
+        .iter()
+        .cloned()
+        .zip(client.planned_metadata(&wanted))
+        .map(|(k, r)| {
+            let r = r
+                .map(|md| (md.requires_dist, md.requires_python))
+                .map_err(|e| format!("{}: {e}", e.code()));
+            (k, r)
+        })
+        .collect();
+    let lookup = move |name: &str, version: &str| {
+        answers
+            .get(&(crate::model::normalize(name), version.to_string()))
+            .cloned()
+            .unwrap_or_else(|| Err("it was not asked of the index (an internal error)".into()))
+    };
+    Ok((Box::new(lookup), line))
 }
 
 /// With `--smoke quick|full`: the smoke compressions on this host.

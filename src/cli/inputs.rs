@@ -3,14 +3,14 @@
 //! (`--index-url`, `--offline`). Each failure carries the hint the user needs; the process
 //! environment is read here, at the edge, and handed to the library.
 
-use std::path::Path;
+use std::time::Duration;
 
 use anyhow::anyhow;
 
 use super::args::{HostArg, IndexArgs, MatrixArg, TargetArgs};
 use super::{hinted, Hint};
-use crate::env::{self, PythonEnv};
-use crate::index;
+use crate::env::{self, Interpreter, PythonEnv};
+use crate::index::{self, IndexChoice};
 use crate::knowledge::Knowledge;
 use crate::matrix::{self, Matrix};
 use crate::model::Vars;
@@ -69,30 +69,41 @@ impl TargetArgs {
 }
 
 impl IndexArgs {
-    /// The package-index client for `--index-url` / the environment / pip's configuration
-    /// (pip's own, as `python`, the target interpreter, would read it), and one line saying
-    /// which index it is and where that came from.
-    pub fn client(&self, python: Option<&Path>) -> (index::Client, String) {
+    /// The package-index client for `--index-url` / the environment / uv's or pip's
+    /// configuration as they would read it for `interp`, the target interpreter (its prefix holds
+    /// pip's site file, its site-packages pip's built-in default), and the choice it made. A
+    /// configured URL that is not usable is an error naming where it came from (exit 2).
+    pub fn client(&self, interp: &Interpreter) -> anyhow::Result<(index::Client, IndexChoice)> {
         let vars = Vars::from_process();
-        let choice = index::discover(self.index_url.as_deref(), &vars, python);
-        let desc = match (choice.redacted_url(), self.offline) {
-            (Some(u), false) => format!("{u} (from {})", choice.source),
-            (Some(u), true) => format!("{u} (from {}), offline: cache only", choice.source),
-            (None, _) => format!(
-                "none configured{}: working offline from the cache",
-                choice
-                    .note
-                    .as_ref()
-                    .map(|n| format!(" ({n})"))
-                    .unwrap_or_default()
-            ),
+        let target = index::Target {
+            prefix: (!interp.prefix.as_os_str().is_empty()).then(|| interp.prefix.clone()),
+            site_packages: interp.site_packages.clone(),
+            cwd: std::env::current_dir().ok(),
         };
+        let choice = index::discover(self.index_url.as_deref(), &vars, &target).hint(
+            "an index URL is http(s)://host/path/ (a PEP 503 simple index); fix or unset the named setting",
+        )?;
+        let order = choice.search_order();
+        let mut urls = order.into_iter();
         let client = index::Client::new(index::ClientOptions {
-            index_url: choice.url.clone(),
-            offline: self.offline || choice.url.is_none(),
+            index_url: urls.next(),
+            extra_urls: urls.collect(),
+            offline: self.offline,
+            deadline: Duration::from_secs_f64(self.index_deadline),
+            timeout: Duration::from_secs_f64(self.index_timeout),
             ..index::ClientOptions::new(index::default_cache_dir(&vars))
         });
-        (client, desc)
+        Ok((client, choice))
+    }
+
+    /// One line for reports: which index, from where, and whether offline.
+    pub fn describe(&self, choice: &IndexChoice) -> String {
+        let d = choice.describe();
+        if self.offline && !choice.offline() {
+            format!("{d}, offline: cache only")
+        } else {
+            d
+        }
     }
 }
 

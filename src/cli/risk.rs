@@ -43,7 +43,8 @@ pub enum RiskFormat {
 pub fn run(args: &RiskArgs) -> anyhow::Result<ExitCode> {
     let matrix = args.matrix.load()?;
     let (host, env) = args.target.facts(false)?;
-    let (client, desc) = args.index.client(env.interpreter.executable.as_deref());
+    let (client, choice) = args.index.client(&env.interpreter)?;
+    let desc = args.index.describe(&choice);
     let facts = risk::index_facts(client.projects(&risk::projects_to_ask(&matrix)));
     let report = risk::assess(
         &matrix,

@@ -2,39 +2,52 @@
 //! fresh, else from the index.
 //!
 //! Why these rules:
-//! - **Blocking API, own runtime.** compat is synchronous; each call builds nothing global and
-//!   runs its requests on the client's current-thread tokio runtime, so a caller never needs
-//!   async. Called from inside another tokio runtime (where `block_on` would panic), it runs its
-//!   runtime on a scoped thread instead.
-//! - **Concurrency** is a sliding window of `concurrency` requests: a matrix names two dozen
-//!   projects, and one slow project must not hold up the rest. Results come back in the order
-//!   asked, each with its own `Result`.
-//! - **Timeouts** apply to each attempt as a whole (connect, headers and body), so a server that
-//!   trickles bytes cannot hang a CI job.
+//! - **Blocking API, own runtime.** compat is synchronous; each call runs its requests on the
+//!   client's current-thread tokio runtime, so a caller never needs async. Called from inside
+//!   another tokio runtime (where `block_on` would panic), it runs its runtime on a scoped thread.
+//! - **Concurrency**: every project (and every planned release) of a call is a task; at most
+//!   `concurrency` HTTP requests are in flight at once (a semaphore), so one slow project does
+//!   not hold up the rest. Results come back in the order asked, each with its own `Result`.
+//! - **One overall deadline** per call (`deadline`, default 30 s): a task not done by then ends
+//!   with [`IndexError::Deadline`]; each attempt also has its own limit (`timeout`, connect and
+//!   body included, so a server that drips bytes cannot hold a CI job).
+//! - **Asked once per run**: pages and metadata are remembered per client, failures included, so
+//!   a name asked twice (`Torch`, `torch`) or by two commands' steps is fetched once.
 //! - **Retries** (`retries` more attempts, backoff 200 ms, 400 ms, …) only for what can pass by
-//!   itself: connect errors, timeouts and 5xx. A 404 or a malformed page will not improve.
+//!   itself: connect errors other than a refusal, timeouts and 5xx. A 404 will not improve.
+//! - **Real error kinds**: HTTP status (404 apart), timeout, deadline, TLS, refused, redirect
+//!   loop, malformed answer, too large — each its own [`IndexError`] variant and code.
 //! - **A size cap** on every response, checked against `Content-Length` first and then counted
-//!   while the body streams in, so a wrong URL that serves a wheel cannot fill memory.
-//! - **Cache**: a page fresher than `ttl` is used without a request. Metadata files are cached
-//!   without expiry: a distribution file never changes once uploaded (indexes refuse to replace a
-//!   file name), so neither does its metadata. `offline` (or no index URL at all) reads only the
-//!   cache, at any age, and the answer says how old it is.
+//!   while the body streams in.
+//! - **Metadata without PEP 658**: from the wheel, with range requests ([`super::wheel`]); a
+//!   server that ignores `Range` sends the whole wheel, read up to [`FULL_DOWNLOAD_CAP`].
+//! - **Several indexes**: asked in the order given (the main one, then the extra ones); a 404 on
+//!   one moves on to the next, any other failure is the answer (uv's first-index strategy).
+//! - **Cache**: a page fresher than `ttl` is used without a request. Metadata is cached without
+//!   expiry: a distribution file never changes once uploaded, so neither does its metadata.
+//!   `offline` (or no index at all) reads only the cache, at any age, and says how old it is.
 //! - **Credentials**: an index URL may carry a password. Reports only ever see it hidden; the
-//!   password is sent again to URLs on the index's own host (as pip does), never elsewhere.
+//!   password is sent again to URLs on that index's own origin (as pip does), never elsewhere.
+//! - **Progress** on a terminal only: an `indicatif` bar on stderr, hidden when stderr is not a
+//!   terminal or `progress` is off.
 
 use std::collections::HashMap;
+use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pep440_rs::Version;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, USER_AGENT};
+use reqwest::header::{ACCEPT, CONTENT_RANGE, CONTENT_TYPE, RANGE, USER_AGENT};
 use reqwest::Url;
+use tokio::sync::{OnceCell, Semaphore};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use super::cache::{Cache, Entry};
 use super::page::{parse_metadata, parse_page};
-use super::{redact_url, FetchSource, IndexError, Project, ReleaseMetadata};
+use super::wheel::{self, Sparse, Step};
+use super::{redact_url, FetchSource, IndexError, Project, Release, ReleaseMetadata};
 use crate::model::{canonical, Vars};
 
 /// What a project page request accepts: PEP 691 JSON first; the HTML forms for indexes that have
@@ -44,25 +57,44 @@ const ACCEPT_PAGE: &str = "application/vnd.pypi.simple.v1+json, application/vnd.
 /// The first backoff; each retry doubles it.
 const BACKOFF: Duration = Duration::from_millis(200);
 
+/// The end of a wheel fetched first: the end-of-central-directory records and, for most wheels,
+/// the whole central directory.
+const WHEEL_TAIL: u64 = 64 << 10;
+/// The least one further range request asks for.
+const WHEEL_MIN_RANGE: u64 = 256 << 10;
+/// The most bytes fetched by range requests for one wheel's metadata.
+const WHEEL_RANGE_CAP: u64 = 64 << 20;
+/// The most range requests for one wheel after the first.
+const WHEEL_ROUNDS: usize = 8;
+/// The largest whole wheel read when the server ignores `Range`.
+pub const FULL_DOWNLOAD_CAP: usize = 200 << 20;
+
 /// How the client behaves. [`ClientOptions::new`] has no index URL and the defaults below.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
     /// The index (a PEP 503 base URL such as `…/simple/`); `None` works from the cache only.
     pub index_url: Option<String>,
+    /// More indexes, asked after `index_url` when it does not know a project (404).
+    pub extra_urls: Vec<String>,
     /// Use only the cache, never the network.
     pub offline: bool,
     /// Usually [`default_cache_dir`].
     pub cache_dir: PathBuf,
     /// How long a cached page is used without asking again. Default 1 h.
     pub ttl: Duration,
-    /// The limit for one attempt of one request. Default 10 s.
+    /// The limit for one attempt of one request (connect, headers and body). Default 10 s.
     pub timeout: Duration,
+    /// The limit for one whole call ([`Client::projects`], [`Client::planned_metadata`]),
+    /// retries included. Default 30 s.
+    pub deadline: Duration,
     /// Further attempts after a connect error, a timeout or a 5xx. Default 2.
     pub retries: u32,
-    /// The largest response body accepted, in bytes. Default 16 MiB.
+    /// The largest response body accepted for a page or metadata file, in bytes. Default 16 MiB.
     pub max_body: usize,
     /// Requests in flight at once. Default 8.
     pub concurrency: usize,
+    /// Show a progress bar on stderr when it is a terminal. Default on.
+    pub progress: bool,
 }
 
 impl ClientOptions {
@@ -70,13 +102,16 @@ impl ClientOptions {
     pub fn new(cache_dir: PathBuf) -> Self {
         ClientOptions {
             index_url: None,
+            extra_urls: Vec::new(),
             offline: false,
             cache_dir,
             ttl: Duration::from_secs(3600),
             timeout: Duration::from_secs(10),
+            deadline: Duration::from_secs(30),
             retries: 2,
             max_body: 16 << 20,
             concurrency: 8,
+            progress: true,
         }
     }
 }
@@ -96,7 +131,9 @@ pub fn default_cache_dir(vars: &Vars) -> PathBuf {
     base.join("compat").join("index")
 }
 
-/// A package-index client. Cheap to keep; every call is independent.
+type Shared<T> = Arc<OnceCell<Result<T, IndexError>>>;
+
+/// A package-index client. Cheap to keep; it remembers every answer (and failure) it got.
 pub struct Client {
     inner: Arc<Inner>,
     runtime: Result<tokio::runtime::Runtime, std::io::Error>,
@@ -105,21 +142,35 @@ pub struct Client {
 struct Inner {
     opts: ClientOptions,
     cache: Cache,
-    /// The index base URL, with a trailing slash; `None` when none was given or it is not a URL.
-    index: Option<Url>,
+    /// The index base URLs in the order asked, each with a trailing slash.
+    indexes: Vec<Url>,
     http: Result<reqwest::Client, reqwest::Error>,
+    permits: Semaphore,
+    pages: Mutex<HashMap<String, Shared<Project>>>,
+    metadata: Mutex<HashMap<String, Shared<ReleaseMetadata>>>,
+}
+
+/// Parses an index base URL, adding the trailing slash `join` needs.
+fn base_url(raw: &str) -> Option<Url> {
+    let mut u = Url::parse(raw).ok()?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return None;
+    }
+    if !u.path().ends_with('/') {
+        let path = format!("{}/", u.path());
+        u.set_path(&path);
+    }
+    Some(u)
 }
 
 impl Client {
     pub fn new(opts: ClientOptions) -> Self {
-        let index = opts.index_url.as_deref().and_then(|raw| {
-            let mut u = Url::parse(raw).ok()?;
-            if !u.path().ends_with('/') {
-                let path = format!("{}/", u.path());
-                u.set_path(&path);
-            }
-            Some(u)
-        });
+        let indexes = opts
+            .index_url
+            .iter()
+            .chain(&opts.extra_urls)
+            .filter_map(|raw| base_url(raw))
+            .collect();
         let http = reqwest::Client::builder()
             .connect_timeout(opts.timeout)
             .timeout(opts.timeout)
@@ -130,9 +181,12 @@ impl Client {
         Client {
             inner: Arc::new(Inner {
                 cache: Cache::new(opts.cache_dir.clone()),
+                permits: Semaphore::new(opts.concurrency.max(1)),
                 opts,
-                index,
+                indexes,
                 http,
+                pages: Mutex::new(HashMap::new()),
+                metadata: Mutex::new(HashMap::new()),
             }),
             runtime,
         }
@@ -141,124 +195,158 @@ impl Client {
     /// The project pages of `names`, fetched concurrently; one entry per name, in the order given,
     /// each with the name as given. A name asked twice is fetched once.
     pub fn projects(&self, names: &[String]) -> Vec<(String, Result<Project, IndexError>)> {
+        let keys: Vec<String> = names
+            .iter()
+            .map(|n| canonical(n).unwrap_or_else(|| n.clone()))
+            .collect();
         let mut unique: Vec<String> = Vec::new();
-        for n in names {
-            let key = canonical(n).unwrap_or_else(|| n.clone());
-            if !unique.contains(&key) {
-                unique.push(key);
+        for k in &keys {
+            if !unique.contains(k) {
+                unique.push(k.clone());
             }
         }
-        let fetched: HashMap<String, Result<Project, IndexError>> = match &self.runtime {
-            Ok(rt) => run(rt, fetch_all(self.inner.clone(), unique)).unwrap_or_default(),
-            Err(why) => unique
-                .into_iter()
-                .map(|n| {
-                    let err = IndexError::Network {
-                        url: self.page_url_text(&n),
-                        why: format!("cannot start the I/O runtime: {why}"),
-                    };
-                    (n, Err(err))
-                })
-                .collect(),
-        };
+        let fetched = self.batch(unique.clone(), |inner, name, deadline| async move {
+            inner.project_once(&name, deadline).await
+        });
+        let by_name: HashMap<String, Result<Project, IndexError>> =
+            unique.into_iter().zip(fetched).collect();
         names
             .iter()
-            .map(|n| {
-                let key = canonical(n).unwrap_or_else(|| n.clone());
-                let result = fetched.get(&key).cloned().unwrap_or_else(|| {
-                    Err(IndexError::Network {
-                        url: self.page_url_text(&key),
-                        why: "the request was lost (an internal error)".into(),
-                    })
-                });
+            .zip(keys)
+            .map(|(n, k)| {
+                let result = by_name
+                    .get(&k)
+                    .cloned()
+                    .unwrap_or_else(|| Err(self.lost(&k)));
                 (n.clone(), result)
             })
             .collect()
     }
 
-    /// `Requires-Dist` and `Requires-Python` of `version` of `project`, from the core metadata
-    /// file the index serves beside one of its files (PEP 658), a wheel's where there is one.
+    /// `Requires-Dist` and `Requires-Python` of each `(name, version)`, fetched concurrently
+    /// under one deadline: the project page, then the release's PEP 658 metadata file, else its
+    /// wheel's METADATA by range requests. One entry per pair, in the order given.
+    pub fn planned_metadata(
+        &self,
+        wanted: &[(String, String)],
+    ) -> Vec<Result<ReleaseMetadata, IndexError>> {
+        let items: Vec<(String, String)> = wanted.to_vec();
+        self.batch(items, |inner, (name, version), deadline| async move {
+            let project = inner.project_once(&name, deadline).await?;
+            let v: Version = version.parse().map_err(|_| IndexError::UnknownVersion {
+                name: project.name.clone(),
+                version: version.clone(),
+                url: project.url.clone(),
+            })?;
+            inner.release_metadata(&project, &v, deadline).await
+        })
+    }
+
+    /// `Requires-Dist` and `Requires-Python` of `version` of `project`: its PEP 658 metadata
+    /// file, else its wheel's METADATA read with range requests.
     pub fn metadata(
         &self,
         project: &Project,
         version: &Version,
     ) -> Result<ReleaseMetadata, IndexError> {
-        let release = project
-            .release(version)
-            .ok_or_else(|| IndexError::UnknownVersion {
-                name: project.name.clone(),
-                version: version.to_string(),
-                url: project.url.clone(),
-            })?;
-        let Some(url) = release.metadata_url.as_deref() else {
-            return Err(IndexError::NoMetadata {
-                name: project.name.clone(),
-                version: release.version.clone(),
-                url: project.url.clone(),
-            });
-        };
-        let what = format!("{}=={}", project.name, release.version);
-        let path = self.inner.cache.metadata_path(url);
-        if let Some(entry) = self.inner.cache.read(&path) {
-            let source = FetchSource::Cache {
-                age_s: entry.age().as_secs(),
-            };
-            if let Ok(md) = parse_metadata(&entry.body, source) {
-                return Ok(md);
-            }
-        }
-        if let Some(e) = self.network_refusal(&what) {
-            return Err(e);
-        }
-        let rt = self.runtime.as_ref().map_err(|why| IndexError::Network {
-            url: url.to_string(),
-            why: format!("cannot start the I/O runtime: {why}"),
-        })?;
-        let inner = self.inner.clone();
-        let url = url.to_string();
-        let lost = IndexError::Network {
-            url: url.to_string(),
+        let project = project.clone();
+        let version = version.clone();
+        let mut got = self.batch(vec![()], move |inner, (), deadline| {
+            let (project, version) = (project.clone(), version.clone());
+            async move { inner.release_metadata(&project, &version, deadline).await }
+        });
+        got.pop().unwrap_or_else(|| Err(self.lost("metadata")))
+    }
+
+    fn lost(&self, what: &str) -> IndexError {
+        IndexError::Network {
+            url: what.to_string(),
             why: "the request was lost (an internal error)".into(),
+        }
+    }
+
+    /// Runs `work` for every item concurrently on the client's runtime, under one deadline, with
+    /// a progress bar on a terminal. Results in the order of `items`.
+    fn batch<I, T, F, Fut>(&self, items: Vec<I>, work: F) -> Vec<Result<T, IndexError>>
+    where
+        I: Send + 'static,
+        T: Send + 'static,
+        F: Fn(Arc<Inner>, I, Instant) -> Fut + Send + Sync,
+        Fut: std::future::Future<Output = Result<T, IndexError>> + Send + 'static,
+    {
+        let n = items.len();
+        let rt = match &self.runtime {
+            Ok(rt) => rt,
+            Err(why) => {
+                return (0..n)
+                    .map(|_| {
+                        Err(IndexError::Network {
+                            url: "the package index".into(),
+                            why: format!("cannot start the I/O runtime: {why}"),
+                        })
+                    })
+                    .collect()
+            }
         };
-        run(rt, async move {
-            let target = inner.with_credentials(&url)?;
-            let got = inner.get(&target, "text/plain, */*;q=0.1").await?;
-            let text = String::from_utf8_lossy(&got.body).into_owned();
-            let md =
-                parse_metadata(&text, FetchSource::Network).map_err(|e| IndexError::Malformed {
-                    url: url.clone(),
-                    why: e.to_string(),
-                })?;
-            // A cache that cannot be written costs a request next time, nothing more.
-            let _ = inner
-                .cache
-                .write(&path, &Entry::new(&url, got.content_type, text));
-            Ok(md)
-        })
-        .unwrap_or(Err(lost))
-    }
-
-    /// Why the network may not be used, or `None` when it may.
-    fn network_refusal(&self, what: &str) -> Option<IndexError> {
-        if self.inner.opts.offline {
-            Some(IndexError::NotInCache {
-                name: what.to_string(),
+        let bar = progress_bar(self.inner.opts.progress, n);
+        let inner = self.inner.clone();
+        let limit = inner.opts.deadline;
+        let fut = async move {
+            let deadline = Instant::now() + limit;
+            let mut set = JoinSet::new();
+            for (i, item) in items.into_iter().enumerate() {
+                let task = work(inner.clone(), item, deadline);
+                set.spawn(async move {
+                    let r = tokio::time::timeout_at(deadline, task).await.unwrap_or(Err(
+                        IndexError::Deadline {
+                            url: "the package index".into(),
+                            after: limit,
+                        },
+                    ));
+                    (i, r)
+                });
+            }
+            let mut out: Vec<Option<Result<T, IndexError>>> = (0..n).map(|_| None).collect();
+            while let Some(joined) = set.join_next().await {
+                bar.inc(1);
+                // A task only fails by panicking, which nothing here does; a lost answer is
+                // reported as an internal error rather than taking the others down.
+                if let Ok((i, r)) = joined {
+                    if let Some(slot) = out.get_mut(i) {
+                        *slot = Some(r);
+                    }
+                }
+            }
+            bar.finish_and_clear();
+            out
+        };
+        let got = run(rt, fut).unwrap_or_default();
+        let mut got = got.into_iter();
+        (0..n)
+            .map(|_| {
+                got.next()
+                    .flatten()
+                    .unwrap_or_else(|| Err(self.lost("a request")))
             })
-        } else if self.inner.index.is_none() {
-            Some(IndexError::Offline {
-                name: what.to_string(),
-            })
-        } else {
-            None
-        }
+            .collect()
     }
+}
 
-    fn page_url_text(&self, name: &str) -> String {
-        match &self.inner.index {
-            Some(base) => redact_url(&format!("{base}{name}/")),
-            None => name.to_string(),
-        }
+/// A bar on stderr when it is a terminal, else nothing drawn at all.
+fn progress_bar(enabled: bool, len: usize) -> indicatif::ProgressBar {
+    if !enabled || len < 2 || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
     }
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(len as u64),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("asking the package index {bar:30} {pos}/{len}")
+    {
+        bar.set_style(style);
+    }
+    bar
 }
 
 /// Runs `fut` to completion on the client's runtime. From inside another runtime, where
@@ -273,44 +361,13 @@ fn run<T: Send>(
     std::thread::scope(|s| s.spawn(|| rt.block_on(fut)).join().ok())
 }
 
-/// Fetches every name, at most `concurrency` at once.
-async fn fetch_all(
-    inner: Arc<Inner>,
-    names: Vec<String>,
-) -> HashMap<String, Result<Project, IndexError>> {
-    let limit = inner.opts.concurrency.max(1);
-    let mut results = HashMap::new();
-    let mut set = JoinSet::new();
-    let mut queue = names.into_iter();
-    let spawn_next = |set: &mut JoinSet<(String, Result<Project, IndexError>)>,
-                      queue: &mut std::vec::IntoIter<String>| {
-        if let Some(name) = queue.next() {
-            let inner = inner.clone();
-            set.spawn(async move {
-                let result = inner.project(&name).await;
-                (name, result)
-            });
-        }
-    };
-    for _ in 0..limit {
-        spawn_next(&mut set, &mut queue);
-    }
-    while let Some(joined) = set.join_next().await {
-        // A task can only fail by panicking, which nothing in `project` does; a lost answer is
-        // reported by the caller as an internal error rather than taking the others down.
-        if let Ok((name, result)) = joined {
-            results.insert(name, result);
-        }
-        spawn_next(&mut set, &mut queue);
-    }
-    results
-}
-
 /// A response that passed the status and size checks.
 struct Got {
     /// After redirects.
     url: Url,
+    status: u16,
     content_type: Option<String>,
+    content_range: Option<String>,
     body: Vec<u8>,
 }
 
@@ -320,53 +377,84 @@ struct Failure {
     retry: bool,
 }
 
+/// One GET: what to accept, an optional `Range`, and the body cap.
+struct Request<'a> {
+    accept: &'a str,
+    range: Option<String>,
+    limit: usize,
+}
+
+/// `bytes START-END/TOTAL` → `(START, TOTAL)`.
+fn parse_content_range(v: &str) -> Option<(u64, u64)> {
+    let rest = v.trim().strip_prefix("bytes")?.trim_start();
+    let (span, total) = rest.split_once('/')?;
+    let (start, _) = span.split_once('-')?;
+    Some((start.trim().parse().ok()?, total.trim().parse().ok()?))
+}
+
 impl Inner {
-    /// One project's page: cache when fresh (or when offline), else the index.
-    async fn project(&self, name: &str) -> Result<Project, IndexError> {
+    /// One project's page, fetched once per client: later calls get the same answer.
+    async fn project_once(&self, name: &str, deadline: Instant) -> Result<Project, IndexError> {
+        let key = canonical(name).unwrap_or_else(|| name.to_string());
+        let cell = {
+            let mut pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
+            pages.entry(key).or_default().clone()
+        };
+        cell.get_or_init(|| self.project(name, deadline))
+            .await
+            .clone()
+    }
+
+    /// One project's page: cache when fresh (or when offline), else the indexes in order.
+    async fn project(&self, name: &str, deadline: Instant) -> Result<Project, IndexError> {
         let Some(norm) = canonical(name) else {
             return Err(IndexError::InvalidName {
                 name: name.to_string(),
             });
         };
-        let from_cache = |entry: &Entry| -> Option<Project> {
-            let source = FetchSource::Cache {
-                age_s: entry.age().as_secs(),
-            };
-            parse_page(
-                &norm,
-                &entry.url,
-                entry.content_type.as_deref(),
-                &entry.body,
-                source,
-            )
-            .ok()
-        };
-        let base = match &self.index {
-            Some(base) => base,
-            None => {
-                // No index configured: whatever any index left in the cache.
-                return self
-                    .cache
-                    .read_page_any_index(&norm)
-                    .and_then(|e| from_cache(&e))
-                    .ok_or(if self.opts.offline {
-                        IndexError::NotInCache { name: norm.clone() }
-                    } else {
-                        IndexError::Offline { name: norm.clone() }
-                    });
+        if self.indexes.is_empty() {
+            // No index configured: whatever any index left in the cache.
+            return self
+                .cache
+                .read_page_any_index(&norm)
+                .and_then(|e| page_from_cache(&norm, &e))
+                .ok_or(if self.opts.offline {
+                    IndexError::NotInCache { name: norm.clone() }
+                } else {
+                    IndexError::Offline { name: norm.clone() }
+                });
+        }
+        let mut not_found = None;
+        for base in &self.indexes {
+            match self.project_from(base, &norm, deadline).await {
+                Err(e @ (IndexError::NotFound { .. } | IndexError::NotInCache { .. })) => {
+                    not_found = Some(e);
+                }
+                other => return other,
             }
-        };
-        let path = self.cache.page_path(base.as_str(), &norm);
+        }
+        Err(not_found.unwrap_or(IndexError::NotInCache { name: norm }))
+    }
+
+    async fn project_from(
+        &self,
+        base: &Url,
+        norm: &str,
+        deadline: Instant,
+    ) -> Result<Project, IndexError> {
+        let path = self.cache.page_path(base.as_str(), norm);
         let cached = self.cache.read(&path);
         if let Some(entry) = &cached {
             if self.opts.offline || entry.age() < self.opts.ttl {
-                if let Some(p) = from_cache(entry) {
+                if let Some(p) = page_from_cache(norm, entry) {
                     return Ok(p);
                 }
             }
         }
         if self.opts.offline {
-            return Err(IndexError::NotInCache { name: norm });
+            return Err(IndexError::NotInCache {
+                name: norm.to_string(),
+            });
         }
         let url = base
             .join(&format!("{norm}/"))
@@ -374,14 +462,19 @@ impl Inner {
                 url: redact_url(base.as_str()),
                 why: format!("cannot form the project URL ({e})"),
             })?;
-        let got = self.get(&url, ACCEPT_PAGE).await?;
+        let req = Request {
+            accept: ACCEPT_PAGE,
+            range: None,
+            limit: self.opts.max_body,
+        };
+        let got = self.get(&url, &req, deadline).await?;
         let shown = redact_url(got.url.as_str());
         let body = String::from_utf8(got.body).map_err(|e| IndexError::Malformed {
             url: shown.clone(),
             why: format!("the page is not UTF-8 ({e})"),
         })?;
         let project = parse_page(
-            &norm,
+            norm,
             got.url.as_str(),
             got.content_type.as_deref(),
             &body,
@@ -391,56 +484,231 @@ impl Inner {
             url: shown,
             why: e.to_string(),
         })?;
+        // A cache that cannot be written costs a request next time, nothing more.
         let _ = self
             .cache
             .write(&path, &Entry::new(got.url.as_str(), got.content_type, body));
         Ok(project)
     }
 
-    /// `url` with the index's user and password put back when it is on the index's own origin
+    /// A release's metadata: PEP 658 file, else the wheel's METADATA; once per client.
+    async fn release_metadata(
+        &self,
+        project: &Project,
+        version: &Version,
+        deadline: Instant,
+    ) -> Result<ReleaseMetadata, IndexError> {
+        let release = project
+            .release(version)
+            .ok_or_else(|| IndexError::UnknownVersion {
+                name: project.name.clone(),
+                version: version.to_string(),
+                url: project.url.clone(),
+            })?;
+        let key = release
+            .metadata_url
+            .clone()
+            .or_else(|| release.wheel_url.as_ref().map(|w| format!("{w}.metadata")))
+            .ok_or_else(|| IndexError::NoMetadata {
+                name: project.name.clone(),
+                version: release.version.clone(),
+                url: project.url.clone(),
+            })?;
+        let cell = {
+            let mut all = self.metadata.lock().unwrap_or_else(|p| p.into_inner());
+            all.entry(key.clone()).or_default().clone()
+        };
+        cell.get_or_init(|| self.metadata_uncached(project, release, &key, deadline))
+            .await
+            .clone()
+    }
+
+    async fn metadata_uncached(
+        &self,
+        project: &Project,
+        release: &Release,
+        key: &str,
+        deadline: Instant,
+    ) -> Result<ReleaseMetadata, IndexError> {
+        let path = self.cache.metadata_path(key);
+        if let Some(entry) = self.cache.read(&path) {
+            let source = FetchSource::Cache {
+                age_s: entry.age().as_secs(),
+            };
+            if let Ok(md) = parse_metadata(&entry.body, source) {
+                return Ok(md);
+            }
+        }
+        let what = format!("{}=={}", project.name, release.version);
+        if self.opts.offline {
+            return Err(IndexError::NotInCache { name: what });
+        }
+        if self.indexes.is_empty() {
+            return Err(IndexError::Offline { name: what });
+        }
+        let (text, url, content_type) = match (&release.metadata_url, &release.wheel_url) {
+            (Some(url), _) => {
+                let target = self.with_credentials(url)?;
+                let req = Request {
+                    accept: "text/plain, */*;q=0.1",
+                    range: None,
+                    limit: self.opts.max_body,
+                };
+                let got = self.get(&target, &req, deadline).await?;
+                let text = String::from_utf8_lossy(&got.body).into_owned();
+                (text, url.clone(), got.content_type)
+            }
+            (None, Some(wheel)) => {
+                let text = self.wheel_metadata(wheel, deadline).await?;
+                (text, key.to_string(), Some("text/plain".to_string()))
+            }
+            (None, None) => {
+                return Err(IndexError::NoMetadata {
+                    name: project.name.clone(),
+                    version: release.version.clone(),
+                    url: project.url.clone(),
+                })
+            }
+        };
+        let md =
+            parse_metadata(&text, FetchSource::Network).map_err(|e| IndexError::Malformed {
+                url: redact_url(&url),
+                why: e.to_string(),
+            })?;
+        let _ = self
+            .cache
+            .write(&path, &Entry::new(&url, content_type, text));
+        Ok(md)
+    }
+
+    /// A wheel's METADATA text, by range requests (see [`super::wheel`]); the whole file, up to
+    /// [`FULL_DOWNLOAD_CAP`], when the server ignores `Range`.
+    async fn wheel_metadata(&self, url: &str, deadline: Instant) -> Result<String, IndexError> {
+        let target = self.with_credentials(url)?;
+        let shown = redact_url(url);
+        let bad = |why: String| IndexError::Malformed {
+            url: shown.clone(),
+            why: format!("cannot read the wheel's METADATA: {why}"),
+        };
+        let first = Request {
+            accept: "*/*",
+            range: Some(format!("bytes=-{WHEEL_TAIL}")),
+            limit: FULL_DOWNLOAD_CAP,
+        };
+        let got = self.get(&target, &first, deadline).await?;
+        if got.status != 206 {
+            // The server ignored Range: this is the whole wheel (bounded by the cap).
+            return wheel::read_metadata(std::io::Cursor::new(got.body)).map_err(bad);
+        }
+        let (start, total) = got
+            .content_range
+            .as_deref()
+            .and_then(parse_content_range)
+            .ok_or_else(|| bad("a 206 answer without a usable Content-Range".into()))?;
+        let mut sparse = Sparse::new(total);
+        sparse.insert(start, got.body);
+        for _ in 0..=WHEEL_ROUNDS {
+            match wheel::step(&mut sparse) {
+                Step::Done(text) => return Ok(text),
+                Step::Bad(why) => return Err(bad(why)),
+                Step::Need(s, e) => {
+                    let (s, e) = sparse.widen((s, e), WHEEL_MIN_RANGE);
+                    if sparse.held().saturating_add(e - s) > WHEEL_RANGE_CAP {
+                        return Err(IndexError::TooLarge {
+                            url: shown.clone(),
+                            limit: usize::try_from(WHEEL_RANGE_CAP).unwrap_or(usize::MAX),
+                        });
+                    }
+                    let req = Request {
+                        accept: "*/*",
+                        range: Some(format!("bytes={s}-{}", e.saturating_sub(1))),
+                        limit: usize::try_from(e - s).unwrap_or(usize::MAX),
+                    };
+                    let got = self.get(&target, &req, deadline).await?;
+                    let at = got
+                        .content_range
+                        .as_deref()
+                        .and_then(parse_content_range)
+                        .filter(|_| got.status == 206)
+                        .ok_or_else(|| {
+                            bad("the server stopped answering range requests with 206".into())
+                        })?;
+                    sparse.insert(at.0, got.body);
+                }
+            }
+        }
+        Err(bad(format!(
+            "still incomplete after {WHEEL_ROUNDS} range requests"
+        )))
+    }
+
+    /// `url` with an index's user and password put back when it is on that index's origin
     /// (URLs in reports carry `****` in their place); other hosts never see them.
     fn with_credentials(&self, url: &str) -> Result<Url, IndexError> {
         let mut u = Url::parse(url).map_err(|e| IndexError::Malformed {
             url: url.to_string(),
             why: format!("not a URL ({e})"),
         })?;
-        if let Some(base) = &self.index {
-            if base.origin() == u.origin() && !base.username().is_empty() {
-                // Both fail only for URLs that cannot carry credentials; http(s) ones can.
-                let _ = u.set_username(base.username());
-                let _ = u.set_password(base.password());
-            }
+        if let Some(base) = self
+            .indexes
+            .iter()
+            .find(|b| b.origin() == u.origin() && !b.username().is_empty())
+        {
+            // Both fail only for URLs that cannot carry credentials; http(s) ones can.
+            let _ = u.set_username(base.username());
+            let _ = u.set_password(base.password());
         }
         Ok(u)
     }
 
-    /// GET with retries and backoff, each attempt bounded by the timeout.
-    async fn get(&self, url: &Url, accept: &str) -> Result<Got, IndexError> {
+    /// GET with retries and backoff, each attempt bounded by the timeout and the deadline, at
+    /// most `concurrency` at once.
+    async fn get(
+        &self,
+        url: &Url,
+        req: &Request<'_>,
+        deadline: Instant,
+    ) -> Result<Got, IndexError> {
         let shown = redact_url(url.as_str());
         let http = self.http.as_ref().map_err(|e| IndexError::Network {
             url: shown.clone(),
             why: format!("cannot set up HTTP: {}", error_chain(e)),
         })?;
+        let past_deadline = || IndexError::Deadline {
+            url: shown.clone(),
+            after: self.opts.deadline,
+        };
         let mut attempt: u32 = 0;
         loop {
-            let outcome =
-                tokio::time::timeout(self.opts.timeout, self.attempt(http, url, accept, &shown))
-                    .await;
-            let failure = match outcome {
-                Ok(Ok(got)) => return Ok(got),
-                Ok(Err(f)) => f,
-                Err(_) => Failure {
-                    error: IndexError::Timeout {
-                        url: shown.clone(),
-                        after: self.opts.timeout,
+            let failure = {
+                let _permit = self.permits.acquire().await.map_err(|_| past_deadline())?;
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(past_deadline());
+                }
+                let limit = self.opts.timeout.min(left);
+                let outcome =
+                    tokio::time::timeout(limit, self.attempt(http, url, req, &shown)).await;
+                match outcome {
+                    Ok(Ok(got)) => return Ok(got),
+                    Ok(Err(f)) => f,
+                    Err(_) if limit < self.opts.timeout => return Err(past_deadline()),
+                    Err(_) => Failure {
+                        error: IndexError::Timeout {
+                            url: shown.clone(),
+                            after: self.opts.timeout,
+                        },
+                        retry: true,
                     },
-                    retry: true,
-                },
+                }
             };
             if !failure.retry || attempt >= self.opts.retries {
                 return Err(failure.error);
             }
             let wait = BACKOFF.saturating_mul(1u32 << attempt.min(16));
+            if Instant::now() + wait >= deadline {
+                return Err(failure.error);
+            }
             tokio::time::sleep(wait).await;
             attempt += 1;
         }
@@ -450,33 +718,18 @@ impl Inner {
         &self,
         http: &reqwest::Client,
         url: &Url,
-        accept: &str,
+        req: &Request<'_>,
         shown: &str,
     ) -> Result<Got, Failure> {
-        let net = |e: reqwest::Error| {
-            let error = if e.is_timeout() {
-                IndexError::Timeout {
-                    url: shown.to_string(),
-                    after: self.opts.timeout,
-                }
-            } else {
-                IndexError::Network {
-                    url: shown.to_string(),
-                    why: error_chain(&e),
-                }
-            };
-            Failure {
-                retry: e.is_connect() || e.is_timeout(),
-                error,
-            }
-        };
-        let mut resp = http
+        let net = |e: reqwest::Error| classify(&e, shown, self.opts.timeout);
+        let mut builder = http
             .get(url.clone())
-            .header(ACCEPT, accept)
-            .header(USER_AGENT, concat!("compat/", env!("CARGO_PKG_VERSION")))
-            .send()
-            .await
-            .map_err(net)?;
+            .header(ACCEPT, req.accept)
+            .header(USER_AGENT, concat!("compat/", env!("CARGO_PKG_VERSION")));
+        if let Some(r) = &req.range {
+            builder = builder.header(RANGE, r);
+        }
+        let mut resp = builder.send().await.map_err(net)?;
         let status = resp.status();
         let final_url = resp.url().clone();
         let final_shown = redact_url(final_url.as_str());
@@ -495,7 +748,7 @@ impl Inner {
                 retry: status.is_server_error(),
             });
         }
-        let limit = self.opts.max_body;
+        let limit = req.limit;
         let too_large = || Failure {
             error: IndexError::TooLarge {
                 url: final_shown.clone(),
@@ -509,11 +762,14 @@ impl Inner {
         {
             return Err(too_large());
         }
-        let content_type = resp
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        let header = |name| {
+            resp.headers()
+                .get(name)
+                .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let content_type = header(CONTENT_TYPE);
+        let content_range = header(CONTENT_RANGE);
         let mut body = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(net)? {
             if body.len().saturating_add(chunk.len()) > limit {
@@ -523,10 +779,61 @@ impl Inner {
         }
         Ok(Got {
             url: final_url,
+            status: status.as_u16(),
             content_type,
+            content_range,
             body,
         })
     }
+}
+
+fn page_from_cache(norm: &str, entry: &Entry) -> Option<Project> {
+    let source = FetchSource::Cache {
+        age_s: entry.age().as_secs(),
+    };
+    parse_page(
+        norm,
+        &entry.url,
+        entry.content_type.as_deref(),
+        &entry.body,
+        source,
+    )
+    .ok()
+}
+
+/// The error kind of a failed request: timeout, redirect loop, refused, TLS, else network.
+fn classify(e: &reqwest::Error, shown: &str, after: Duration) -> Failure {
+    let why = error_chain(e);
+    let url = shown.to_string();
+    let refused = {
+        let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
+        let mut found = false;
+        while let Some(s) = source {
+            if s.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+            {
+                found = true;
+            }
+            source = s.source();
+        }
+        found || why.contains("Connection refused")
+    };
+    let lower = why.to_ascii_lowercase();
+    let (error, retry) = if e.is_timeout() {
+        (IndexError::Timeout { url, after }, true)
+    } else if e.is_redirect() {
+        (IndexError::RedirectLoop { url, why }, false)
+    } else if refused {
+        (IndexError::Refused { url }, false)
+    } else if ["tls", "ssl", "certificate", "handshake"]
+        .iter()
+        .any(|w| lower.contains(w))
+    {
+        (IndexError::Tls { url, why }, false)
+    } else {
+        (IndexError::Network { url, why }, e.is_connect())
+    };
+    Failure { error, retry }
 }
 
 /// A reqwest error as one line: its own text (without the URL, which may hold a password; the

@@ -8,13 +8,16 @@
 //! plus one `.metadata` file per release when its `Requires-Dist` is needed (PEP 658/714).
 //!
 //! What lives here, and what does not:
-//! - [`discover`](mod@discover) decides *which* index to ask, in pip's own order, and says why; with no index it
-//!   says that compat is working offline. No registry host name is written anywhere in this
-//!   crate: the URL only ever comes from a flag, an environment variable or pip's configuration.
+//! - [`discover`](mod@discover) decides *which* index to ask, reading uv's or pip's configuration
+//!   files in their own order (nothing is run), and says where the choice came from. No
+//!   registry host name is written anywhere in this crate: the URL comes from a flag, an
+//!   environment variable, a configuration file, or the installed pip's own source file.
 //! - [`page`] holds the pure parsers (a Simple API page, JSON or the older HTML form, into a
 //!   [`Project`]); they take text and return data, and are tested with canned pages.
 //! - [`cache`] is the on-disk cache: one JSON file per page and per metadata file, written
 //!   atomically, with the time it was fetched.
+//! - [`wheel`] reads `*.dist-info/METADATA` out of a remote wheel through range requests
+//!   (end of central directory, central directory, one entry), for indexes without PEP 658.
 //! - [`client`] does the I/O: concurrent requests on a current-thread tokio runtime of its own,
 //!   a timeout per request, retries with backoff for failures that can pass (connect errors,
 //!   timeouts, 5xx), and a size cap on every response. The API is blocking so that callers stay
@@ -28,6 +31,7 @@ pub mod cache;
 pub mod client;
 pub mod discover;
 pub mod page;
+pub mod wheel;
 
 use std::time::Duration;
 
@@ -35,7 +39,7 @@ use pep440_rs::Version;
 use serde::{Deserialize, Serialize};
 
 pub use client::{default_cache_dir, Client, ClientOptions};
-pub use discover::{discover, IndexChoice};
+pub use discover::{discover, DiscoverError, IndexChoice, Target};
 pub use page::{parse_html_page, parse_json_page, parse_metadata};
 
 /// Where an answer came from.
@@ -80,6 +84,10 @@ pub struct Release {
     pub files: usize,
     /// The URL of the core metadata of one of its files (PEP 658), a wheel's where there is one.
     pub metadata_url: Option<String>,
+    /// The URL of one of its wheels (a pure-Python one first, else a Linux x86-64 one), whose
+    /// `METADATA` is read with range requests when the index serves no PEP 658 file.
+    #[serde(default)]
+    pub wheel_url: Option<String>,
 }
 
 impl Release {
@@ -143,6 +151,14 @@ pub enum IndexError {
     Malformed { url: String, why: String },
     #[error("could not reach `{url}`: {why}")]
     Network { url: String, why: String },
+    #[error("`{url}` refused the connection (nothing listens there)")]
+    Refused { url: String },
+    #[error("TLS with `{url}` failed: {why}")]
+    Tls { url: String, why: String },
+    #[error("`{url}` redirects in a loop, or more than 10 times: {why}")]
+    RedirectLoop { url: String, why: String },
+    #[error("`{url}` was not answered before the overall deadline of {} (--index-deadline)", human_duration(*.after))]
+    Deadline { url: String, after: Duration },
     #[error("`{name}` is not in the cache, and --offline allows no network request")]
     NotInCache { name: String },
     #[error("`{name}` is not a valid project name (PEP 508 names are letters, digits, `-`, `_` and `.`)")]
@@ -153,7 +169,7 @@ pub enum IndexError {
         version: String,
         url: String,
     },
-    #[error("no file of `{name}` {version} on `{url}` offers its core metadata (PEP 658), so its requirements cannot be read without downloading it")]
+    #[error("no file of `{name}` {version} on `{url}` offers its core metadata (PEP 658), and it has no wheel to read it from")]
     NoMetadata {
         name: String,
         version: String,
@@ -172,6 +188,10 @@ impl IndexError {
             IndexError::TooLarge { .. } => "index-too-large",
             IndexError::Malformed { .. } => "index-malformed",
             IndexError::Network { .. } => "index-network",
+            IndexError::Refused { .. } => "index-refused",
+            IndexError::Tls { .. } => "index-tls",
+            IndexError::RedirectLoop { .. } => "index-redirect-loop",
+            IndexError::Deadline { .. } => "index-deadline",
             IndexError::NotInCache { .. } => "index-not-in-cache",
             IndexError::InvalidName { .. } => "index-invalid-name",
             IndexError::UnknownVersion { .. } => "index-unknown-version",
@@ -236,6 +256,19 @@ mod tests {
             IndexError::Network {
                 url: "u".into(),
                 why: "w".into(),
+            },
+            IndexError::Refused { url: "u".into() },
+            IndexError::Tls {
+                url: "u".into(),
+                why: "w".into(),
+            },
+            IndexError::RedirectLoop {
+                url: "u".into(),
+                why: "w".into(),
+            },
+            IndexError::Deadline {
+                url: "u".into(),
+                after: Duration::from_secs(1),
             },
             IndexError::NotInCache { name: "a".into() },
             IndexError::InvalidName { name: "a".into() },

@@ -390,6 +390,11 @@ fn summarize(version: &Version, files: &[PageFile]) -> Release {
         .filter(|f| f.has_metadata)
         .max_by_key(|f| metadata_preference(f))
         .map(|f| redact_url(&metadata_url(&f.url)));
+    let wheel_url = files
+        .iter()
+        .filter(|f| f.filename.ends_with(".whl"))
+        .max_by_key(|f| metadata_preference(f))
+        .map(|f| redact_url(&f.url));
     Release {
         version: version.to_string(),
         upload_time,
@@ -399,6 +404,7 @@ fn summarize(version: &Version, files: &[PageFile]) -> Release {
         prerelease: version.any_prerelease(),
         files: files.len(),
         metadata_url,
+        wheel_url,
     }
 }
 

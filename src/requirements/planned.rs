@@ -14,8 +14,9 @@ use crate::knowledge::Knowledge;
 use crate::model::normalize;
 use crate::model::units::CudaVersion;
 
-/// Looks up `(Requires-Dist, Requires-Python)` of `name==version` (the package index).
-pub type MetadataFn = dyn Fn(&str, &str) -> Option<(Vec<String>, Option<String>)>;
+/// Looks up `(Requires-Dist, Requires-Python)` of `name==version` (the package index); the error
+/// says why there is none (the index's own error: offline, 404, timeout, …).
+pub type MetadataFn = dyn Fn(&str, &str) -> Result<(Vec<String>, Option<String>), String>;
 /// A borrowed [`MetadataFn`].
 pub type MetadataLookup<'a> = &'a MetadataFn;
 
@@ -144,18 +145,20 @@ fn distribution(
 ) -> Distribution {
     let (requires_dist, requires_python, metadata_read) = match (&p.requires_dist, &p.version) {
         (Some(rd), _) => (rd.clone(), p.requires_python.clone(), true),
-        (None, Some(v)) => match metadata(&p.name, v) {
-            Some((rd, rp)) => (rd, rp.or(p.requires_python.clone()), true),
-            None => {
-                findings.push(Finding {
+        (None, Some(v)) => {
+            match metadata(&p.name, v) {
+                Ok((rd, rp)) => (rd, rp.or(p.requires_python.clone()), true),
+                Err(why) => {
+                    findings.push(Finding {
                     code: "plan-without-metadata",
                     package: Some(p.name.clone()),
                     path: Some(plan.path.clone()),
-                    message: format!("no metadata for planned {}=={v}: its requirements are not checked (no index, or offline)", p.name),
+                    message: format!("no metadata for planned {}=={v}: its requirements are not checked ({why})", p.name),
                 });
-                (Vec::new(), p.requires_python.clone(), false)
+                    (Vec::new(), p.requires_python.clone(), false)
+                }
             }
-        },
+        }
         (None, None) => (Vec::new(), p.requires_python.clone(), false),
     };
     let requirements = requires_dist

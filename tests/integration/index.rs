@@ -15,7 +15,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use compat::index::{
-    discover, Client, ClientOptions, FetchSource, IndexError, Project, ReleaseMetadata,
+    discover, Client, ClientOptions, FetchSource, IndexError, Project, ReleaseMetadata, Target,
 };
 use compat::model::Vars;
 use pep440_rs::Version;
@@ -194,13 +194,9 @@ fn huge_body() -> Vec<u8> {
 fn options(server: &TestServer, cache: &tempfile::TempDir) -> ClientOptions {
     ClientOptions {
         index_url: Some(server.index_url()),
-        offline: false,
-        cache_dir: cache.path().to_path_buf(),
-        ttl: Duration::from_secs(3600),
         timeout: Duration::from_secs(5),
-        retries: 2,
-        max_body: 16 << 20,
-        concurrency: 8,
+        progress: false,
+        ..ClientOptions::new(cache.path().to_path_buf())
     }
 }
 
@@ -362,7 +358,14 @@ fn metadata_from_the_pep658_file_then_from_the_cache() {
     );
     let path = "/packages/torch/torch-2.4.0-cp311-cp311-manylinux1_x86_64.whl.metadata";
     assert_eq!(server.hits(path), 1);
-    let again = client.metadata(&torch, &v("2.4.0")).expect("metadata");
+    assert_eq!(
+        client.metadata(&torch, &v("2.4.0")),
+        Ok(md.clone()),
+        "remembered"
+    );
+    let again = Client::new(options(&server, &cache))
+        .metadata(&torch, &v("2.4.0"))
+        .expect("metadata");
     assert!(matches!(again.source, FetchSource::Cache { .. }));
     assert_eq!(again.requires_dist, md.requires_dist);
     assert_eq!(
@@ -446,8 +449,8 @@ fn malformed_json_is_reported() {
         1,
         "a bad page is not retried"
     );
-    // Nor cached: the next call asks again.
-    let _ = one(&client, "broken");
+    // Nor cached: the next run (a new client) asks again.
+    let _ = one(&Client::new(options(&server, &cache)), "broken");
     assert_eq!(server.hits("/simple/broken/"), 2);
 }
 
@@ -502,7 +505,15 @@ fn expired_cache_is_fetched_again() {
         ..options(&server, &cache)
     });
     one(&client, "torch").expect("torch");
-    let again = one(&client, "torch").expect("torch");
+    // One client asks once per run; the next run finds the cache expired.
+    let again = one(
+        &Client::new(ClientOptions {
+            ttl: Duration::ZERO,
+            ..options(&server, &cache)
+        }),
+        "torch",
+    )
+    .expect("torch");
     assert_eq!(again.source, FetchSource::Network);
     assert_eq!(server.hits("/simple/torch/"), 2);
 }
@@ -573,11 +584,10 @@ fn closed_port_is_a_network_error() {
         ..ClientOptions::new(cache.path().to_path_buf())
     });
     let err = one(&client, "torch").unwrap_err();
-    let IndexError::Network { url, why } = &err else {
-        panic!("expected Network, got {err}");
+    let IndexError::Refused { url } = &err else {
+        panic!("expected Refused, got {err}");
     };
     assert_eq!(url, &format!("http://127.0.0.1:{port}/simple/torch/"));
-    assert!(!why.is_empty());
 }
 
 #[test]
@@ -686,12 +696,14 @@ fn discover_walks_the_flag_the_variables_and_pip_configuration() {
             .with("PIP_CONFIG_FILE", conf_text.clone())
             .with("HOME", home.clone())
     };
+    let none = Target::default();
     let flag = "http://127.0.0.1:9/flag/simple/";
     let c = discover(
         Some(flag),
         &env(&[("COMPAT_INDEX_URL", "http://127.0.0.1:9/c/")]),
-        None,
-    );
+        &none,
+    )
+    .expect("ok");
     assert_eq!(
         (c.url.as_deref(), c.source.as_str()),
         (Some(flag), "--index-url")
@@ -700,25 +712,25 @@ fn discover_walks_the_flag_the_variables_and_pip_configuration() {
         ("COMPAT_INDEX_URL", ""),
         ("PIP_INDEX_URL", "http://127.0.0.1:9/pip-env/"),
     ]);
-    let c = discover(None, &vars, None);
+    let c = discover(None, &vars, &none).expect("ok");
     assert_eq!(
         c.source, "PIP_INDEX_URL",
         "an empty variable counts as unset"
     );
-    let c = discover(None, &env(&[]), None);
+    let c = discover(None, &env(&[]), &none).expect("ok");
     assert_eq!(
         c.url.as_deref(),
         Some("http://127.0.0.1:9/from-file/simple/")
     );
-    assert_eq!(c.source, format!("pip config file {conf_text}"));
+    assert_eq!(c.source, format!("{conf_text}:5 ([install] index-url)"));
     assert!(c.note.is_none());
-    // With pip's files turned off and no interpreter to ask: offline, and the note says why.
+    // With pip's files turned off and no pip to read a default from: offline, and why.
     let off = Vars::from_pairs([("PIP_CONFIG_FILE", "/dev/null")]);
-    let c = discover(None, &off, None);
+    let c = discover(None, &off, &none).expect("ok");
     assert_eq!((c.url.as_deref(), c.source.as_str()), (None, "none"));
     let note = c.note.unwrap_or_default();
     assert!(
-        note.contains("working offline") && note.contains("/dev/null"),
+        note.contains("/dev/null") && note.contains("no installed pip"),
         "{note}"
     );
 }
@@ -734,4 +746,748 @@ fn works_when_called_from_inside_a_tokio_runtime() {
         .expect("runtime");
     let got = rt.block_on(async { one(&client, "torch") });
     assert!(got.is_ok_and(|p| p.latest().is_some()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// An index without PEP 658 files, failures of every kind, and discovery through the binary.
+
+/// A request as the handler sees it: the path and the `Range` header.
+struct Asked {
+    path: String,
+    range: Option<String>,
+}
+
+/// One request seen: its path and its `Range` header.
+type Logged = (String, Option<String>);
+
+type Handler = dyn Fn(&Asked) -> Response<Box<dyn std::io::Read + Send>> + Send + Sync;
+
+/// A server on 127.0.0.1 that answers each request on its own thread with `handler`, and
+/// records every request (path, Range header and bytes sent back).
+struct Serve {
+    server: Arc<Server>,
+    port: u16,
+    log: Arc<Mutex<Vec<Logged>>>,
+}
+
+impl Serve {
+    fn start(handler: Arc<Handler>) -> Serve {
+        let server = Arc::new(Server::http("127.0.0.1:0").expect("bind 127.0.0.1:0"));
+        let port = server.server_addr().to_ip().expect("an IP listener").port();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (srv, lg) = (server.clone(), log.clone());
+        thread::spawn(move || {
+            for request in srv.incoming_requests() {
+                let (h, lg) = (handler.clone(), lg.clone());
+                thread::spawn(move || {
+                    let asked = Asked {
+                        path: request.url().to_string(),
+                        range: request
+                            .headers()
+                            .iter()
+                            .find(|h| h.field.equiv("Range"))
+                            .map(|h| h.value.as_str().to_string()),
+                    };
+                    lg.lock()
+                        .expect("lock")
+                        .push((asked.path.clone(), asked.range.clone()));
+                    let _ = request.respond(h(&asked));
+                });
+            }
+        });
+        Serve { server, port, log }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn requests(&self, prefix: &str) -> Vec<Logged> {
+        let log = self.log.lock().expect("lock");
+        log.iter()
+            .filter(|(p, _)| p.starts_with(prefix))
+            .cloned()
+            .collect()
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        self.server.unblock();
+    }
+}
+
+fn boxed(
+    code: u16,
+    headers: Vec<Header>,
+    body: Vec<u8>,
+) -> Response<Box<dyn std::io::Read + Send>> {
+    let len = body.len();
+    Response::new(
+        code.into(),
+        headers,
+        Box::new(Cursor::new(body)) as Box<dyn std::io::Read + Send>,
+        Some(len),
+        None,
+    )
+    .with_chunked_threshold(usize::MAX)
+}
+
+/// Answers a `Range: bytes=…` request on `bytes` as a static file server does (206 with
+/// Content-Range), or the whole file (200) when there is no Range or `honour` is false.
+fn ranged(
+    bytes: &[u8],
+    range: Option<&str>,
+    honour: bool,
+) -> Response<Box<dyn std::io::Read + Send>> {
+    let len = bytes.len() as u64;
+    let span = range
+        .filter(|_| honour)
+        .and_then(|r| r.strip_prefix("bytes="))
+        .and_then(|r| {
+            let (a, b) = r.split_once('-')?;
+            if a.is_empty() {
+                let n: u64 = b.parse().ok()?;
+                Some((len.saturating_sub(n), len - 1))
+            } else {
+                let a: u64 = a.parse().ok()?;
+                let b: u64 = if b.is_empty() {
+                    len - 1
+                } else {
+                    b.parse().ok()?
+                };
+                Some((a, b.min(len - 1)))
+            }
+        });
+    match span {
+        Some((a, b)) => boxed(
+            206,
+            vec![header("Content-Range", &format!("bytes {a}-{b}/{len}"))],
+            bytes[a as usize..=b as usize].to_vec(),
+        ),
+        None => boxed(200, vec![], bytes.to_vec()),
+    }
+}
+
+/// A real wheel: `filler` bytes of incompressible data stored first (so that reading METADATA
+/// by range requests is visibly cheaper than the whole file), then the dist-info.
+fn build_wheel(name: &str, requires: &[&str], filler: usize) -> Vec<u8> {
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let deflated = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    w.start_file(format!("{name}/_data.bin"), stored)
+        .expect("start");
+    let mut x: u32 = 12345;
+    let data: Vec<u8> = (0..filler)
+        .map(|_| {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            (x >> 16) as u8
+        })
+        .collect();
+    w.write_all(&data).expect("write");
+    w.start_file(format!("{name}/__init__.py"), deflated)
+        .expect("start");
+    w.write_all(b"__version__ = '1.0'\n").expect("write");
+    let mut md =
+        format!("Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\nRequires-Python: >=3.9\n");
+    for r in requires {
+        md.push_str(&format!("Requires-Dist: {r}\n"));
+    }
+    md.push('\n');
+    w.start_file(format!("{name}-1.0.dist-info/METADATA"), deflated)
+        .expect("start");
+    w.write_all(md.as_bytes()).expect("write");
+    w.start_file(format!("{name}-1.0.dist-info/WHEEL"), deflated)
+        .expect("start");
+    w.write_all(b"Wheel-Version: 1.0\nTag: py3-none-any\n")
+        .expect("write");
+    // A RECORD big enough that METADATA is not in the last 64 KiB: its own range request.
+    w.start_file(format!("{name}-1.0.dist-info/RECORD"), stored)
+        .expect("start");
+    w.write_all(&data[..data.len().min(128 << 10)])
+        .expect("write");
+    w.finish().expect("finish").into_inner()
+}
+
+/// A PEP 503 HTML index without PEP 658 files: `okpkg` (Range honoured), `nrpkg` (Range ignored),
+/// plus the failures: `hang`, `drip`, `e500`, `loop`, and 404 for anything else.
+fn no_pep658_index() -> (Serve, usize) {
+    let ok = Arc::new(build_wheel("okpkg", &["numpy>=1.21", "tqdm"], 2 << 20));
+    let nr = Arc::new(build_wheel("nrpkg", &["packaging"], 64 << 10));
+    let size = ok.len();
+    let handler: Arc<Handler> = Arc::new(move |a: &Asked| {
+        let page = |file: &str| {
+            boxed(
+                200,
+                vec![header("Content-Type", "text/html")],
+                format!(
+                    "<!DOCTYPE html><html><body><a href=\"/files/{file}#sha256=00\" data-requires-python=\"&gt;=3.9\">{file}</a></body></html>"
+                )
+                .into_bytes(),
+            )
+        };
+        match a.path.as_str() {
+            "/simple/okpkg/" => page("okpkg-1.0-py3-none-any.whl"),
+            "/simple/nrpkg/" => page("nrpkg-1.0-py3-none-any.whl"),
+            "/files/okpkg-1.0-py3-none-any.whl" => ranged(&ok, a.range.as_deref(), true),
+            "/files/nrpkg-1.0-py3-none-any.whl" => ranged(&nr, a.range.as_deref(), false),
+            "/simple/hang/" => {
+                thread::sleep(Duration::from_secs(8));
+                boxed(200, vec![], Vec::new())
+            }
+            "/simple/drip/" => {
+                struct Drip(usize);
+                impl std::io::Read for Drip {
+                    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                        if self.0 == 0 || buf.is_empty() {
+                            return Ok(0);
+                        }
+                        thread::sleep(Duration::from_millis(100));
+                        self.0 -= 1;
+                        buf[0] = b' ';
+                        Ok(1)
+                    }
+                }
+                Response::new(
+                    200.into(),
+                    vec![header("Content-Type", "text/html")],
+                    Box::new(Drip(80)) as Box<dyn std::io::Read + Send>,
+                    Some(80),
+                    None,
+                )
+                .with_chunked_threshold(usize::MAX)
+            }
+            "/simple/e500/" => boxed(500, vec![], b"oops".to_vec()),
+            "/simple/loop/" => boxed(302, vec![header("Location", "/simple/loop/")], Vec::new()),
+            _ => boxed(404, vec![], b"not found".to_vec()),
+        }
+    });
+    (Serve::start(handler), size)
+}
+
+fn quiet(index: String, cache: &tempfile::TempDir) -> ClientOptions {
+    ClientOptions {
+        index_url: Some(index),
+        progress: false,
+        ..ClientOptions::new(cache.path().to_path_buf())
+    }
+}
+
+#[test]
+fn metadata_from_wheels_by_range_requests_and_by_a_bounded_download() {
+    let (server, size) = no_pep658_index();
+    let cache = tempfile::tempdir().expect("tempdir");
+    let client = Client::new(quiet(server.url("/simple/"), &cache));
+    let wanted: Vec<(String, String)> = [("okpkg", "1.0"), ("NRPkg", "1.0"), ("okpkg", "1.0")]
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
+    let got = client.planned_metadata(&wanted);
+    let ok = got[0].as_ref().expect("okpkg's METADATA by range requests");
+    assert_eq!(ok.requires_dist, ["numpy>=1.21", "tqdm"]);
+    assert_eq!(ok.requires_python.as_deref(), Some(">=3.9"));
+    assert_eq!(ok.source, FetchSource::Network);
+    let nr = got[1]
+        .as_ref()
+        .expect("nrpkg's METADATA from the whole file");
+    assert_eq!(nr.requires_dist, ["packaging"]);
+    assert_eq!(got[2], got[0]);
+    // Range requests only, far fewer bytes than the wheel: the tail, then the entry.
+    let asked = server.requests("/files/okpkg");
+    assert!(
+        asked.len() == 2 && asked.iter().all(|(_, r)| r.is_some()),
+        "{asked:?}"
+    );
+    assert_eq!(asked[0].1.as_deref(), Some("bytes=-65536"));
+    let fetched: u64 = asked
+        .iter()
+        .skip(1)
+        .filter_map(|(_, r)| {
+            let (a, b) = r.as_deref()?.strip_prefix("bytes=")?.split_once('-')?;
+            Some(b.parse::<u64>().ok()? - a.parse::<u64>().ok()? + 1)
+        })
+        .sum::<u64>()
+        + 65536;
+    assert!(fetched < size as u64 / 4, "{fetched} of {size} bytes");
+    assert_eq!(
+        server.requests("/files/nrpkg").len(),
+        1,
+        "one full download"
+    );
+    // A new client (a new run) reads both from the cache: no request at all.
+    let before = server.requests("/").len();
+    let again = Client::new(quiet(server.url("/simple/"), &cache));
+    let got = again.planned_metadata(&wanted[..2]);
+    assert!(got
+        .iter()
+        .all(|r| matches!(r, Ok(md) if matches!(md.source, FetchSource::Cache { .. }))));
+    assert_eq!(
+        server.requests("/").len(),
+        before,
+        "pages and metadata both come from the cache"
+    );
+}
+
+#[test]
+fn each_failure_has_its_own_kind_all_within_one_deadline() {
+    let (server, _) = no_pep658_index();
+    let cache = tempfile::tempdir().expect("tempdir");
+    let refused_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let client = Client::new(ClientOptions {
+        timeout: Duration::from_secs(2),
+        deadline: Duration::from_secs(8),
+        retries: 0,
+        ..quiet(server.url("/simple/"), &cache)
+    });
+    let names: Vec<String> = ["hang", "drip", "e500", "loop", "missing", "okpkg", "Hang"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let started = Instant::now();
+    let got = client.projects(&names);
+    let elapsed = started.elapsed();
+    let codes: Vec<&str> = got
+        .iter()
+        .map(|(_, r)| r.as_ref().map_or_else(|e| e.code(), |_| "ok"))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "index-timeout",
+            "index-timeout",
+            "index-status",
+            "index-redirect-loop",
+            "index-not-found",
+            "ok",
+            "index-timeout"
+        ]
+    );
+    // Two stalls of 2 s each, side by side: under their 4 s sum.
+    assert!(elapsed < Duration::from_millis(3600), "{elapsed:?}");
+    let e500 = got[2].1.as_ref().unwrap_err().to_string();
+    assert!(e500.contains("HTTP status 500"), "{e500}");
+    // Remembered for the run: asking again makes no request and takes no time.
+    let before = server.requests("/").len();
+    let started = Instant::now();
+    let again = client.projects(&names[..2]);
+    assert!(started.elapsed() < Duration::from_millis(200));
+    assert_eq!(server.requests("/").len(), before);
+    assert_eq!(again[0].1, got[0].1);
+    // The overall deadline ends what the per-request timeout would not.
+    let client = Client::new(ClientOptions {
+        timeout: Duration::from_secs(20),
+        deadline: Duration::from_millis(800),
+        ..quiet(server.url("/simple/"), &cache)
+    });
+    let started = Instant::now();
+    let got = client.projects(&["hang".to_string(), "drip".to_string()]);
+    assert!(
+        started.elapsed() < Duration::from_millis(1800),
+        "{:?}",
+        started.elapsed()
+    );
+    for (_, r) in &got {
+        assert_eq!(r.as_ref().map(|_| ()).unwrap_err().code(), "index-deadline");
+    }
+    // Nothing listening: refused, at once.
+    let client = Client::new(quiet(
+        format!("http://127.0.0.1:{refused_port}/simple/"),
+        &cache,
+    ));
+    let started = Instant::now();
+    let got = client.projects(&["okpkg".to_string()]);
+    assert_eq!(got[0].1.as_ref().unwrap_err().code(), "index-refused");
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Through the binary: index discovery in a temporary HOME, nothing of pip run.
+
+/// A fake virtual environment with a pip whose `models/index.py` names `default_index` (as the
+/// real one names its registry); no interpreter at all, so nothing could run.
+fn fake_venv(root: &std::path::Path, default_index: Option<&str>, uv: bool) -> PathBuf {
+    let venv = root.join("venv");
+    let site = venv.join("lib/python3.11/site-packages");
+    std::fs::create_dir_all(&site).expect("mkdir");
+    let mut cfg = String::from(
+        "home = /nonexistent/bin\ninclude-system-site-packages = false\nversion = 3.11.7\n",
+    );
+    if uv {
+        cfg.push_str("uv = 0.5.0\n");
+    }
+    std::fs::write(venv.join("pyvenv.cfg"), cfg).expect("write");
+    if let Some(url) = default_index {
+        let models = site.join("pip/_internal/models");
+        std::fs::create_dir_all(&models).expect("mkdir");
+        std::fs::write(
+            models.join("index.py"),
+            format!("from urllib import parse as urllib_parse\n\n\nclass PackageIndex:\n    pass\n\n\nPyPI = PackageIndex(\"{url}\", file_storage_domain=\"127.0.0.1\")\n"),
+        )
+        .expect("write");
+    }
+    venv
+}
+
+/// `compat risk --format json --offline` in `home` (HOME, XDG_CONFIG_HOME unset so the default
+/// applies, XDG_CONFIG_DIRS inside it), every PIP_* / UV_* variable of this process removed,
+/// `vars` set, run in `cwd`: the exit code, the JSON (or null) and stderr.
+fn risk_in(
+    home: &std::path::Path,
+    cwd: &std::path::Path,
+    venv: &std::path::Path,
+    vars: &[(&str, &str)],
+    args: &[&str],
+) -> (i32, serde_json::Value, String) {
+    let mut c = crate::util::compat();
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy().into_owned();
+        if k.starts_with("PIP_")
+            || k.starts_with("UV_")
+            || k.starts_with("XDG_")
+            || k == "COMPAT_INDEX_URL"
+        {
+            c.env_remove(&k);
+        }
+    }
+    c.env("HOME", home)
+        .env("XDG_CONFIG_DIRS", home.join("xdg"))
+        .env("XDG_CACHE_HOME", home.join("cache"))
+        .current_dir(cwd);
+    for (k, v) in vars {
+        c.env(k, v);
+    }
+    let h100 = crate::util::fixture("hosts/h100-550.toml");
+    let out = c
+        .args(["risk", "--format", "json", "--host"])
+        .arg(h100)
+        .arg("--python")
+        .arg(venv)
+        .args(args)
+        .output()
+        .expect("compat runs");
+    let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (
+        out.status.code().unwrap_or(-1),
+        json,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn risk_with_nothing_configured_uses_pips_builtin_default() {
+    let srv = TestServer::start(Duration::ZERO);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).expect("mkdir");
+    let base = format!("http://127.0.0.1:{}/", srv.port);
+    let venv = fake_venv(dir.path(), Some(&base), false);
+    let (code, r, err) = risk_in(&home, dir.path(), &venv, &[], &[]);
+    assert!(code == 0 || code == 1, "{code}: {err}");
+    let index = r["index"].as_str().unwrap_or_default();
+    let index_py = venv.join("lib/python3.11/site-packages/pip/_internal/models/index.py");
+    assert_eq!(
+        index,
+        format!(
+            "{base}simple (from pip's built-in default, read from {}:8)",
+            index_py.display()
+        )
+    );
+    assert!(
+        srv.hits("/simple/torch/") >= 1,
+        "the default index was asked"
+    );
+    let torch = r["rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|x| x["subject"] == "torch")
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    assert!(!torch.contains("offline"), "{torch}");
+}
+
+#[test]
+fn pip_and_uv_configuration_in_their_precedence_shown_in_the_report() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let home = root.join("home");
+    let project = root.join("project");
+    for d in [
+        home.join(".pip"),
+        home.join(".config/pip"),
+        home.join(".config/uv"),
+        project.clone(),
+    ] {
+        std::fs::create_dir_all(d).expect("mkdir");
+    }
+    let venv = fake_venv(root, Some("http://127.0.0.1:9/builtin/"), false);
+    let shown = |vars: &[(&str, &str)], cwd: &std::path::Path, venv: &std::path::Path| {
+        let (code, r, err) = risk_in(&home, cwd, venv, vars, &["--offline"]);
+        assert!(code == 0 || code == 1, "{code}: {err}");
+        let line = r["index"].as_str().unwrap_or_default();
+        assert!(line.ends_with(", offline: cache only"), "{line}");
+        line.trim_end_matches(", offline: cache only").to_string()
+    };
+    let url = |n: &str| format!("http://127.0.0.1:9/{n}/simple/");
+    let write = |p: PathBuf, text: String| std::fs::write(p, text).expect("write");
+    // Nothing configured: pip's default, from its own source file.
+    assert!(shown(&[], &project, &venv).contains("from pip's built-in default"));
+    // The legacy user file, then the XDG one over it, then the venv's site file over both.
+    write(
+        home.join(".pip/pip.conf"),
+        format!("[global]\nindex-url = {}\n", url("legacy")),
+    );
+    let s = shown(&[], &project, &venv);
+    assert_eq!(
+        s,
+        format!(
+            "{} (from {}:2 ([global] index-url))",
+            url("legacy"),
+            home.join(".pip/pip.conf").display()
+        )
+    );
+    write(
+        home.join(".config/pip/pip.conf"),
+        format!("[global]\n\nindex-url = {}\n", url("user")),
+    );
+    let s = shown(&[], &project, &venv);
+    assert_eq!(
+        s,
+        format!(
+            "{} (from {}:3 ([global] index-url))",
+            url("user"),
+            home.join(".config/pip/pip.conf").display()
+        )
+    );
+    write(
+        venv.join("pip.conf"),
+        format!(
+            "[global]\nindex-url = {}\nextra-index-url = {}\n",
+            url("site"),
+            url("extra")
+        ),
+    );
+    let s = shown(&[], &project, &venv);
+    assert!(
+        s.starts_with(&format!(
+            "{} (from {}:2",
+            url("site"),
+            venv.join("pip.conf").display()
+        )),
+        "{s}"
+    );
+    assert!(s.contains(&format!("extra {}", url("extra"))), "{s}");
+    // [install] in a lower file beats [global] in a higher one, as for `pip install`.
+    write(
+        home.join(".pip/pip.conf"),
+        format!("[install]\nindex-url = {}\n", url("install")),
+    );
+    assert!(shown(&[], &project, &venv).starts_with(&url("install")));
+    // PIP_CONFIG_FILE over the files, PIP_INDEX_URL over everything of pip's.
+    let env_file = root.join("env.conf");
+    write(
+        env_file.clone(),
+        format!("[install]\nindex-url = {}\n", url("envfile")),
+    );
+    let f = env_file.display().to_string();
+    assert!(shown(&[("PIP_CONFIG_FILE", &f)], &project, &venv).starts_with(&url("envfile")));
+    let s = shown(
+        &[("PIP_CONFIG_FILE", &f), ("PIP_INDEX_URL", &url("var"))],
+        &project,
+        &venv,
+    );
+    assert!(
+        s.starts_with(&format!("{} (from PIP_INDEX_URL)", url("var"))),
+        "{s}"
+    );
+    // PIP_CONFIG_FILE=/dev/null turns every file off: back to pip's default.
+    assert!(
+        shown(&[("PIP_CONFIG_FILE", "/dev/null")], &project, &venv).contains("built-in default")
+    );
+
+    // uv: a venv made by uv reads uv's settings and ignores pip's.
+    let uv_venv = fake_venv(&root.join("uvroot"), None, true);
+    write(
+        uv_venv.join("pip.conf"),
+        format!("[global]\nindex-url = {}\n", url("pip-ignored")),
+    );
+    write(
+        home.join(".config/uv/uv.toml"),
+        format!("index-url = \"{}\"\n", url("uv-user")),
+    );
+    let s = shown(&[], &project, &uv_venv);
+    assert_eq!(
+        s,
+        format!(
+            "{} (from {}:1 (index-url))",
+            url("uv-user"),
+            home.join(".config/uv/uv.toml").display()
+        )
+    );
+    write(
+        project.join("pyproject.toml"),
+        format!(
+            "[project]\nname = \"p\"\n\n[[tool.uv.index]]\nurl = \"{}\"\ndefault = true\n",
+            url("uv-project")
+        ),
+    );
+    let sub = project.join("src");
+    std::fs::create_dir_all(&sub).expect("mkdir");
+    let s = shown(&[], &sub, &uv_venv);
+    assert!(
+        s.starts_with(&format!(
+            "{} (from {}:5 (tool.uv.index, default = true))",
+            url("uv-project"),
+            project.join("pyproject.toml").display()
+        )),
+        "{s}"
+    );
+    write(
+        project.join("uv.toml"),
+        format!("[[index]]\nurl = \"{}\"\ndefault = true\n", url("uv-toml")),
+    );
+    assert!(
+        shown(&[], &sub, &uv_venv).starts_with(&url("uv-toml")),
+        "uv.toml over pyproject.toml"
+    );
+    let s = shown(
+        &[
+            ("UV_DEFAULT_INDEX", &url("uv-env")),
+            ("UV_INDEX", &format!("mine={}", url("uv-extra"))),
+        ],
+        &sub,
+        &uv_venv,
+    );
+    assert!(
+        s.starts_with(&format!(
+            "{} (from UV_DEFAULT_INDEX); extra {} (from UV_INDEX)",
+            url("uv-env"),
+            url("uv-extra")
+        )),
+        "{s}"
+    );
+}
+
+#[test]
+fn an_invalid_index_url_is_an_error_naming_its_source() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(home.join(".config/pip")).expect("mkdir");
+    let venv = fake_venv(dir.path(), None, false);
+    for (args, vars, want) in [
+        (
+            vec!["--index-url", "not a url"],
+            vec![],
+            "--index-url gives `not a url`",
+        ),
+        (
+            vec!["--index-url", "ftp://127.0.0.1/simple"],
+            vec![],
+            "a ftp URL",
+        ),
+        (
+            vec![],
+            vec![("PIP_INDEX_URL", "http://")],
+            "PIP_INDEX_URL gives",
+        ),
+        (
+            vec!["--offline"],
+            vec![("COMPAT_INDEX_URL", "file:///srv/simple")],
+            "COMPAT_INDEX_URL gives",
+        ),
+    ] {
+        let (code, _, err) = risk_in(&home, dir.path(), &venv, &vars, &args);
+        assert_eq!(code, 2, "{args:?} {vars:?}: {err}");
+        assert!(err.contains(want) && !err.contains("offline"), "{err}");
+    }
+    let conf = home.join(".config/pip/pip.conf");
+    std::fs::write(&conf, "[global]\ntimeout = 5\nindex-url = htp:/nowhere\n").expect("write");
+    let (code, _, err) = risk_in(&home, dir.path(), &venv, &[], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!("{}:3 ([global] index-url)", conf.display())),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_requirements_reads_planned_metadata_from_wheels_and_names_each_failure() {
+    let (server, _) = no_pep658_index();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).expect("mkdir");
+    let venv = fake_venv(dir.path(), None, false);
+    let req = dir.path().join("requirements.txt");
+    std::fs::write(
+        &req,
+        "okpkg==1.0\nnrpkg==1.0\nOKPkg==1.0\ngone==1.0\ne500==1.0\n",
+    )
+    .expect("write");
+    let mut c = crate::util::compat();
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy().into_owned();
+        if k.starts_with("PIP_") || k.starts_with("UV_") || k == "COMPAT_INDEX_URL" {
+            c.env_remove(&k);
+        }
+    }
+    let started = Instant::now();
+    let out = c
+        .env("HOME", &home)
+        .env("XDG_CACHE_HOME", home.join("cache"))
+        .current_dir(dir.path())
+        .args([
+            "check",
+            "--format",
+            "json",
+            "--index-timeout",
+            "2",
+            "--index-url",
+        ])
+        .arg(server.url("/simple/"))
+        .arg("--host")
+        .arg(crate::util::fixture("hosts/h100-550.toml"))
+        .arg("--python")
+        .arg(&venv)
+        .arg("--requirements")
+        .arg(&req)
+        .output()
+        .expect("compat runs");
+    let elapsed = started.elapsed();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("\"plan\""), "{err}");
+    for ok in ["okpkg", "nrpkg"] {
+        assert!(
+            !text.contains(&format!("no metadata for planned {ok}")),
+            "{ok}: {text}"
+        );
+    }
+    assert!(
+        text.contains(
+            "no metadata for planned gone==1.0: its requirements are not checked (index-not-found:"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "no metadata for planned e500==1.0: its requirements are not checked (index-status:"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "package index: {} (from --index-url)",
+            server.url("/simple/")
+        )),
+        "{text}"
+    );
+    // okpkg is asked once though the file names it twice.
+    assert_eq!(server.requests("/simple/okpkg/").len(), 1);
+    assert!(elapsed < Duration::from_secs(20), "{elapsed:?}");
 }

@@ -47,6 +47,9 @@ pub struct PlanInfo {
     pub packages: usize,
     pub index_urls: Vec<String>,
     pub notes: Vec<String>,
+    /// The package index asked for planned packages' metadata, and where that choice came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<String>,
 }
 
 impl PlanInfo {
@@ -58,6 +61,7 @@ impl PlanInfo {
             packages: plan.packages.len(),
             index_urls: plan.index_urls.clone(),
             notes: plan.notes.clone(),
+            index: None,
         }
     }
 }
