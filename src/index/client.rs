@@ -297,7 +297,10 @@ impl Client {
             for (i, item) in items.into_iter().enumerate() {
                 let task = work(inner.clone(), item, deadline);
                 set.spawn(async move {
-                    let r = tokio::time::timeout_at(deadline, task).await.unwrap_or(Err(
+                    // A moment of grace, so that the request's own deadline error, which
+                    // names its URL, is the one reported.
+                    let grace = deadline + Duration::from_millis(200);
+                    let r = tokio::time::timeout_at(grace, task).await.unwrap_or(Err(
                         IndexError::Deadline {
                             url: "the package index".into(),
                             after: limit,

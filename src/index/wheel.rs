@@ -312,6 +312,23 @@ mod tests {
     }
 
     #[test]
+    fn zip64_extra_fields_are_read_too() {
+        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default().large_file(true);
+        w.start_file("pkg/big.bin", opts).expect("start");
+        w.write_all(&[7u8; 300_000]).expect("write");
+        w.start_file("pkg-1.0.dist-info/METADATA", opts)
+            .expect("start");
+        w.write_all(MD.as_bytes()).expect("write");
+        let bytes = w.finish().expect("finish").into_inner();
+        // Zip64 extended-information extra fields (header id 0x0001) are there.
+        assert!(bytes.windows(2).any(|s| s == [0x01, 0x00]));
+        let (text, n) = fetch_loop(&bytes, 1024);
+        assert_eq!(text, MD);
+        assert!(n <= 3, "{n} requests");
+    }
+
+    #[test]
     fn a_whole_file_reads_too_and_bad_files_say_why() {
         let w = wheel(MD, 10, zip::CompressionMethod::Deflated);
         assert_eq!(read_metadata(Cursor::new(&w)).as_deref(), Ok(MD));

@@ -1095,6 +1095,27 @@ fn each_failure_has_its_own_kind_all_within_one_deadline() {
     for (_, r) in &got {
         assert_eq!(r.as_ref().map(|_| ()).unwrap_err().code(), "index-deadline");
     }
+    // TLS to a server that answers in plain text: the handshake fails, and says so.
+    let plain = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let plain_port = plain.local_addr().expect("addr").port();
+    thread::spawn(move || {
+        for stream in plain.incoming().flatten() {
+            use std::io::Write;
+            let mut stream = stream;
+            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    let client = Client::new(ClientOptions {
+        retries: 0,
+        ..quiet(format!("https://127.0.0.1:{plain_port}/simple/"), &cache)
+    });
+    let got = client.projects(&["okpkg".to_string()]);
+    assert_eq!(
+        got[0].1.as_ref().unwrap_err().code(),
+        "index-tls",
+        "{:?}",
+        got[0].1
+    );
     // Nothing listening: refused, at once.
     let client = Client::new(quiet(
         format!("http://127.0.0.1:{refused_port}/simple/"),
