@@ -862,3 +862,20 @@ fn error_chain(e: &reqwest::Error) -> String {
     }
     parts.join(": ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_range_and_base_urls() {
+        assert_eq!(parse_content_range("bytes 100-199/1000"), Some((100, 1000)));
+        assert_eq!(parse_content_range("bytes 0-0/*"), None);
+        assert_eq!(parse_content_range("items 1-2/3"), None);
+        assert_eq!(
+            base_url("http://127.0.0.1:1/simple").map(|u| u.to_string()),
+            Some("http://127.0.0.1:1/simple/".to_string())
+        );
+        assert_eq!(base_url("file:///srv/simple/"), None);
+    }
+}

@@ -735,6 +735,20 @@ mod tests {
     }
 
     #[test]
+    fn describes_the_choice_without_passwords() {
+        let env = vars(&[
+            ("PIP_INDEX_URL", "http://me:tok@127.0.0.1:1/simple/"),
+            ("PIP_EXTRA_INDEX_URL", B),
+            ("PIP_CONFIG_FILE", "/dev/null"),
+        ]);
+        let c = discover(None, &env, &bare()).expect("ok");
+        assert_eq!(
+            c.describe(),
+            format!("http://me:****@127.0.0.1:1/simple/ (from PIP_INDEX_URL); extra {B} (from PIP_EXTRA_INDEX_URL)")
+        );
+    }
+
+    #[test]
     fn config_files_in_pip_order() {
         let env = vars(&[
             ("HOME", "/home/u"),
