@@ -826,6 +826,26 @@ mod tests {
         assert!(err.to_string().contains("PIP_EXTRA_INDEX_URL"), "{err}");
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_or_a_huge_file_as_pip_conf_is_skipped_without_hanging() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fifo = dir.path().join("pip.conf");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .is_ok_and(|s| s.success());
+        let huge = dir.path().join("huge.conf");
+        let mut text = format!("[global]\nindex-url = {A}\n");
+        text.push_str(&"#".repeat(2 << 20));
+        std::fs::write(&huge, text).expect("write");
+        let mut paths = vec![huge];
+        if made {
+            paths.insert(0, fifo);
+        }
+        assert_eq!(index_from_files(&paths), None);
+    }
+
     #[test]
     fn parses_ini_continuations_with_lines() {
         let got =

@@ -1483,6 +1483,10 @@ fn check_requirements_reads_planned_metadata_from_wheels_and_names_each_failure(
     let text = String::from_utf8_lossy(&out.stdout);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(text.contains("\"plan\""), "{err}");
+    assert!(
+        !err.contains("asking the package index"),
+        "no progress bar when stderr is not a terminal: {err}"
+    );
     for ok in ["okpkg", "nrpkg"] {
         assert!(
             !text.contains(&format!("no metadata for planned {ok}")),
