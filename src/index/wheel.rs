@@ -76,14 +76,7 @@ impl Sparse {
                     at = s + b.len() as u64;
                 }
                 None => {
-                    let stop = self
-                        .chunks
-                        .iter()
-                        .map(|(s, _)| *s)
-                        .filter(|s| *s > at)
-                        .min()
-                        .unwrap_or(end)
-                        .min(end);
+                    let stop = self.next_start(at).unwrap_or(end).min(end);
                     let from = usize::try_from(at - start).unwrap_or(usize::MAX);
                     let to = usize::try_from(stop - start).unwrap_or(usize::MAX);
                     if let Some(slice) = bytes.get(from..to) {
@@ -95,6 +88,11 @@ impl Sparse {
         }
         self.chunks.extend(pieces);
         self.chunks.sort_by_key(|(s, _)| *s);
+    }
+
+    /// Where the first held range after `pos` starts.
+    fn next_start(&self, pos: u64) -> Option<u64> {
+        self.chunks.iter().map(|(s, _)| *s).find(|s| *s > pos)
     }
 
     fn chunk_at(&self, pos: u64) -> Option<usize> {
@@ -113,13 +111,7 @@ impl Sparse {
     /// end of the file. Returns `(start, end)`, end exclusive.
     pub fn widen(&self, miss: (u64, u64), min_len: u64) -> (u64, u64) {
         let (start, end) = miss;
-        let next = self
-            .chunks
-            .iter()
-            .map(|(s, _)| *s)
-            .filter(|s| *s > start)
-            .min()
-            .unwrap_or(self.len);
+        let next = self.next_start(start).unwrap_or(self.len);
         let stop = if next - start <= WIDEN_GAP {
             next
         } else {

@@ -1257,6 +1257,14 @@ fn pip_and_uv_configuration_in_their_precedence_shown_in_the_report() {
     };
     let url = |n: &str| format!("http://127.0.0.1:9/{n}/simple/");
     let write = |p: PathBuf, text: String| std::fs::write(p, text).expect("write");
+    // What the report says for an index-url found in a pip file.
+    let from_global = |name: &str, file: &std::path::Path, line: usize| {
+        format!(
+            "{} (from {}:{line} ([global] index-url))",
+            url(name),
+            file.display()
+        )
+    };
     // Nothing configured: pip's default, from its own source file.
     assert!(shown(&[], &project, &venv).contains("from pip's built-in default"));
     // The legacy user file, then the XDG one over it, then the venv's site file over both.
@@ -1264,27 +1272,17 @@ fn pip_and_uv_configuration_in_their_precedence_shown_in_the_report() {
         home.join(".pip/pip.conf"),
         format!("[global]\nindex-url = {}\n", url("legacy")),
     );
-    let s = shown(&[], &project, &venv);
     assert_eq!(
-        s,
-        format!(
-            "{} (from {}:2 ([global] index-url))",
-            url("legacy"),
-            home.join(".pip/pip.conf").display()
-        )
+        shown(&[], &project, &venv),
+        from_global("legacy", &home.join(".pip/pip.conf"), 2)
     );
     write(
         home.join(".config/pip/pip.conf"),
         format!("[global]\n\nindex-url = {}\n", url("user")),
     );
-    let s = shown(&[], &project, &venv);
     assert_eq!(
-        s,
-        format!(
-            "{} (from {}:3 ([global] index-url))",
-            url("user"),
-            home.join(".config/pip/pip.conf").display()
-        )
+        shown(&[], &project, &venv),
+        from_global("user", &home.join(".config/pip/pip.conf"), 3)
     );
     write(
         venv.join("pip.conf"),
