@@ -17,7 +17,8 @@ const ENVS: [&str; 3] = ["good-cu124", "conflicts", "broken"];
 const CHECK_HOSTS: [&str; 4] = ["h100-550", "t4-525", "rtx5090-570", "cpu-only"];
 const FORMATS: [&str; 5] = ["table", "json", "markdown", "junit", "summary"];
 
-/// Durations, timestamps and throughputs: the parts of an output that differ between runs.
+/// Durations, timestamps, throughputs and the running kernel: the parts of an output that differ
+/// between runs and machines.
 fn filters() -> Vec<(&'static str, &'static str)> {
     vec![
         (r"scanned in [0-9.]+ ms", "scanned in [ms]"),
@@ -37,6 +38,12 @@ fn filters() -> Vec<(&'static str, &'static str)> {
             "[GB/s]",
         ),
         (r"[0-9.]+ GB/s write \+ read", "[GB/s] write + read"),
+        (r"\([0-9.]+ GB/s\)", "([GB/s])"),
+        // The running kernel: a fixture environment's markers are evaluated on this machine.
+        (
+            r#""(platform_release|platform_version)": "[^"]*""#,
+            r#""$1": "[kernel]""#,
+        ),
         (r"[0-9.]+ GFLOP/s", "[GFLOP/s]"),
         (r"127\.0\.0\.1:[0-9]+", "127.0.0.1:[port]"),
         (r"\b[0-9]+ days\b", "[n] days"),
