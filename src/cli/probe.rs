@@ -7,7 +7,8 @@ use clap::{Args, ValueEnum};
 
 use super::args::{OutputArgs, TargetArgs};
 use super::output;
-use crate::{probe, report};
+use crate::probe::HostFacts;
+use crate::{probe, report, verify};
 
 #[derive(Debug, Args)]
 pub struct ProbeArgs {
@@ -31,15 +32,26 @@ pub enum ProbeFormat {
 }
 
 pub fn run(args: &ProbeArgs) -> anyhow::Result<ExitCode> {
+    let knowledge = super::inputs::knowledge()?;
+    // Whether this machine's nvcc accepts its GCC: a note for the toolchains probed here (a host
+    // profile carries its own notes).
+    let judged = |mut host: HostFacts| {
+        if args.target.host.host.is_none() {
+            if let Some(n) = verify::toolchains::host_compiler_note(&knowledge, &host.toolchains) {
+                host.notes.push(n);
+            }
+        }
+        host
+    };
     let text = match args.format {
-        ProbeFormat::Toml => probe::to_profile_toml(&args.target.host.probe(true)?),
+        ProbeFormat::Toml => probe::to_profile_toml(&judged(args.target.host.probe(true)?)),
         ProbeFormat::Json => {
             let (host, env) = args.target.facts(true)?;
-            report::probe_json(&host, &env)?
+            report::probe_json(&judged(host), &env)?
         }
         ProbeFormat::Table => {
             let (host, env) = args.target.facts(true)?;
-            report::probe_table(&host, &env)
+            report::probe_table(&judged(host), &env)
         }
     };
     output::emit(&args.output, &text)?;

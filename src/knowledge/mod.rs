@@ -20,6 +20,7 @@
 //! | `bitsandbytes.toml` | [`bitsandbytes`] | shipped CUDA libraries, their archs, selection rule, floors | bitsandbytes build-cuda.sh, cextension.py, issues/PRs |
 //! | `gpus.toml` | [`gpus`] | GPU name -> compute capability | NVIDIA "CUDA GPUs" page |
 //! | `risk-rules.toml` | [`risk_rules`] | the levels and thresholds of `compat risk`'s rules | compat's own policy |
+//! | `nvcc-host-compilers.toml` | [`nvcc`] | CUDA release -> newest GCC major nvcc accepts | `crt/host_config.h`, NVIDIA's installation guide, nixpkgs, Spack |
 //!
 //! # One load, one policy
 //!
@@ -30,8 +31,7 @@
 //! `matrices/knowledge/FILE:LINE:COLUMN`, never an empty table; the `embedded_tables_are_valid`
 //! unit test keeps every build's own tables valid.
 //!
-//! Adding a table family (the nvcc → host-compiler table, today in `probe`, is the next one) is
-//! one file here: its raw row types, a `parse` that takes a `table::Table`, the checked type
+//! Adding a table family is one file here: its raw row types, a `parse` that takes a `table::Table`, the checked type
 //! as a field of [`Knowledge`], its text in [`Tables`].
 //!
 //! What does not live here: anything that reads the host or the environment. Queries take plain
@@ -48,6 +48,7 @@
 pub mod bitsandbytes;
 pub mod cuda;
 pub mod gpus;
+pub mod nvcc;
 pub mod precision;
 pub mod risk_rules;
 mod table;
@@ -57,6 +58,7 @@ pub mod torch;
 
 pub use bitsandbytes::BnbFloors;
 pub use cuda::{CudaArchRange, DriverSupport};
+pub use nvcc::{HostCompilerRelease, HostCompilerSupport};
 pub use precision::{Precision, PrecisionSources};
 pub use risk_rules::{RiskRule, RiskRuleId, RiskRules};
 pub use torch::ArchList;
@@ -73,6 +75,7 @@ pub struct Tables<'a> {
     pub bitsandbytes: &'a str,
     pub gpus: &'a str,
     pub risk_rules: &'a str,
+    pub nvcc_host_compilers: &'a str,
 }
 
 impl Tables<'static> {
@@ -85,6 +88,7 @@ impl Tables<'static> {
         bitsandbytes: include_str!("../../matrices/knowledge/bitsandbytes.toml"),
         gpus: include_str!("../../matrices/knowledge/gpus.toml"),
         risk_rules: include_str!("../../matrices/knowledge/risk-rules.toml"),
+        nvcc_host_compilers: include_str!("../../matrices/knowledge/nvcc-host-compilers.toml"),
     };
 }
 
@@ -111,6 +115,7 @@ pub struct Knowledge {
     bnb: bitsandbytes::BnbTables,
     gpus: gpus::GpuTable,
     risk_rules: RiskRules,
+    nvcc: nvcc::NvccTable,
 }
 
 impl Knowledge {
@@ -134,6 +139,7 @@ impl Knowledge {
             bnb: bitsandbytes::BnbTables::parse(Table::new(bitsandbytes::FILE, t.bitsandbytes))?,
             gpus: gpus::GpuTable::parse(Table::new(gpus::FILE, t.gpus))?,
             risk_rules: RiskRules::parse(Table::new(risk_rules::FILE, t.risk_rules))?,
+            nvcc: nvcc::NvccTable::parse(Table::new(nvcc::FILE, t.nvcc_host_compilers))?,
         })
     }
 

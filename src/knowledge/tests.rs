@@ -652,3 +652,88 @@ fn gpu_cc_lookup() {
     let s = k.gpu_lookup("NVIDIA H100 PCIe").expect("h100");
     assert!(s.value.0.contains("Hopper"));
 }
+
+#[test]
+fn host_compiler_table_has_every_release() {
+    let rows = k().nvcc_host_compilers();
+    let releases: Vec<String> = rows.iter().map(|r| r.cuda.to_string()).collect();
+    for want in [
+        "11.8", "12.0", "12.1", "12.2", "12.3", "12.4", "12.5", "12.6", "12.8", "12.9", "13.0",
+        "13.1",
+    ] {
+        assert!(releases.iter().any(|r| r == want), "no row for CUDA {want}");
+    }
+    assert!(
+        !releases.iter().any(|r| r == "12.7"),
+        "there is no CUDA 12.7"
+    );
+    assert!(rows.iter().all(|r| !r.source.trim().is_empty()));
+}
+
+#[test]
+fn host_compiler_table_rejects_bad_rows() {
+    let bad = |table: &str| {
+        let t = Tables {
+            nvcc_host_compilers: table,
+            ..Tables::EMBEDDED
+        };
+        Knowledge::from_tables(&t).expect_err("refused").to_string()
+    };
+    let head = "schema = 1\n";
+    let row = |cuda: &str, max: u32, source: &str| {
+        format!("[[release]]\ncuda = \"{cuda}\"\nmax_gcc_major = {max}\nsource = \"{source}\"\n")
+    };
+    let dup = format!("{head}{}{}", row("12.4", 13, "x"), row("12.4", 13, "y"));
+    assert!(bad(&dup).contains("listed twice"), "{}", bad(&dup));
+    let down = format!("{head}{}{}", row("12.4", 13, "x"), row("12.5", 12, "y"));
+    assert!(bad(&down).contains("less than"), "{}", bad(&down));
+    let no_source = format!("{head}{}", row("12.4", 13, " "));
+    assert!(bad(&no_source).contains("empty `source`"));
+    let patch = format!("{head}{}", row("12.4.1", 13, "x"));
+    let e = bad(&patch);
+    assert!(
+        e.starts_with("matrices/knowledge/nvcc-host-compilers.toml:3:8:")
+            && e.contains("major.minor"),
+        "{e}"
+    );
+    let unknown = format!("{head}{}colour = 1\n", row("12.4", 13, "x"));
+    assert!(bad(&unknown).contains("unknown field"), "{}", bad(&unknown));
+    assert!(
+        bad(&row("12.4", 13, "x")).contains("schema"),
+        "a table needs its schema"
+    );
+}
+
+#[test]
+fn nvcc_gcc_pairings() {
+    let s = |nvcc: &str, gcc: &str| {
+        k().nvcc_supports_gcc(nvcc, gcc)
+            .map(|h| (h.supported, h.max_gcc_major))
+    };
+    assert_eq!(s("11.8.89", "11.4.0"), Some((true, 11)));
+    assert_eq!(s("11.8.89", "12.3.0"), Some((false, 11)));
+    assert_eq!(s("12.1.105", "12.2.0"), Some((true, 12)));
+    assert_eq!(s("12.2.140", "13.2.1"), Some((false, 12)));
+    assert_eq!(s("12.4.131", "13.2.0"), Some((true, 13)));
+    assert_eq!(
+        s("12.6.85", "13.3.0"),
+        Some((true, 13)),
+        "the check is on the major only"
+    );
+    assert_eq!(s("12.4.131", "14.1.0"), Some((false, 13)));
+    assert_eq!(s("12.8.93", "14.2.0"), Some((true, 14)));
+    assert_eq!(s("12.9", "15.1.1"), Some((false, 14)));
+    assert_eq!(s("V13.0.88", "15"), Some((true, 15)));
+    assert_eq!(s("12.7.0", "12.2.0"), None, "no CUDA 12.7");
+    assert_eq!(s("11.2.152", "9.4.0"), None, "before the table");
+    assert_eq!(s("garbage", "11.4.0"), None);
+    assert_eq!(s("12.4.131", "gcc"), None);
+    let unsure = k()
+        .nvcc_supports_gcc("13.1.80", "15.2.0")
+        .expect("a 13.1 row");
+    assert!(unsure.source.ends_with("[unconfirmed]"));
+    let sure = k()
+        .nvcc_supports_gcc("12.4.131", "13.2.0")
+        .expect("a 12.4 row");
+    assert!(!sure.source.contains("[unconfirmed]") && sure.source.contains("host_config.h"));
+}

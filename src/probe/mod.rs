@@ -220,9 +220,6 @@ pub fn collect(opts: &ProbeOptions, vars: &Vars) -> Result<HostFacts, HostProfil
                 .find(|t| t.name == "nvcc")
                 .and_then(|t| t.version.clone())
                 .map(|v| Sourced::new(v, Source::Nvcc));
-            if let Some(n) = toolchains::host_compiler_note(&f.toolchains) {
-                f.notes.push(n);
-            }
             f
         }
     };

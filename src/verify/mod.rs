@@ -15,6 +15,7 @@
 //! | `consistency.rs` | the `pip check` equivalent |
 //! | `smoke.rs` | folding smoke results into rows |
 //! | `reason.rs` | every reason, with its code, sentence and fix |
+//! | `toolchains.rs` | whether nvcc accepts the GCC beside it |
 //!
 //! What does not live here: gathering facts (`env`, `probe`, `smoke`), the public facts
 //! themselves (`knowledge`), and presenting the result (`report`).
@@ -26,6 +27,7 @@ mod smoke;
 mod statements;
 #[cfg(test)]
 mod tests;
+pub mod toolchains;
 
 use serde::Serialize;
 

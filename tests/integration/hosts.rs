@@ -316,3 +316,53 @@ fn this_machine_probe_never_fails() {
     // No driver is a fact with a note saying why.
     assert!(v.host.driver.is_some() || !v.host.notes.is_empty());
 }
+
+#[test]
+fn probe_judges_the_nvcc_and_gcc_on_path() {
+    // Stub tools on a PATH of their own: nvcc of CUDA 12.4 beside a GCC 14, which nvcc 12.4
+    // refuses (it accepts GCC up to 13), then beside a GCC 13, which it accepts.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tool = |name: &str, out: &str| {
+        use std::os::unix::fs::PermissionsExt;
+        let p = dir.path().join(name);
+        std::fs::write(&p, format!("#!/bin/sh\nprintf '%s\\n' '{out}'\n")).expect("write");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    };
+    tool("nvcc", "Cuda compilation tools, release 12.4, V12.4.131");
+    let notes = |gcc: &str| {
+        tool("gcc", gcc);
+        let out = compat()
+            .env("PATH", dir.path())
+            .env_remove("PYENV_VERSION")
+            .args(["probe", "--format", "json", "--python"])
+            .arg(fixture("envs/good-cu124"))
+            .output()
+            .expect("runs");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        #[derive(serde::Deserialize)]
+        struct Probe {
+            host: compat::probe::HostFacts,
+        }
+        let p: Probe = serde_json::from_slice(&out.stdout).expect("a probe report");
+        p.host.notes
+    };
+    let refused = notes("gcc (Debian 14.2.0-19) 14.2.0");
+    assert!(
+        refused.iter().any(
+            |n| n.starts_with("`nvcc` 12.4.131 rejects `gcc` 14.2.0") && n.contains("up to 13")
+        ),
+        "{refused:?}"
+    );
+    let accepted = notes("gcc (Ubuntu 13.2.0-4ubuntu3) 13.2.0");
+    assert!(
+        accepted
+            .iter()
+            .any(|n| n.starts_with("`nvcc` 12.4.131 accepts `gcc` 13.2.0")),
+        "{accepted:?}"
+    );
+}

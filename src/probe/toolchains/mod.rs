@@ -1,5 +1,5 @@
-//! Toolchains found on PATH and their versions, and whether the CUDA compiler accepts the GCC
-//! that is there.
+//! Toolchains found on PATH and their versions. (Whether the CUDA compiler accepts the GCC
+//! that is there is a rule: `verify::toolchains`, over the table in `knowledge::nvcc`.)
 //!
 //! What lives here:
 //! - [`Toolchain`], the fact for one tool, and [`TOOLS`], the tools looked for;
@@ -10,16 +10,10 @@
 //!   `conda` is not a broken machine.
 //! - [`pyenv`]: a pyenv shim's target, from pyenv's version files, so that no shim is run;
 //! - [`parse`]: pure parsers, one per tool family, each with a sample of the real output it reads.
-//! - [`host_compilers`]: the GCC majors each CUDA release accepts as host compiler, from
-//!   `matrices/knowledge/nvcc-host-compilers.toml` (embedded at build time). nvcc refuses a GCC
-//!   newer than its `crt/host_config.h` allows, so a wheel that builds CUDA extensions at install
-//!   time fails on such a machine long before any GPU code runs. (Knowledge, not probing: it is
-//!   kept in a file of its own so that it can move to `knowledge/` whole.)
 //!
 //! What does not live here: the CUDA toolkit fact itself (the caller takes nvcc's version from
 //! these results) and the driver and GPU probes (`probe::gpu`).
 
-pub mod host_compilers;
 pub mod parse;
 pub mod probe;
 pub mod pyenv;
@@ -28,10 +22,6 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use host_compilers::{
-    host_compiler_note, host_compiler_table, nvcc_supports_gcc, HostCompilerRow,
-    HostCompilerSupport,
-};
 pub use parse::{
     parse_cmake, parse_conda, parse_gcc, parse_git, parse_mamba, parse_micromamba, parse_ninja,
     parse_nvcc, parse_pip, parse_python, parse_uv, parse_version,
@@ -56,7 +46,7 @@ pub struct Toolchain {
 }
 
 impl Toolchain {
-    fn failed(name: &str, path: Option<PathBuf>, error: impl Into<String>) -> Self {
+    pub(crate) fn failed(name: &str, path: Option<PathBuf>, error: impl Into<String>) -> Self {
         Toolchain {
             name: name.to_string(),
             path,

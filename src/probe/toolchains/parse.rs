@@ -248,19 +248,6 @@ pub(super) fn first_line(output: &str) -> Option<&str> {
     output.lines().map(str::trim).find(|l| !l.is_empty())
 }
 
-/// The leading number of a version: `12` of `12.4.131`.
-pub(super) fn leading_number(version: &str) -> Option<u32> {
-    let digits: String = version.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok()
-}
-
-/// `(12, 4)` of `12.4.131`, `12.4` or `V12.4.131`.
-pub(super) fn major_minor(version: &str) -> Option<(u32, u32)> {
-    let v = version.trim().trim_start_matches(['V', 'v']);
-    let (major, rest) = v.split_once('.')?;
-    Some((major.parse().ok()?, leading_number(rest)?))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -425,7 +412,5 @@ mod tests {
         assert_eq!(version_token("20231011"), None);
         assert_eq!(version_token("v1.2"), None);
         assert_eq!(version_token("1."), None);
-        assert_eq!(major_minor("V12.4.131"), Some((12, 4)));
-        assert_eq!(major_minor("12"), None);
     }
 }

@@ -2,7 +2,7 @@
 //! for its version, one thread per tool, each bounded in time through [`crate::process::run`].
 //!
 //! What does not live here: reading a version out of the output (that is [`super::parse`],
-//! pure) and judging the tools found (`super::host_compilers`).
+//! pure).
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -392,7 +392,6 @@ mod tests {
         for t in &tools {
             println!("{t:?}");
         }
-        println!("{:?}", super::super::host_compiler_note(&tools));
         assert_eq!(tools.len(), TOOLS.len());
     }
 

@@ -35,18 +35,18 @@ pub(super) fn gpu_list(host: &HostFacts) -> String {
     ccs.join(", ")
 }
 
-/// Why nothing GPU-related can be decided on a host without a driver.
-///
-/// An adapter until `probe` says so as data: the probe's note on the missing driver is found
-/// by its wording (`no NVIDIA driver`, `... not found`). This is the one place in `verify` that
-/// reads a note's text.
+/// Why nothing GPU-related can be decided on a host without a driver: the probe's own
+/// [`NoDriver`](crate::probe::NoDriver) fact when it has one, else the first note it left about
+/// the driver facts it could not read.
 pub(crate) fn no_driver(host: &HostFacts) -> Reason {
-    let why = host
-        .notes
-        .iter()
-        .find(|n| n.contains("no NVIDIA driver") || n.contains("not found"))
-        .cloned()
-        .unwrap_or_else(|| "no NVIDIA driver".into());
+    let why = match host.no_driver {
+        Some(n) => n.to_string(),
+        None => host
+            .notes
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "no NVIDIA driver".into()),
+    };
     Reason::NoDriver {
         profile: host.profile.clone(),
         why,
