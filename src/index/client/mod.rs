@@ -30,6 +30,9 @@
 //!   password is sent again to URLs on that index's own origin (as pip does), never elsewhere.
 //! - **Progress** on a terminal only: an `indicatif` bar on stderr, hidden when stderr is not a
 //!   terminal or `progress` is off.
+//!
+//! Here: the client, its options, and pages (with the cache). [`http`]: one GET, its retries and
+//! its error kinds. [`metadata`]: a release's metadata, from PEP 658 or from the wheel.
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -38,16 +41,19 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pep440_rs::Version;
-use reqwest::header::{ACCEPT, CONTENT_RANGE, CONTENT_TYPE, RANGE, USER_AGENT};
 use reqwest::Url;
 use tokio::sync::{OnceCell, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+mod http;
+mod metadata;
+
+use http::Request;
+
 use super::cache::{Cache, Entry};
-use super::page::{parse_metadata, parse_page};
-use super::wheel::{self, Sparse, Step};
-use super::{redact_url, FetchSource, IndexError, Project, Release, ReleaseMetadata};
+use super::page::parse_page;
+use super::{redact_url, FetchSource, IndexError, Project, ReleaseMetadata};
 use crate::model::{canonical, Vars};
 
 /// What a project page request accepts: PEP 691 JSON first; the HTML forms for indexes that have
@@ -55,17 +61,8 @@ use crate::model::{canonical, Vars};
 const ACCEPT_PAGE: &str = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01";
 
 /// The first backoff; each retry doubles it.
-const BACKOFF: Duration = Duration::from_millis(200);
+pub(super) const BACKOFF: Duration = Duration::from_millis(200);
 
-/// The end of a wheel fetched first: the end-of-central-directory records and, for most wheels,
-/// the whole central directory.
-const WHEEL_TAIL: u64 = 64 << 10;
-/// The least one further range request asks for.
-const WHEEL_MIN_RANGE: u64 = 256 << 10;
-/// The most bytes fetched by range requests for one wheel's metadata.
-const WHEEL_RANGE_CAP: u64 = 64 << 20;
-/// The most range requests for one wheel after the first.
-const WHEEL_ROUNDS: usize = 8;
 /// The largest whole wheel read when the server ignores `Range`.
 pub const FULL_DOWNLOAD_CAP: usize = 200 << 20;
 
@@ -364,37 +361,6 @@ fn run<T: Send>(
     std::thread::scope(|s| s.spawn(|| rt.block_on(fut)).join().ok())
 }
 
-/// A response that passed the status and size checks.
-struct Got {
-    /// After redirects.
-    url: Url,
-    status: u16,
-    content_type: Option<String>,
-    content_range: Option<String>,
-    body: Vec<u8>,
-}
-
-/// One attempt's failure, and whether another attempt may succeed.
-struct Failure {
-    error: IndexError,
-    retry: bool,
-}
-
-/// One GET: what to accept, an optional `Range`, and the body cap.
-struct Request<'a> {
-    accept: &'a str,
-    range: Option<String>,
-    limit: usize,
-}
-
-/// `bytes START-END/TOTAL` → `(START, TOTAL)`.
-fn parse_content_range(v: &str) -> Option<(u64, u64)> {
-    let rest = v.trim().strip_prefix("bytes")?.trim_start();
-    let (span, total) = rest.split_once('/')?;
-    let (start, _) = span.split_once('-')?;
-    Some((start.trim().parse().ok()?, total.trim().parse().ok()?))
-}
-
 impl Inner {
     /// One project's page, fetched once per client: later calls get the same answer.
     async fn project_once(&self, name: &str, deadline: Instant) -> Result<Project, IndexError> {
@@ -493,301 +459,6 @@ impl Inner {
             .write(&path, &Entry::new(got.url.as_str(), got.content_type, body));
         Ok(project)
     }
-
-    /// A release's metadata: PEP 658 file, else the wheel's METADATA; once per client.
-    async fn release_metadata(
-        &self,
-        project: &Project,
-        version: &Version,
-        deadline: Instant,
-    ) -> Result<ReleaseMetadata, IndexError> {
-        let release = project
-            .release(version)
-            .ok_or_else(|| IndexError::UnknownVersion {
-                name: project.name.clone(),
-                version: version.to_string(),
-                url: project.url.clone(),
-            })?;
-        let key = release
-            .metadata_url
-            .clone()
-            .or_else(|| release.wheel_url.as_ref().map(|w| format!("{w}.metadata")))
-            .ok_or_else(|| IndexError::NoMetadata {
-                name: project.name.clone(),
-                version: release.version.clone(),
-                url: project.url.clone(),
-            })?;
-        let cell = {
-            let mut all = self.metadata.lock().unwrap_or_else(|p| p.into_inner());
-            all.entry(key.clone()).or_default().clone()
-        };
-        cell.get_or_init(|| self.metadata_uncached(project, release, &key, deadline))
-            .await
-            .clone()
-    }
-
-    async fn metadata_uncached(
-        &self,
-        project: &Project,
-        release: &Release,
-        key: &str,
-        deadline: Instant,
-    ) -> Result<ReleaseMetadata, IndexError> {
-        let path = self.cache.metadata_path(key);
-        if let Some(entry) = self.cache.read(&path) {
-            let source = FetchSource::Cache {
-                age_s: entry.age().as_secs(),
-            };
-            if let Ok(md) = parse_metadata(&entry.body, source) {
-                return Ok(md);
-            }
-        }
-        let what = format!("{}=={}", project.name, release.version);
-        if self.opts.offline {
-            return Err(IndexError::NotInCache { name: what });
-        }
-        if self.indexes.is_empty() {
-            return Err(IndexError::Offline { name: what });
-        }
-        let (text, url, content_type) = match (&release.metadata_url, &release.wheel_url) {
-            (Some(url), _) => {
-                let target = self.with_credentials(url)?;
-                let req = Request {
-                    accept: "text/plain, */*;q=0.1",
-                    range: None,
-                    limit: self.opts.max_body,
-                };
-                let got = self.get(&target, &req, deadline).await?;
-                let text = String::from_utf8_lossy(&got.body).into_owned();
-                (text, url.clone(), got.content_type)
-            }
-            (None, Some(wheel)) => {
-                let text = self.wheel_metadata(wheel, deadline).await?;
-                (text, key.to_string(), Some("text/plain".to_string()))
-            }
-            (None, None) => {
-                return Err(IndexError::NoMetadata {
-                    name: project.name.clone(),
-                    version: release.version.clone(),
-                    url: project.url.clone(),
-                })
-            }
-        };
-        let md =
-            parse_metadata(&text, FetchSource::Network).map_err(|e| IndexError::Malformed {
-                url: redact_url(&url),
-                why: e.to_string(),
-            })?;
-        let _ = self
-            .cache
-            .write(&path, &Entry::new(&url, content_type, text));
-        Ok(md)
-    }
-
-    /// A wheel's METADATA text, by range requests (see [`super::wheel`]); the whole file, up to
-    /// [`FULL_DOWNLOAD_CAP`], when the server ignores `Range`.
-    async fn wheel_metadata(&self, url: &str, deadline: Instant) -> Result<String, IndexError> {
-        let target = self.with_credentials(url)?;
-        let shown = redact_url(url);
-        let bad = |why: String| IndexError::Malformed {
-            url: shown.clone(),
-            why: format!("cannot read the wheel's METADATA: {why}"),
-        };
-        let first = Request {
-            accept: "*/*",
-            range: Some(format!("bytes=-{WHEEL_TAIL}")),
-            limit: FULL_DOWNLOAD_CAP,
-        };
-        let got = self.get(&target, &first, deadline).await?;
-        if got.status != 206 {
-            // The server ignored Range: this is the whole wheel (bounded by the cap).
-            return wheel::read_metadata(std::io::Cursor::new(got.body)).map_err(bad);
-        }
-        let (start, total) = got
-            .content_range
-            .as_deref()
-            .and_then(parse_content_range)
-            .ok_or_else(|| bad("a 206 answer without a usable Content-Range".into()))?;
-        let mut sparse = Sparse::new(total);
-        sparse.insert(start, got.body);
-        for _ in 0..=WHEEL_ROUNDS {
-            match wheel::step(&mut sparse) {
-                Step::Done(text) => return Ok(text),
-                Step::Bad(why) => return Err(bad(why)),
-                Step::Need(s, e) => {
-                    let (s, e) = sparse.widen((s, e), WHEEL_MIN_RANGE);
-                    if sparse.held().saturating_add(e - s) > WHEEL_RANGE_CAP {
-                        return Err(IndexError::TooLarge {
-                            url: shown.clone(),
-                            limit: usize::try_from(WHEEL_RANGE_CAP).unwrap_or(usize::MAX),
-                        });
-                    }
-                    let req = Request {
-                        accept: "*/*",
-                        range: Some(format!("bytes={s}-{}", e.saturating_sub(1))),
-                        limit: usize::try_from(e - s).unwrap_or(usize::MAX),
-                    };
-                    let got = self.get(&target, &req, deadline).await?;
-                    let at = got
-                        .content_range
-                        .as_deref()
-                        .and_then(parse_content_range)
-                        .filter(|_| got.status == 206)
-                        .ok_or_else(|| {
-                            bad("the server stopped answering range requests with 206".into())
-                        })?;
-                    sparse.insert(at.0, got.body);
-                }
-            }
-        }
-        Err(bad(format!(
-            "still incomplete after {WHEEL_ROUNDS} range requests"
-        )))
-    }
-
-    /// `url` with an index's user and password put back when it is on that index's origin
-    /// (URLs in reports carry `****` in their place); other hosts never see them.
-    fn with_credentials(&self, url: &str) -> Result<Url, IndexError> {
-        let mut u = Url::parse(url).map_err(|e| IndexError::Malformed {
-            url: url.to_string(),
-            why: format!("not a URL ({e})"),
-        })?;
-        if let Some(base) = self
-            .indexes
-            .iter()
-            .find(|b| b.origin() == u.origin() && !b.username().is_empty())
-        {
-            // Both fail only for URLs that cannot carry credentials; http(s) ones can.
-            let _ = u.set_username(base.username());
-            let _ = u.set_password(base.password());
-        }
-        Ok(u)
-    }
-
-    /// GET with retries and backoff, each attempt bounded by the timeout and the deadline, at
-    /// most `concurrency` at once.
-    async fn get(
-        &self,
-        url: &Url,
-        req: &Request<'_>,
-        deadline: Instant,
-    ) -> Result<Got, IndexError> {
-        let shown = redact_url(url.as_str());
-        let http = self.http.as_ref().map_err(|e| IndexError::Network {
-            url: shown.clone(),
-            why: format!("cannot set up HTTP: {}", error_chain(e)),
-        })?;
-        let past_deadline = || IndexError::Deadline {
-            url: shown.clone(),
-            after: self.opts.deadline,
-        };
-        let mut attempt: u32 = 0;
-        loop {
-            let failure = {
-                let _permit = self.permits.acquire().await.map_err(|_| past_deadline())?;
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(past_deadline());
-                }
-                let limit = self.opts.timeout.min(left);
-                let outcome =
-                    tokio::time::timeout(limit, self.attempt(http, url, req, &shown)).await;
-                match outcome {
-                    Ok(Ok(got)) => return Ok(got),
-                    Ok(Err(f)) => f,
-                    Err(_) if limit < self.opts.timeout => return Err(past_deadline()),
-                    Err(_) => Failure {
-                        error: IndexError::Timeout {
-                            url: shown.clone(),
-                            after: self.opts.timeout,
-                        },
-                        retry: true,
-                    },
-                }
-            };
-            if !failure.retry || attempt >= self.opts.retries {
-                return Err(failure.error);
-            }
-            let wait = BACKOFF.saturating_mul(1u32 << attempt.min(16));
-            if Instant::now() + wait >= deadline {
-                return Err(failure.error);
-            }
-            tokio::time::sleep(wait).await;
-            attempt += 1;
-        }
-    }
-
-    async fn attempt(
-        &self,
-        http: &reqwest::Client,
-        url: &Url,
-        req: &Request<'_>,
-        shown: &str,
-    ) -> Result<Got, Failure> {
-        let net = |e: reqwest::Error| classify(&e, shown, self.opts.timeout);
-        let mut builder = http
-            .get(url.clone())
-            .header(ACCEPT, req.accept)
-            .header(USER_AGENT, concat!("compat/", env!("CARGO_PKG_VERSION")));
-        if let Some(r) = &req.range {
-            builder = builder.header(RANGE, r);
-        }
-        let mut resp = builder.send().await.map_err(net)?;
-        let status = resp.status();
-        let final_url = resp.url().clone();
-        let final_shown = redact_url(final_url.as_str());
-        if status.as_u16() == 404 || status.as_u16() == 410 {
-            return Err(Failure {
-                error: IndexError::NotFound { url: final_shown },
-                retry: false,
-            });
-        }
-        if !status.is_success() {
-            return Err(Failure {
-                error: IndexError::Status {
-                    url: final_shown,
-                    code: status.as_u16(),
-                },
-                retry: status.is_server_error(),
-            });
-        }
-        let limit = req.limit;
-        let too_large = || Failure {
-            error: IndexError::TooLarge {
-                url: final_shown.clone(),
-                limit,
-            },
-            retry: false,
-        };
-        if resp
-            .content_length()
-            .is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX))
-        {
-            return Err(too_large());
-        }
-        let header = |name| {
-            resp.headers()
-                .get(name)
-                .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
-                .map(str::to_string)
-        };
-        let content_type = header(CONTENT_TYPE);
-        let content_range = header(CONTENT_RANGE);
-        let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(net)? {
-            if body.len().saturating_add(chunk.len()) > limit {
-                return Err(too_large());
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(Got {
-            url: final_url,
-            status: status.as_u16(),
-            content_type,
-            content_range,
-            body,
-        })
-    }
 }
 
 fn page_from_cache(norm: &str, entry: &Entry) -> Option<Project> {
@@ -804,67 +475,9 @@ fn page_from_cache(norm: &str, entry: &Entry) -> Option<Project> {
     .ok()
 }
 
-/// The error kind of a failed request: timeout, redirect loop, refused, TLS, else network.
-fn classify(e: &reqwest::Error, shown: &str, after: Duration) -> Failure {
-    let why = error_chain(e);
-    let url = shown.to_string();
-    let refused = {
-        let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
-        let mut found = false;
-        while let Some(s) = source {
-            if s.downcast_ref::<std::io::Error>()
-                .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
-            {
-                found = true;
-            }
-            source = s.source();
-        }
-        found || why.contains("Connection refused")
-    };
-    let lower = why.to_ascii_lowercase();
-    let (error, retry) = if e.is_timeout() {
-        (IndexError::Timeout { url, after }, true)
-    } else if e.is_redirect() {
-        (IndexError::RedirectLoop { url, why }, false)
-    } else if refused {
-        (IndexError::Refused { url }, false)
-    } else if ["tls", "ssl", "certificate", "handshake"]
-        .iter()
-        .any(|w| lower.contains(w))
-    {
-        (IndexError::Tls { url, why }, false)
-    } else {
-        (IndexError::Network { url, why }, e.is_connect())
-    };
-    Failure { error, retry }
-}
-
-/// A reqwest error as one line: its own text (without the URL, which may hold a password; the
-/// caller names the URL) and its causes.
-fn error_chain(e: &reqwest::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
-    let top = match e.url() {
-        Some(_) => {
-            let text = e.to_string();
-            // reqwest writes "… for url (…)": keep what comes before it.
-            text.split(" for url (").next().unwrap_or(&text).to_string()
-        }
-        None => e.to_string(),
-    };
-    parts.push(top);
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    parts.join(": ")
-}
-
 #[cfg(test)]
 mod tests {
+    use super::http::parse_content_range;
     use super::*;
 
     #[test]
