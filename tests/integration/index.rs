@@ -1076,7 +1076,7 @@ fn each_failure_has_its_own_kind_all_within_one_deadline() {
     let before = server.requests("/").len();
     let started = Instant::now();
     let again = client.projects(&names[..2]);
-    assert!(started.elapsed() < Duration::from_millis(200));
+    assert!(started.elapsed() < Duration::from_millis(1000));
     assert_eq!(server.requests("/").len(), before);
     assert_eq!(again[0].1, got[0].1);
     // The overall deadline ends what the per-request timeout would not.
