@@ -171,40 +171,54 @@ impl Seek for Sparse {
 }
 
 /// What one attempt at reading METADATA gave.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Step {
     /// The METADATA text.
     Done(String),
     /// These bytes are needed first (end exclusive).
     Need(u64, u64),
-    /// The file is not a wheel compat can read; the message says why.
-    Bad(String),
+    /// The file is not a wheel compat can read.
+    Bad(WheelError),
+}
+
+/// Why a wheel's METADATA could not be read out of it.
+#[derive(Debug, thiserror::Error)]
+pub enum WheelError {
+    #[error("not a zip file ({0})")]
+    NotZip(#[source] zip::result::ZipError),
+    #[error("it has no *.dist-info/METADATA")]
+    NoMetadata,
+    #[error("it has more than one *.dist-info/METADATA")]
+    ManyMetadata,
+    #[error("cannot open its METADATA ({0})")]
+    Open(#[source] zip::result::ZipError),
+    #[error("its METADATA is {0} bytes, more than the {MAX_METADATA}-byte limit")]
+    TooLarge(u64),
+    #[error("cannot read its METADATA ({0})")]
+    Read(#[source] std::io::Error),
+    #[error("its METADATA inflates to more than {MAX_METADATA} bytes")]
+    Inflates,
+    #[error("its METADATA is not UTF-8 ({0})")]
+    NotUtf8(#[source] std::string::FromUtf8Error),
 }
 
 /// Reads `*.dist-info/METADATA` (the one at the top of the archive) from `file`.
-pub fn read_metadata<R: Read + Seek>(file: R) -> Result<String, String> {
-    let mut archive = zip::ZipArchive::new(file).map_err(|e| format!("not a zip file ({e})"))?;
+pub fn read_metadata<R: Read + Seek>(file: R) -> Result<String, WheelError> {
+    let mut archive = zip::ZipArchive::new(file).map_err(WheelError::NotZip)?;
     let index = metadata_index(&archive)?;
-    let mut entry = archive
-        .by_index(index)
-        .map_err(|e| format!("cannot open its METADATA ({e})"))?;
+    let mut entry = archive.by_index(index).map_err(WheelError::Open)?;
     if entry.size() > MAX_METADATA {
-        return Err(format!(
-            "its METADATA is {} bytes, more than the {MAX_METADATA}-byte limit",
-            entry.size()
-        ));
+        return Err(WheelError::TooLarge(entry.size()));
     }
     let mut bytes = Vec::new();
     (&mut entry)
         .take(MAX_METADATA + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read its METADATA ({e})"))?;
+        .map_err(WheelError::Read)?;
     if bytes.len() as u64 > MAX_METADATA {
-        return Err(format!(
-            "its METADATA inflates to more than {MAX_METADATA} bytes"
-        ));
+        return Err(WheelError::Inflates);
     }
-    String::from_utf8(bytes).map_err(|e| format!("its METADATA is not UTF-8 ({e})"))
+    String::from_utf8(bytes).map_err(WheelError::NotUtf8)
 }
 
 /// One attempt on the bytes fetched so far.
@@ -218,7 +232,7 @@ pub fn step(sparse: &mut Sparse) -> Step {
     }
 }
 
-fn metadata_index<R: Read + Seek>(archive: &zip::ZipArchive<R>) -> Result<usize, String> {
+fn metadata_index<R: Read + Seek>(archive: &zip::ZipArchive<R>) -> Result<usize, WheelError> {
     let found: Vec<usize> = (0..archive.len())
         .filter(|i| {
             archive.name_for_index(*i).is_some_and(|n| {
@@ -229,8 +243,8 @@ fn metadata_index<R: Read + Seek>(archive: &zip::ZipArchive<R>) -> Result<usize,
         .collect();
     match found.as_slice() {
         [one] => Ok(*one),
-        [] => Err("it has no *.dist-info/METADATA".into()),
-        _ => Err("it has more than one *.dist-info/METADATA".into()),
+        [] => Err(WheelError::NoMetadata),
+        _ => Err(WheelError::ManyMetadata),
     }
 }
 
@@ -323,15 +337,16 @@ mod tests {
     #[test]
     fn a_whole_file_reads_too_and_bad_files_say_why() {
         let w = wheel(MD, 10, zip::CompressionMethod::Deflated);
-        assert_eq!(read_metadata(Cursor::new(&w)).as_deref(), Ok(MD));
+        assert_eq!(read_metadata(Cursor::new(&w)).expect("reads"), MD);
         let err = read_metadata(Cursor::new(b"not a zip at all".to_vec())).unwrap_err();
-        assert!(err.starts_with("not a zip file"), "{err}");
+        assert!(matches!(err, WheelError::NotZip(_)), "{err}");
+        assert!(err.to_string().starts_with("not a zip file"), "{err}");
         let mut z = zip::ZipWriter::new(Cursor::new(Vec::new()));
         z.start_file("pkg/x.py", zip::write::SimpleFileOptions::default())
             .expect("start");
         let none = z.finish().expect("finish").into_inner();
         assert_eq!(
-            read_metadata(Cursor::new(none)).unwrap_err(),
+            read_metadata(Cursor::new(none)).unwrap_err().to_string(),
             "it has no *.dist-info/METADATA"
         );
         // A corrupted entry fails its CRC check instead of giving wrong text.
@@ -341,7 +356,10 @@ mod tests {
             .position(|w| w == b"numpy>=1")
             .expect("entry bytes");
         broken[at] = b'N';
-        assert!(read_metadata(Cursor::new(broken)).is_err());
+        assert!(matches!(
+            read_metadata(Cursor::new(broken)),
+            Err(WheelError::Read(_))
+        ));
     }
 
     #[test]

@@ -130,7 +130,8 @@ impl Inner {
         let got = self.get(&target, &first, deadline).await?;
         if got.status != 206 {
             // The server ignored Range: this is the whole wheel (bounded by the cap).
-            return wheel::read_metadata(std::io::Cursor::new(got.body)).map_err(bad);
+            return wheel::read_metadata(std::io::Cursor::new(got.body))
+                .map_err(|e| bad(e.to_string()));
         }
         let (start, total) = got
             .content_range
@@ -142,7 +143,7 @@ impl Inner {
         for _ in 0..=WHEEL_ROUNDS {
             match wheel::step(&mut sparse) {
                 Step::Done(text) => return Ok(text),
-                Step::Bad(why) => return Err(bad(why)),
+                Step::Bad(why) => return Err(bad(why.to_string())),
                 Step::Need(s, e) => {
                     let (s, e) = sparse.widen((s, e), WHEEL_MIN_RANGE);
                     if sparse.held().saturating_add(e - s) > WHEEL_RANGE_CAP {
