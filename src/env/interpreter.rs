@@ -128,25 +128,51 @@ pub enum InterpreterError {
     },
 }
 
+/// The script of the one interpreter call, run as `python -I -S -c SCRIPT`: isolated (`-I`: no
+/// `PYTHON*` variables, no user site, no current folder on `sys.path`) and without the `site`
+/// module's start-up (`-S`), so that no `.pth` line, `sitecustomize` or `usercustomize` from the
+/// environment runs. It imports only the standard library, and computes the site folders the
+/// way `site` would (a virtual environment's `include-system-site-packages`, the user site
+/// unless a venv or `PYTHONNOUSERSITE` turns it off); the folders `.pth` files name are added by
+/// compat itself ([`with_pth_paths`]), reading them as text.
 const PROBE_SCRIPT: &str = r#"
-import json, os, platform, sys, sysconfig
-paths = sysconfig.get_paths()
-std = {os.path.realpath(p) for p in (paths.get("stdlib"), paths.get("platstdlib")) if p}
+import json, os, platform, site, sys
+# What site.venv() would do, without site.addsitedir (which runs .pth lines).
+exe_dir = os.path.dirname(os.path.abspath(sys.executable))
+prefix = sys.prefix
+first = []
+prefixes = [sys.prefix, sys.exec_prefix]
+user = True
+for conf in (os.path.join(exe_dir, "pyvenv.cfg"), os.path.join(os.path.dirname(exe_dir), "pyvenv.cfg")):
+    if os.path.isfile(conf):
+        system = "true"
+        with open(conf, encoding="utf-8") as f:
+            for line in f:
+                k, eq, v = line.partition("=")
+                if eq and k.strip().lower() == "include-system-site-packages":
+                    system = v.strip().lower()
+        prefix = os.path.dirname(exe_dir)
+        first = [prefix]
+        if system != "true":
+            prefixes = []
+            user = False
+        break
+if os.environ.get("PYTHONNOUSERSITE") or (hasattr(os, "getuid") and os.getuid() != os.geteuid()):
+    user = False
+# site's order: the venv's own folder, then the user site, then the others.
+cand = site.getsitepackages(first) + ([site.getusersitepackages()] if user else [])
+cand += site.getsitepackages([p for p in dict.fromkeys(prefixes) if p not in first])
 out = []
-for p in sys.path:
-    if not p or not os.path.isdir(p):
-        continue
-    r = os.path.realpath(p)
-    if r in std or os.path.basename(r) == "lib-dynload":
-        continue
-    out.append(p)
+for p in cand:
+    if p and os.path.isdir(p) and p not in out:
+        out.append(p)
 def fv(i):
     v = "%d.%d.%d" % (i.major, i.minor, i.micro)
     if i.releaselevel != "final":
         v += i.releaselevel[0] + str(i.serial)
     return v
 print(json.dumps({
-    "executable": sys.executable, "prefix": sys.prefix, "paths": out,
+    "executable": sys.executable, "prefix": prefix, "paths": out,
     "markers": {
         "implementation_name": sys.implementation.name,
         "implementation_version": fv(sys.implementation.version),
@@ -354,7 +380,14 @@ struct CacheKey {
     path: PathBuf,
     size: u64,
     mtime_ns: i128,
+    /// Which [`PROBE_SCRIPT`] gave the answer: an answer of an older script (none recorded
+    /// reads as 0) is asked again.
+    #[serde(default)]
+    script: u32,
 }
+
+/// Raised whenever [`PROBE_SCRIPT`] changes what it answers.
+const SCRIPT_VERSION: u32 = 2;
 
 impl CacheKey {
     fn of(exe: &Path) -> Option<CacheKey> {
@@ -368,6 +401,7 @@ impl CacheKey {
             path: exe.to_path_buf(),
             size: meta.len(),
             mtime_ns,
+            script: SCRIPT_VERSION,
         })
     }
 
@@ -405,7 +439,7 @@ fn call(
         Some(answer) => (answer, "interpreter call (cached)"),
         None => {
             let out = crate::process::run_ok(
-                Command::new(exe).arg("-c").arg(PROBE_SCRIPT),
+                Command::new(exe).args(["-I", "-S", "-c", PROBE_SCRIPT]),
                 Duration::from_secs(20),
                 4 << 20,
             )
@@ -437,7 +471,7 @@ fn call(
         read_from: read_from.into(),
         python_version: parsed.markers.python_full_version.clone(),
         implementation: parsed.markers.platform_python_implementation.clone(),
-        site_packages: parsed.paths.into_iter().map(PathBuf::from).collect(),
+        site_packages: with_pth_paths(parsed.paths.into_iter().map(PathBuf::from).collect()),
         markers: parsed.markers,
     })
 }

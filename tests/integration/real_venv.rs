@@ -128,3 +128,74 @@ fn interpreter_call_and_layout_read_the_same_markers() {
         "the system site-packages should be searched too"
     );
 }
+
+#[test]
+fn asking_the_interpreter_runs_nothing_from_the_environment() {
+    // A venv that sees the system site-packages is read by one interpreter call. Its
+    // site-packages holds a `.pth` file with an `import` line, a sitecustomize, and the folder
+    // compat runs in holds a `json.py` and a `platform.py`: Python would run each of them on a
+    // plain `python -c`. None may run; the `.pth` file's path line is still followed.
+    require_python3();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let venv = tmp.path().join("system");
+    make_venv(&venv, &["--without-pip", "--system-site-packages"]);
+    let site = site_packages(&venv);
+    let marker = |name: &str| tmp.path().join(format!("ran-{name}"));
+    let touch = |name: &str| {
+        format!(
+            "open({:?}, 'w').close()",
+            marker(name).display().to_string()
+        )
+    };
+    let extra = tmp.path().join("extra");
+    std::fs::create_dir_all(extra.join("extra_pkg-1.0.dist-info")).expect("mkdir");
+    std::fs::write(
+        extra.join("extra_pkg-1.0.dist-info/METADATA"),
+        "Metadata-Version: 2.1\nName: extra-pkg\nVersion: 1.0\n",
+    )
+    .expect("write");
+    std::fs::write(
+        site.join("aaa.pth"),
+        format!("{}\nimport os; {}\n", extra.display(), touch("pth")),
+    )
+    .expect("write");
+    std::fs::write(site.join("sitecustomize.py"), touch("sitecustomize") + "\n").expect("write");
+    let cwd = tmp.path().join("work");
+    std::fs::create_dir_all(&cwd).expect("mkdir");
+    for module in ["json", "platform", "os", "site"] {
+        std::fs::write(cwd.join(format!("{module}.py")), touch(module) + "\n").expect("write");
+    }
+    let out = compat()
+        .current_dir(&cwd)
+        .env("XDG_CACHE_HOME", tmp.path().join("cache"))
+        .args(["check", "--format", "json", "--python"])
+        .arg(&venv)
+        .output()
+        .expect("compat runs");
+    let report = report_of(&out);
+    for name in ["pth", "sitecustomize", "json", "platform", "os", "site"] {
+        assert!(
+            !marker(name).exists(),
+            "{name} ran in the target interpreter"
+        );
+    }
+    let interp = report.environment.interpreter;
+    assert_eq!(interp.read_from, "interpreter call");
+    assert!(
+        interp.site_packages.iter().any(|p| p == &extra),
+        "the .pth path line is followed: {:?}",
+        interp.site_packages
+    );
+    // The same Python started as Python starts would have run them (the test can fail).
+    let python = venv.join("bin/python3");
+    let plain = Command::new(&python)
+        .current_dir(&cwd)
+        .args(["-c", "import json"])
+        .output()
+        .expect("python runs");
+    assert!(plain.status.success() || !plain.status.success());
+    assert!(
+        marker("pth").exists() && marker("sitecustomize").exists() && marker("json").exists(),
+        "a plain interpreter start runs them, so their absence above is the isolation's doing"
+    );
+}
