@@ -188,12 +188,11 @@ fn asking_the_interpreter_runs_nothing_from_the_environment() {
     );
     // The same Python started as Python starts would have run them (the test can fail).
     let python = venv.join("bin/python3");
-    let plain = Command::new(&python)
+    Command::new(&python)
         .current_dir(&cwd)
         .args(["-c", "import json"])
         .output()
         .expect("python runs");
-    assert!(plain.status.success() || !plain.status.success());
     assert!(
         marker("pth").exists() && marker("sitecustomize").exists() && marker("json").exists(),
         "a plain interpreter start runs them, so their absence above is the isolation's doing"
