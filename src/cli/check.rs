@@ -89,12 +89,27 @@ impl CheckSmoke {
 }
 
 pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
-    let matrix = args.matrix.load()?;
-    let knowledge = super::inputs::knowledge()?;
-    let (host, env) = args.target.facts(false)?;
+    // The matrix, the knowledge tables and the advisory database are parsed on a thread of
+    // their own while the machine and the environment are read; errors are still reported in
+    // that order.
+    let (tables, facts) = std::thread::scope(|s| {
+        let tables = s.spawn(|| {
+            (
+                args.matrix.load(),
+                super::inputs::knowledge(),
+                crate::advisories::builtin(),
+            )
+        });
+        let facts = args.target.facts(false);
+        (tables.join(), facts)
+    });
+    let (matrix, knowledge, db) = tables.map_err(|_| anyhow!("loading the matrix crashed"))?;
+    let matrix = matrix?;
+    let knowledge = knowledge?;
+    let (host, env) = facts?;
     let (env, plan) = planned_env(args, env, &knowledge)?;
     let smoke = smoke(args.smoke, &host)?;
-    let db = crate::advisories::builtin().hint("the built-in advisory database is broken")?;
+    let db = db.hint("the built-in advisory database is broken")?;
     let ignore = ignores(&db, &args.config, &args.ignore)?;
     let local = args.target.host.host.is_none().then(Vars::from_process);
     let facts = crate::advisories::facts_from_env(&env, &host, local.as_ref(), &db);
