@@ -166,16 +166,21 @@ fn is_header_line(line: &str) -> bool {
 
 /// Parses decoded text: universal newlines, then the `compat32` header grammar.
 pub(crate) fn parse_text(text: &str) -> Metadata {
-    let text = text.replace("\r\n", "\n").replace('\r', "\n");
+    // Copied only when there is a carriage return to turn into a line feed.
+    let text: std::borrow::Cow<'_, str> = if text.contains('\r') {
+        text.replace("\r\n", "\n").replace('\r', "\n").into()
+    } else {
+        text.into()
+    };
     let mut md = Metadata::default();
-    // Lines with their `\n` (the last one may lack it), as the feed parser yields them.
-    let lines: Vec<&str> = text.split_inclusive('\n').collect();
-    let mut header_lines = 0;
+    // The header lines with their `\n` (the last one may lack it), as the feed parser yields
+    // them; the body (often a whole README) is not split into lines.
+    let mut headers: Vec<&str> = Vec::new();
     let mut body_start = text.len();
     let mut pos = 0;
-    for (i, line) in lines.iter().enumerate() {
+    for (i, line) in text.split_inclusive('\n').enumerate() {
         if !is_header_line(line) {
-            if *line == "\n" {
+            if line == "\n" {
                 body_start = pos + 1;
             } else {
                 md.defects
@@ -184,10 +189,9 @@ pub(crate) fn parse_text(text: &str) -> Metadata {
             }
             break;
         }
-        header_lines += 1;
+        headers.push(line);
         pos += line.len();
     }
-    let headers = &lines[..header_lines];
 
     // `FeedParser._parse_headers`.
     let mut raw: Vec<(String, String)> = Vec::new();

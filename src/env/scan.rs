@@ -224,11 +224,22 @@ fn library_candidates(d: &Distribution) -> Vec<PathBuf> {
     let known = CUDA_PACKAGES.contains(&d.normalized.as_str());
     let wanted = |rel: &str| {
         let file = rel.rsplit('/').next().unwrap_or(rel);
-        is_shared_library(file) && (known || file.to_ascii_lowercase().contains("cuda"))
+        is_shared_library(file)
+            && (known
+                || file
+                    .as_bytes()
+                    .windows(4)
+                    .any(|w| w.eq_ignore_ascii_case(b"cuda")))
     };
     let mut out: Vec<PathBuf> = Vec::new();
     if let Ok(record) = std::fs::read_to_string(d.path.join("RECORD")) {
-        for line in record.lines() {
+        // Most distributions install no shared library at all: one search says so.
+        let lines = if record.contains(".so") {
+            record.as_str()
+        } else {
+            ""
+        };
+        for line in lines.lines() {
             let rel = line.split(',').next().unwrap_or("");
             // Only files inside the site folder: never `..` paths (scripts, data files).
             if rel.is_empty() || rel.starts_with('/') || rel.split('/').any(|c| c == "..") {
@@ -273,8 +284,16 @@ pub fn native_libraries(
     let mut libs = Vec::new();
     let mut findings = Vec::new();
     let mut opened = 0usize;
-    'outer: for d in distributions.values() {
-        for path in library_candidates(d) {
+    // Reading every RECORD is the slow part on a large environment: in parallel.
+    let candidates: Vec<(&Distribution, Vec<PathBuf>)> = {
+        use rayon::prelude::*;
+        let all: Vec<&Distribution> = distributions.values().collect();
+        all.par_iter()
+            .map(|d| (*d, library_candidates(d)))
+            .collect()
+    };
+    'outer: for (d, paths) in candidates {
+        for path in paths {
             if opened >= MAX_LIBRARIES || start.elapsed() > MAX_LIBRARY_TIME {
                 findings.push(Finding {
                     code: "unreadable-native-library",
