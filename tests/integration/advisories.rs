@@ -260,3 +260,104 @@ fn a_torchvision_built_for_another_cuda_fails_while_pip_check_passes() {
     );
     assert!(hit["fix"].as_str().is_some_and(|f| f.contains("same")));
 }
+
+/// `compat risk` adds a HIGH row per advisory hit, with the id, evidence, symptom and fix, in
+/// JSON, table and Markdown (good-cu124 on the RTX 5090 host: COMPAT-2026-0027), and fails the
+/// default `--fail-on high` gate; `--ignore ID` or a `compat.toml` ignore list (with its
+/// reason) removes the row, lists the hit as ignored and lets the gate pass. On the H100 host
+/// no advisory row appears.
+#[test]
+fn risk_reports_advisory_hits_as_high_rows_and_honours_ignores() {
+    let run = |host: &str, format: &str, extra: &[&str]| {
+        let out = compat()
+            .env_remove("COMPAT_INDEX_URL")
+            .env_remove("PIP_INDEX_URL")
+            .env("PIP_CONFIG_FILE", "/dev/null")
+            .args(["risk", "--offline", "--format", format, "--python"])
+            .arg(fixture("envs/good-cu124"))
+            .arg("--host")
+            .arg(fixture(&format!("hosts/{host}.toml")))
+            .args(extra)
+            .output()
+            .expect("runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let advisory_rows = |text: &str| -> Vec<serde_json::Value> {
+        let v: serde_json::Value = serde_json::from_str(text).expect("json");
+        v["rows"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r.get("advisory").is_some())
+            .cloned()
+            .collect()
+    };
+    let (code, text) = run("rtx5090-570", "json", &[]);
+    assert_eq!(code, Some(1), "{text}");
+    let rows = advisory_rows(&text);
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    let row = &rows[0];
+    assert_eq!(row["advisory"], "COMPAT-2026-0027");
+    assert_eq!(row["level"], "high");
+    assert_eq!(row["libraries"][0], "torch");
+    assert!(row["risk"]
+        .as_str()
+        .is_some_and(|s| s.contains("no kernel image is available")));
+    assert!(row["mitigation"]
+        .as_str()
+        .is_some_and(|s| s.contains("12.8")));
+    let evidence = row["evidence"].to_string();
+    assert!(
+        evidence.contains("sm_120") && evidence.contains("12.4"),
+        "{evidence}"
+    );
+    assert!(row["sources"].as_array().is_some_and(|s| !s.is_empty()));
+    let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(v["highest"], "high");
+
+    for format in ["table", "markdown"] {
+        let (code, text) = run("rtx5090-570", format, &[]);
+        assert_eq!(code, Some(1), "{format}");
+        assert!(text.contains("COMPAT-2026-0027"), "{format}: {text}");
+        assert!(text.contains("torch 2.7 or newer"), "{format}: {text}");
+    }
+
+    let (code, text) = run("rtx5090-570", "json", &["--ignore", "COMPAT-2026-0027"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(advisory_rows(&text).is_empty());
+    let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(v["ignored_advisories"][0]["id"], "COMPAT-2026-0027");
+    let (_, table) = run("rtx5090-570", "table", &["--ignore", "COMPAT-2026-0027"]);
+    assert!(
+        table.contains("ignored advisory COMPAT-2026-0027"),
+        "{table}"
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("compat.toml");
+    std::fs::write(
+        &config,
+        "[[advisories.ignore]]\nid = \"COMPAT-2026-0027\"\nreason = \"the 5090 nodes get a cu128 image next week\"\n",
+    )
+    .expect("write");
+    let (code, text) = run(
+        "rtx5090-570",
+        "json",
+        &["--config", &config.display().to_string()],
+    );
+    assert_eq!(code, Some(0), "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(
+        v["ignored_advisories"][0]["reason"],
+        "the 5090 nodes get a cu128 image next week"
+    );
+
+    let (code, unknown) = run("rtx5090-570", "json", &["--ignore", "COMPAT-1999-0001"]);
+    assert_eq!(code, Some(2), "{unknown}");
+
+    let (_, text) = run("h100-550", "json", &[]);
+    assert!(advisory_rows(&text).is_empty());
+}
