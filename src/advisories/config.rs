@@ -18,7 +18,6 @@ use toml::Spanned;
 
 use super::load::{Database, LoadError};
 use super::model::{Ignore, IgnoreEntry};
-use crate::model::line_col;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -43,14 +42,7 @@ struct IgnoreDoc {
 }
 
 fn at(text: &str, origin: &str, span: Range<usize>, message: String, hint: &str) -> LoadError {
-    let (line, column) = line_col(text, span.start);
-    LoadError {
-        origin: origin.to_string(),
-        line,
-        column,
-        message,
-        hint: hint.to_string(),
-    }
+    LoadError::at(text, origin, span, message, hint)
 }
 
 /// The ignore list of the config file `text` (read from `origin`), checked against `db`.

@@ -12,7 +12,7 @@ use pep440_rs::VersionSpecifiers;
 use toml::Spanned;
 
 use super::model::*;
-use crate::model::{line_col, normalize};
+use crate::model::{line_col, normalize, span_start, TomlFault};
 
 /// A database file that cannot be used, with the place in it that is at fault.
 #[derive(Debug, thiserror::Error)]
@@ -155,28 +155,36 @@ pub fn load_file(path: &Path) -> Result<Database, LoadError> {
     load_many([(origin.as_str(), text.as_str())])
 }
 
-fn at(text: &str, origin: &str, span: Range<usize>, message: String, hint: &str) -> LoadError {
-    let (line, column) = line_col(text, span.start);
-    LoadError {
-        origin: origin.to_string(),
-        line,
-        column,
-        message,
-        hint: hint.to_string(),
+impl LoadError {
+    /// The error at `span` of `text` (read from `origin`).
+    pub fn at(text: &str, origin: &str, span: Range<usize>, message: String, hint: &str) -> Self {
+        let (line, column) = span_start(text, Some(span));
+        LoadError {
+            origin: origin.to_string(),
+            line,
+            column,
+            message,
+            hint: hint.to_string(),
+        }
     }
+}
+
+fn at(text: &str, origin: &str, span: Range<usize>, message: String, hint: &str) -> LoadError {
+    LoadError::at(text, origin, span, message, hint)
 }
 
 fn parse(text: &str, origin: &str) -> Result<FamilyDoc, LoadError> {
     toml::from_str(text).map_err(|e| {
         let msg = e.message().trim().to_string();
-        let hint = if msg.contains("unknown field") {
-            "remove the key or fix its spelling; the schema is in docs/advisories.md"
-        } else if msg.contains("missing field") {
-            "add the missing key; the schema is in docs/advisories.md"
-        } else if msg.contains("unknown variant") {
-            "use one of the values listed in the message (docs/advisories.md lists the condition kinds)"
-        } else {
-            "fix the TOML at this place"
+        let hint = match TomlFault::of(&msg) {
+            TomlFault::UnknownKey => {
+                "remove the key or fix its spelling; the schema is in docs/advisories.md"
+            }
+            TomlFault::MissingKey => "add the missing key; the schema is in docs/advisories.md",
+            TomlFault::UnknownValue => {
+                "use one of the values listed in the message (docs/advisories.md lists the condition kinds)"
+            }
+            TomlFault::Other => "fix the TOML at this place",
         };
         at(text, origin, e.span().unwrap_or(0..0), msg, hint)
     })
@@ -201,51 +209,103 @@ fn valid_name(name: &str) -> bool {
         && name.ends_with(|c: char| c.is_ascii_alphanumeric())
 }
 
+/// The file an advisory is read from, for errors at a place in it.
+struct Src<'a> {
+    text: &'a str,
+    origin: &'a str,
+}
+
+impl Src<'_> {
+    fn err(&self, span: Range<usize>, message: String, hint: &str) -> LoadError {
+        at(self.text, self.origin, span, message, hint)
+    }
+
+    fn place(&self, span: Range<usize>) -> String {
+        let (l, c) = line_col(self.text, span.start);
+        format!("{}:{l}:{c}", self.origin)
+    }
+
+    fn spec(&self, s: &Spanned<String>) -> Result<VersionSpecifiers, LoadError> {
+        VersionSpecifiers::from_str(s.get_ref()).map_err(|e| {
+            self.err(
+                s.span(),
+                format!("bad PEP 440 specifier `{}`: {e}", s.get_ref()),
+                "write a specifier such as `>=2.0,<2.3` or `==0.19.*`",
+            )
+        })
+    }
+
+    fn name(&self, n: &str, span: Range<usize>) -> Result<String, LoadError> {
+        if valid_name(n) {
+            Ok(normalize(n))
+        } else {
+            Err(self.err(
+                span,
+                format!("`{n}` is not a package name"),
+                "use the distribution name (letters, digits, `-`, `_`, `.`)",
+            ))
+        }
+    }
+}
+
+/// The packages an advisory names (its own, its conditions', its rows'), each with the place.
+type Named = Vec<(String, Range<usize>)>;
+
 fn advisory(
     a: &AdvisoryDoc,
     family: &str,
     text: &str,
     origin: &str,
 ) -> Result<Advisory, LoadError> {
-    let err =
-        |span: Range<usize>, message: String, hint: &str| at(text, origin, span, message, hint);
+    let src = Src { text, origin };
     let id = a.id.get_ref().clone();
     if !valid_id(&id) {
-        return Err(err(
+        return Err(src.err(
             a.id.span(),
             format!("bad advisory id `{id}`"),
             "ids look like COMPAT-2024-0001 (year, then a number from 0001)",
         ));
     }
-    let package_name = a.package.get_ref();
-    if !valid_name(package_name) {
-        return Err(err(
-            a.package.span(),
-            format!("`{package_name}` is not a package name"),
-            "use the distribution name (letters, digits, `-`, `_`, `.`)",
-        ));
-    }
-    let package = normalize(package_name);
-    let spec = |s: &Spanned<String>| {
-        VersionSpecifiers::from_str(s.get_ref()).map_err(|e| {
-            err(
-                s.span(),
-                format!("bad PEP 440 specifier `{}`: {e}", s.get_ref()),
-                "write a specifier such as `>=2.0,<2.3` or `==0.19.*`",
-            )
-        })
-    };
-    let affected = spec(&a.affected)?;
+    let package = src.name(a.package.get_ref(), a.package.span())?;
+    let affected = src.spec(&a.affected)?;
+    let mut named: Named = vec![(package.clone(), a.package.span())];
+    let (conditions, has_table) = conditions(&src, a, &mut named)?;
+    let rows = companion_rows(&src, a, has_table, &mut named)?;
+    let checked = sources_and_texts(&src, a, &id)?;
+    let tests = tests(&src, a, &id, &named)?;
+    Ok(Advisory {
+        id,
+        family: family.to_string(),
+        title: a.title.clone(),
+        package,
+        affected,
+        affected_text: a.affected.get_ref().clone(),
+        conditions,
+        rows,
+        symptom: a.symptom.trim().to_string(),
+        fix: a.fix.trim().to_string(),
+        sources: a.sources.iter().map(|s| s.get_ref().clone()).collect(),
+        checked,
+        note: a.note.as_ref().map(|n| n.trim().to_string()),
+        origin: src.place(a.id.span()),
+        tests,
+    })
+}
 
-    // Conditions, and the packages they name.
-    let mut named: Vec<(String, Range<usize>)> = vec![(package.clone(), a.package.span())];
-    let mut conditions = Vec::new();
+/// The conditions with their specifiers and globs parsed, adding the packages they name to
+/// `named`; and whether one of them is the companion table.
+fn conditions(
+    src: &Src<'_>,
+    a: &AdvisoryDoc,
+    named: &mut Named,
+) -> Result<(Vec<Compiled>, bool), LoadError> {
+    let mut out = Vec::new();
     let mut has_table = false;
     for c in &a.conditions {
         let span = c.span();
         let bad_spec = |s: &str| {
             VersionSpecifiers::from_str(s).map_err(|e| {
-                err(
+                src.err(
                     span.clone(),
                     format!("bad PEP 440 specifier `{s}`: {e}"),
                     "write a specifier such as `>=2.0,<2.3`",
@@ -254,23 +314,12 @@ fn advisory(
         };
         let bad_glob = |g: &str| {
             glob::Pattern::new(g).map_err(|e| {
-                err(
+                src.err(
                     span.clone(),
                     format!("bad glob `{g}`: {e}"),
                     "globs use `*`, `?` and `[...]`",
                 )
             })
-        };
-        let check_name = |n: &str| {
-            if valid_name(n) {
-                Ok(normalize(n))
-            } else {
-                Err(err(
-                    span.clone(),
-                    format!("`{n}` is not a package name"),
-                    "use the distribution name (letters, digits, `-`, `_`, `.`)",
-                ))
-            }
         };
         let (spec, glob) = match c.get_ref() {
             Condition::Package {
@@ -279,36 +328,30 @@ fn advisory(
                 local,
                 ..
             } => {
-                named.push((check_name(name)?, span.clone()));
+                named.push((src.name(name, span.clone())?, span.clone()));
                 (
                     version.as_deref().map(bad_spec).transpose()?,
                     local.as_deref().map(bad_glob).transpose()?,
                 )
             }
-            Condition::Missing { name } => {
-                named.push((check_name(name)?, span.clone()));
+            Condition::Missing { name: n }
+            | Condition::BuildMismatch { package: n, .. }
+            | Condition::PrereleaseBelowFloor { on: n } => {
+                named.push((src.name(n, span.clone())?, span.clone()));
                 (None, None)
             }
             Condition::TorchCuda { version } => (Some(bad_spec(version)?), None),
             Condition::Gpu { capability } => (Some(bad_spec(capability)?), None),
             Condition::Env { var, matches } => {
                 if var.is_empty() {
-                    return Err(err(span, "empty variable name".into(), "name the variable"));
+                    return Err(src.err(span, "empty variable name".into(), "name the variable"));
                 }
                 (None, matches.as_deref().map(bad_glob).transpose()?)
             }
             Condition::LibraryOnPath { file, .. } => (None, Some(bad_glob(file)?)),
-            Condition::BuildMismatch { package: p, .. } => {
-                named.push((check_name(p)?, span.clone()));
-                (None, None)
-            }
-            Condition::PrereleaseBelowFloor { on } => {
-                named.push((check_name(on)?, span.clone()));
-                (None, None)
-            }
             Condition::Platform { system, machine } => {
                 if system.is_none() && machine.is_none() {
-                    return Err(err(
+                    return Err(src.err(
                         span,
                         "a platform condition names neither system nor machine".into(),
                         "add system = \"Linux\" and/or machine = \"x86_64\"",
@@ -322,17 +365,26 @@ fn advisory(
                 (None, None)
             }
         };
-        conditions.push(Compiled {
+        out.push(Compiled {
             raw: c.get_ref().clone(),
             spec,
             glob,
         });
     }
+    Ok((out, has_table))
+}
 
-    // The companion table.
+/// The `[[advisory.row]]` companion table (present exactly when a `companion_table` condition
+/// is), adding the companions to `named`.
+fn companion_rows(
+    src: &Src<'_>,
+    a: &AdvisoryDoc,
+    has_table: bool,
+    named: &mut Named,
+) -> Result<Vec<Row>, LoadError> {
     if has_table == a.rows.is_empty() {
         let span = a.rows.first().map(|r| r.span()).unwrap_or(a.id.span());
-        return Err(err(
+        return Err(src.err(
             span,
             "a companion table needs both `kind = \"companion_table\"` and `[[advisory.row]]` rows"
                 .into(),
@@ -343,25 +395,25 @@ fn advisory(
     for r in &a.rows {
         let map = r.get_ref();
         let Some(anchor) = map.get("anchor") else {
-            return Err(err(
+            return Err(src.err(
                 r.span(),
                 "a row without `anchor`".into(),
                 "each row says which versions of the affected package it is for: anchor = \"2.4.*\"",
             ));
         };
         let anchor_text = anchor.get_ref().clone();
-        let anchor_spec = spec(anchor)?;
+        let anchor_spec = src.spec(anchor)?;
         let mut companions = Vec::new();
         for (name, s) in map.iter().filter(|(k, _)| k.as_str() != "anchor") {
             if !valid_name(name) {
-                return Err(err(
+                return Err(src.err(
                     s.span(),
                     format!("`{name}` is not a package name"),
                     "row keys are package names",
                 ));
             }
             named.push((normalize(name), s.span()));
-            companions.push((normalize(name), spec(s)?, s.get_ref().clone()));
+            companions.push((normalize(name), src.spec(s)?, s.get_ref().clone()));
         }
         rows.push(Row {
             anchor: anchor_spec,
@@ -369,10 +421,14 @@ fn advisory(
             companions,
         });
     }
+    Ok(rows)
+}
 
-    // Sources, date, texts.
+/// Checks the sources (https URLs, at least one), the texts (not empty) and the `checked` date;
+/// returns the date as `YYYY-MM-DD`.
+fn sources_and_texts(src: &Src<'_>, a: &AdvisoryDoc, id: &str) -> Result<String, LoadError> {
     if a.sources.is_empty() {
-        return Err(err(
+        return Err(src.err(
             a.id.span(),
             format!("advisory `{id}` has no sources"),
             "every advisory cites the threads, notes or changelogs it rests on",
@@ -380,7 +436,7 @@ fn advisory(
     }
     for s in &a.sources {
         if !s.get_ref().starts_with("https://") || s.get_ref().contains(char::is_whitespace) {
-            return Err(err(
+            return Err(src.err(
                 s.span(),
                 format!("`{}` is not an https URL", s.get_ref()),
                 "sources are URLs of public pages",
@@ -391,7 +447,7 @@ fn advisory(
     let checked_text = match (&checked.date, &checked.time) {
         (Some(d), None) => d.to_string(),
         _ => {
-            return Err(err(
+            return Err(src.err(
                 a.checked.span(),
                 "`checked` must be a date without a time".into(),
                 "write checked = 2026-12-01",
@@ -404,21 +460,29 @@ fn advisory(
         ("fix", &a.fix),
     ] {
         if t.trim().is_empty() {
-            return Err(err(
+            return Err(src.err(
                 a.id.span(),
                 format!("advisory `{id}` has an empty {what}"),
                 "say it in a sentence",
             ));
         }
     }
+    Ok(checked_text)
+}
 
-    // Tests: at least one hit and one near miss; every package they name must be named by the
-    // advisory, and every package the advisory names must appear in some test.
+/// The tests as facts: at least one hit and one near miss; every package the advisory names
+/// must appear in some test, and every package a test installs must be named by the advisory.
+fn tests(
+    src: &Src<'_>,
+    a: &AdvisoryDoc,
+    id: &str,
+    named: &Named,
+) -> Result<Vec<TestCase>, LoadError> {
     let mut tests = Vec::new();
     for t in &a.tests {
         let doc = t.get_ref();
         let facts = doc.facts().map_err(|m| {
-            err(
+            src.err(
                 t.span(),
                 format!("test {m}"),
                 "add the package to the test's `packages`",
@@ -428,15 +492,12 @@ fn advisory(
             expect: doc.expect,
             name: doc.name.clone(),
             facts,
-            origin: {
-                let (l, c) = line_col(text, t.span().start);
-                format!("{origin}:{l}:{c}")
-            },
+            origin: src.place(t.span()),
         });
     }
     for want in [Expect::Hit, Expect::Miss] {
         if !tests.iter().any(|t| t.expect == want) {
-            return Err(err(
+            return Err(src.err(
                 a.id.span(),
                 format!("advisory `{id}` has no `expect = \"{want:?}\"` test").to_lowercase(),
                 "add [[advisory.test]] environments: one that triggers it, one near miss that must not",
@@ -447,9 +508,9 @@ fn advisory(
         .iter()
         .flat_map(|t| t.facts.packages.keys().map(|k| (k.as_str(), ())))
         .collect();
-    for (n, span) in &named {
+    for (n, span) in named {
         if !in_tests.contains_key(n.as_str()) {
-            return Err(err(
+            return Err(src.err(
                 span.clone(),
                 format!(
                     "package `{n}` is named here but installed in none of the advisory's tests"
@@ -465,32 +526,14 @@ fn advisory(
         .any(|c| matches!(c.get_ref(), Condition::PrereleaseBelowFloor { .. }));
     for n in in_tests.keys() {
         if !open && !named.iter().any(|(m, _)| m == n) && !is_context(n) {
-            return Err(err(
+            return Err(src.err(
                 a.id.span(),
                 format!("a test of `{id}` installs `{n}`, which the advisory names nowhere"),
                 "remove it from the test, or name it in a condition",
             ));
         }
     }
-
-    let (l, c) = line_col(text, a.id.span().start);
-    Ok(Advisory {
-        id,
-        family: family.to_string(),
-        title: a.title.clone(),
-        package,
-        affected,
-        affected_text: a.affected.get_ref().clone(),
-        conditions,
-        rows,
-        symptom: a.symptom.trim().to_string(),
-        fix: a.fix.trim().to_string(),
-        sources: a.sources.iter().map(|s| s.get_ref().clone()).collect(),
-        checked: checked_text,
-        note: a.note.as_ref().map(|n| n.trim().to_string()),
-        origin: format!("{origin}:{l}:{c}"),
-        tests,
-    })
+    Ok(tests)
 }
 
 /// Packages a test may install without the advisory naming them: torch, whose CUDA build and

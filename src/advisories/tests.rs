@@ -296,7 +296,8 @@ fn loader_errors_point_at_the_place() {
     assert_eq!(two.origin, "matrices/advisories/y.toml");
 }
 
-/// docs/advisories.md lists every advisory with every one of its sources.
+/// docs/advisories.md lists every advisory with its title, affected range and every one of its
+/// sources, and lists no id the database lacks.
 #[test]
 fn the_doc_lists_every_advisory_and_source() {
     let doc =
@@ -307,6 +308,16 @@ fn the_doc_lists_every_advisory_and_source() {
             .lines()
             .find(|l| l.starts_with(&format!("| {} |", a.id)))
             .unwrap_or_else(|| panic!("{} is not in the table of docs/advisories.md", a.id));
+        assert!(
+            line.contains(&format!("| {} |", a.title)),
+            "{}: the doc's title is not the database's",
+            a.id
+        );
+        assert!(
+            line.contains(&format!("`{} {}`", a.package, a.affected_text)),
+            "{}: the doc's affected range is not the database's",
+            a.id
+        );
         for s in &a.sources {
             assert!(
                 line.contains(s.as_str()),
@@ -314,6 +325,14 @@ fn the_doc_lists_every_advisory_and_source() {
                 a.id
             );
         }
+    }
+    let db = db();
+    for line in doc.lines().filter(|l| l.starts_with("| COMPAT-")) {
+        let id = line.split('|').nth(1).unwrap_or("").trim();
+        assert!(
+            db.get(id).is_some(),
+            "the doc lists {id}, which the database lacks"
+        );
     }
 }
 

@@ -1,14 +1,17 @@
 //! `compat risk`: the matrix's risk table with evidence gathered now (installed versions, the
 //! package index, the driver). The rules are `risk`'s; this file asks the index and hands its
-//! answers over.
+//! answers over, with the advisories that bite (each a row of its own; `--ignore ID` and
+//! `compat.toml`'s ignore list as in `compat check`).
 
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 
+use super::advisories::{ignores, ConfigArg};
 use super::args::{IndexArgs, MatrixArg, OutputArgs, TargetArgs};
-use super::{exit, output};
+use super::{exit, output, Hint};
 use crate::matrix::RiskLevel;
+use crate::model::Vars;
 use crate::report;
 use crate::risk;
 
@@ -28,6 +31,11 @@ pub struct RiskArgs {
     pub fail_on: RiskLevel,
     #[command(flatten)]
     pub output: OutputArgs,
+    /// Set an advisory aside (repeatable); it is still listed, as ignored.
+    #[arg(long, value_name = "ID")]
+    pub ignore: Vec<String>,
+    #[command(flatten)]
+    pub config: ConfigArg,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -43,10 +51,15 @@ pub enum RiskFormat {
 pub fn run(args: &RiskArgs) -> anyhow::Result<ExitCode> {
     let matrix = args.matrix.load()?;
     let (host, env) = args.target.facts(false)?;
+    let db = crate::advisories::builtin().hint("the built-in advisory database is broken")?;
+    let ignore = ignores(&db, &args.config, &args.ignore)?;
+    let local = args.target.host.host.is_none().then(Vars::from_process);
+    let adv_facts = crate::advisories::facts_from_env(&env, &host, local.as_ref(), &db);
+    let (hits, ignored) = ignore.split(db.evaluate(&adv_facts, &crate::advisories::Ignore::none()));
     let (client, choice) = args.index.client(&env.interpreter)?;
     let desc = args.index.describe(&choice);
     let facts = risk::index_facts(client.projects(&risk::projects_to_ask(&matrix)));
-    let report = risk::assess(
+    let mut report = risk::assess(
         &matrix,
         &env,
         &host,
@@ -55,6 +68,7 @@ pub fn run(args: &RiskArgs) -> anyhow::Result<ExitCode> {
         &desc,
         jiff::Timestamp::now(),
     );
+    report.add_advisories(hits, ignored);
     let text = match args.format {
         RiskFormat::Table => report::risk::render_table(&report),
         RiskFormat::Json => report::to_json("risk report", &report)?,

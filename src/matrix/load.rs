@@ -2,12 +2,11 @@
 //! then the checks only compat can make ([`super::validate`]), each error pointing at
 //! `file:line:column` with a hint.
 
-use std::ops::Range;
 use std::path::Path;
 
 use super::model::*;
 use super::validate::validate;
-use crate::model::line_col;
+use crate::model::{line_col, span_start, TomlFault};
 
 /// A matrix that cannot be used, with the place in the file that is at fault.
 #[derive(Debug, thiserror::Error)]
@@ -90,20 +89,15 @@ pub fn load_file(path: &Path) -> Result<Matrix, LoadError> {
 
 /// Parses and validates matrix text; `origin` names it in errors.
 pub fn load_str(text: &str, origin: &str) -> Result<Matrix, LoadError> {
-    let at = |span: Option<Range<usize>>| span.map(|s| line_col(text, s.start)).unwrap_or((1, 1));
     let doc: MatrixDoc = toml::from_str(text).map_err(|e| {
         let message = e.message().trim().to_string();
-        // toml's errors have no kind to match on: the hint is chosen by the message's words.
-        let hint = if message.contains("unknown field") {
-            "remove the key or fix its spelling; the schema is described in matrices/llm-compression.toml"
-        } else if message.contains("missing field") {
-            "add the missing key; the schema is described in matrices/llm-compression.toml"
-        } else if message.contains("unknown variant") {
-            "use one of the values listed in the message"
-        } else {
-            "fix the TOML syntax at this place"
+        let hint = match TomlFault::of(&message) {
+            TomlFault::UnknownKey => "remove the key or fix its spelling; the schema is described in matrices/llm-compression.toml",
+            TomlFault::MissingKey => "add the missing key; the schema is described in matrices/llm-compression.toml",
+            TomlFault::UnknownValue => "use one of the values listed in the message",
+            TomlFault::Other => "fix the TOML syntax at this place",
         };
-        let (line, column) = at(e.span());
+        let (line, column) = span_start(text, e.span());
         LoadError {
             origin: origin.to_string(),
             line,
@@ -114,7 +108,7 @@ pub fn load_str(text: &str, origin: &str) -> Result<Matrix, LoadError> {
         }
     })?;
     let specs = validate(&doc).map_err(|v| {
-        let (line, column) = at(Some(v.span));
+        let (line, column) = span_start(text, Some(v.span));
         LoadError {
             origin: origin.to_string(),
             line,

@@ -2,7 +2,7 @@
 //! serialised).
 
 use crate::matrix::RiskLevel;
-use crate::risk::RiskReport;
+use crate::risk::{RiskReport, RiskRow};
 
 fn lvl(l: Option<RiskLevel>) -> &'static str {
     match l {
@@ -32,19 +32,44 @@ pub fn render_table(r: &RiskReport) -> String {
             lvl(row.level).to_string(),
             row.subject.clone(),
             format!("{}\nmitigation: {}", row.risk, row.mitigation),
-            row.fired
-                .iter()
-                .map(|f| format!("{} ({}): {}", f.rule, lvl(Some(f.level)), f.because))
-                .collect::<Vec<_>>()
-                .join("\n"),
+            fired_lines(row, |f| {
+                format!("{} ({}): {}", f.rule, lvl(Some(f.level)), f.because)
+            })
+            .join("\n"),
             row.evidence.join("\n"),
         ]);
     }
     format!(
-        "Risk assessment (index: {})\n{t}\nhighest: {}\n",
+        "Risk assessment (index: {})\n{t}\nhighest: {}\n{}",
         r.index,
-        lvl(r.highest)
+        lvl(r.highest),
+        ignored_lines(r)
+            .iter()
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
     )
+}
+
+/// What set a row's level: the rules that fired, or for an advisory row its id.
+fn fired_lines(row: &RiskRow, rule: impl Fn(&crate::risk::Fired) -> String) -> Vec<String> {
+    let mut out: Vec<String> = row.fired.iter().map(rule).collect();
+    if let Some(id) = &row.advisory {
+        out.push(format!("advisory {id} ({})", lvl(row.level)));
+    }
+    out
+}
+
+/// One line per ignored advisory hit, with the reason given.
+fn ignored_lines(r: &RiskReport) -> Vec<String> {
+    r.ignored_advisories
+        .iter()
+        .map(|i| {
+            format!(
+                "ignored advisory {} ({} {}): {}",
+                i.hit.id, i.hit.package, i.hit.version, i.reason
+            )
+        })
+        .collect()
 }
 
 pub fn render_markdown(r: &RiskReport) -> String {
@@ -58,14 +83,21 @@ pub fn render_markdown(r: &RiskReport) -> String {
             esc(&row.subject),
             esc(&row.risk),
             esc(&row.mitigation),
-            esc(&row
-                .fired
-                .iter()
-                .map(|f| format!("`{}` ({}): {}", f.rule, lvl(Some(f.level)), f.because))
-                .collect::<Vec<_>>()
-                .join("<br>")),
+            esc(&fired_lines(row, |f| format!(
+                "`{}` ({}): {}",
+                f.rule,
+                lvl(Some(f.level)),
+                f.because
+            ))
+            .join("<br>")),
             esc(&row.evidence.join("<br>"))
         ));
+    }
+    for l in ignored_lines(r) {
+        o.push_str(&format!("\n- {}", esc(&l)));
+    }
+    if !r.ignored_advisories.is_empty() {
+        o.push('\n');
     }
     o
 }

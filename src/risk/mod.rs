@@ -7,7 +7,9 @@
 //! releases (drift, pre-release-only, staleness, yanked), the driver's headroom for the matrix's
 //! CUDA target, native libraries built for a CUDA the driver cannot run, and whether the
 //! mitigations the seed names are installed. The row's level is the highest level of the rules
-//! that fired, and the table shows which fired. A row's `topic` (`cuda`, `external-service`)
+//! that fired, and the table shows which fired. Every advisory that bites (matrices/advisories,
+//! evaluated by the caller) adds a row of its own at [`ADVISORY_LEVEL`] with its id, evidence,
+//! symptom and fix ([`RiskReport::add_advisories`]). A row's `topic` (`cuda`, `external-service`)
 //! says which of the topic rules apply to it.
 //!
 //! | file | what |
@@ -27,6 +29,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::advisories::{Hit, IgnoredHit};
 use crate::env::PythonEnv;
 use crate::index::{FetchSource, IndexError, Project};
 use crate::knowledge::{Knowledge, RiskRuleId};
@@ -110,6 +113,13 @@ pub struct RiskRow {
     pub level: Option<RiskLevel>,
     pub fired: Vec<Fired>,
     pub evidence: Vec<String>,
+    /// The advisory id, for the rows an advisory hit adds (matrices/advisories): their level is
+    /// [`ADVISORY_LEVEL`], `risk` is the symptom and `mitigation` the fix.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub advisory: Option<String>,
+    /// The advisory's sources (URLs), on advisory rows.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -118,6 +128,35 @@ pub struct RiskReport {
     pub index: String,
     pub rows: Vec<RiskRow>,
     pub highest: Option<RiskLevel>,
+    /// Advisory hits an ignore list (`--ignore`, `compat.toml`) set aside, each with its
+    /// reason; they add no row and do not count towards `highest`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ignored_advisories: Vec<IgnoredHit>,
+}
+
+/// The level of a row an advisory hit adds: a hit is a breakage someone reported, not a drift.
+pub const ADVISORY_LEVEL: RiskLevel = RiskLevel::High;
+
+impl RiskReport {
+    /// Adds one row per advisory hit (level [`ADVISORY_LEVEL`], with the advisory's id,
+    /// evidence, symptom, fix and sources) and keeps the ignored hits beside the rows;
+    /// `highest` is recomputed.
+    pub fn add_advisories(&mut self, hits: Vec<Hit>, ignored: Vec<IgnoredHit>) {
+        self.rows.extend(hits.into_iter().map(|h| RiskRow {
+            subject: format!("advisory {}: {}", h.id, h.title),
+            libraries: vec![h.package],
+            risk: h.symptom,
+            mitigation: h.fix,
+            claimed_level: None,
+            level: Some(ADVISORY_LEVEL),
+            fired: Vec::new(),
+            evidence: h.evidence,
+            advisory: Some(h.id),
+            sources: h.sources,
+        }));
+        self.ignored_advisories.extend(ignored);
+        self.highest = self.rows.iter().filter_map(|r| r.level).max();
+    }
 }
 
 /// What the rules read.
@@ -178,6 +217,7 @@ pub fn assess(
         index: index_desc.to_string(),
         rows,
         highest,
+        ignored_advisories: Vec::new(),
     }
 }
 
@@ -208,6 +248,8 @@ fn risk_row(facts: &Facts<'_>, r: &Risk) -> RiskRow {
         level,
         fired: found.fired,
         evidence: found.evidence,
+        advisory: None,
+        sources: Vec::new(),
     }
 }
 
@@ -281,6 +323,8 @@ fn mitigation_rows(facts: &Facts<'_>) -> Vec<RiskRow> {
                     .or(Some(RiskLevel::Low)),
                 fired: found.fired,
                 evidence: found.evidence,
+                advisory: None,
+                sources: Vec::new(),
             });
         }
     }
