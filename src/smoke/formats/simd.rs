@@ -126,7 +126,7 @@ fn groups(batch: usize) -> impl Iterator<Item = (usize, usize)> {
     let mut start = 0;
     std::iter::from_fn(move || {
         let left = batch - start;
-        let g = [8, 4, 2, 1].into_iter().find(|g| *g <= left)?;
+        let g = [MAX_GROUP, 4, 2, 1].into_iter().find(|g| *g <= left)?;
         let item = (start, g);
         start += g;
         Some(item)
