@@ -226,9 +226,7 @@ pub fn matmul(
                         let scales: &[f32] = match absmax {
                             Absmax::F32(a) => &a[r * bpr..(r + 1) * bpr],
                             Absmax::Double(d) => {
-                                for (s, v) in decoded.iter_mut().enumerate() {
-                                    *v = d.absmax_at(r * bpr + s);
-                                }
+                                d.decode_into(isa, r * bpr, decoded);
                                 decoded
                             }
                         };

@@ -200,6 +200,24 @@ fn nf4_scalar<const B: usize>(
     acc
 }
 
+/// Double-quantized absmax values decoded as [`super::nf4_dq::DoubleQuant::absmax_at`] does,
+/// bit for bit: `out[j] = code2[q[j]] * scale + offset`, a rounded product then a rounded sum
+/// (never fused), for one run of blocks that shares the second-level `scale`.
+pub fn dq_decode(isa: Isa, q: &[u8], code2: &[f32; 256], scale: f32, offset: f32, out: &mut [f32]) {
+    assert_eq!(q.len(), out.len(), "absmax codes");
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: AVX-512F checked at run time; `q` and `out` have the same length (asserted)
+        // and every index is a u8, inside the 256-entry `code2`.
+        Isa::Avx512 if isa.supported() => unsafe { x86::dq_avx512(q, code2, scale, offset, out) },
+        _ => {
+            for (o, &c) in out.iter_mut().zip(q) {
+                *o = code2[c as usize] * scale + offset;
+            }
+        }
+    }
+}
+
 /// The exact i32 dot products of one int8 weight row with every batch row of `x` (`[batch,
 /// cols]`, `x16` the same values widened to i16, used by the x86 paths).
 pub fn dot_i8_row(isa: Isa, w: &[i8], x: &[i8], x16: &[i16], batch: usize, out: &mut [i32]) {
@@ -341,6 +359,32 @@ mod x86 {
             let h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
             _mm_cvtss_f32(h)
         })
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn dq_avx512(
+        q: &[u8],
+        code2: &[f32; 256],
+        scale: f32,
+        offset: f32,
+        out: &mut [f32],
+    ) {
+        let n = q.len();
+        let full = n - n % 16;
+        let (sv, ov) = (_mm512_set1_ps(scale), _mm512_set1_ps(offset));
+        let mut k = 0;
+        while k < full {
+            let idx = _mm512_cvtepu8_epi32(_mm_loadu_si128(q.as_ptr().add(k) as *const __m128i));
+            let c = _mm512_i32gather_ps::<4>(idx, code2.as_ptr());
+            _mm512_storeu_ps(
+                out.as_mut_ptr().add(k),
+                _mm512_add_ps(_mm512_mul_ps(c, sv), ov),
+            );
+            k += 16;
+        }
+        for j in full..n {
+            out[j] = code2[q[j] as usize] * scale + offset;
+        }
     }
 
     #[target_feature(enable = "avx512f,avx512bw")]
@@ -568,6 +612,27 @@ mod tests {
                         want[b]
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn absmax_decoding_is_bit_exact_on_every_path() {
+        let mut rng = Rng::new(17);
+        let code2: Vec<f32> = crate::smoke::formats::nf4_dq::dynamic_code();
+        let code2: [f32; 256] = code2.try_into().expect("256 values");
+        for n in [0usize, 1, 15, 16, 17, 224, 255, 300] {
+            let q: Vec<u8> = (0..n).map(|_| rng.next_u64() as u8).collect();
+            let (scale, offset) = (rng.normal() * 0.01, rng.normal() * 0.02);
+            let want: Vec<u32> = q
+                .iter()
+                .map(|&c| (code2[c as usize] * scale + offset).to_bits())
+                .collect();
+            for isa in Isa::supported_all() {
+                let mut out = vec![0f32; n];
+                dq_decode(isa, &q, &code2, scale, offset, &mut out);
+                let got: Vec<u32> = out.iter().map(|v| v.to_bits()).collect();
+                assert_eq!(got, want, "{} n {n}", isa.name());
             }
         }
     }
