@@ -216,25 +216,26 @@ pub fn matmul(
         let bpr = cols / BLOCK;
         let isa = simd::Isa::best();
         let xs = simd::Split::new(x, batch, cols);
-        yt.par_chunks_mut(batch.max(1) * ROWS_PER_TASK)
-            .enumerate()
-            .for_each_init(
-                || vec![0f32; bpr],
-                |decoded, (task, outs)| {
-                    for (i, out) in outs.chunks_exact_mut(batch.max(1)).enumerate() {
-                        let r = task * ROWS_PER_TASK + i;
+        let chunk = if batch > 2 { simd::CHUNK_COLS } else { cols };
+        if batch > 0 {
+            yt.par_chunks_mut(batch * ROWS_PER_TASK)
+                .enumerate()
+                .for_each_init(
+                    || vec![0f32; ROWS_PER_TASK * bpr],
+                    |decoded, (task, outs)| {
+                        let (r0, nr) = (task * ROWS_PER_TASK, outs.len() / batch);
                         let scales: &[f32] = match absmax {
-                            Absmax::F32(a) => &a[r * bpr..(r + 1) * bpr],
+                            Absmax::F32(a) => &a[r0 * bpr..(r0 + nr) * bpr],
                             Absmax::Double(d) => {
-                                d.decode_into(isa, r * bpr, decoded);
-                                decoded
+                                d.decode_into(isa, r0 * bpr, &mut decoded[..nr * bpr]);
+                                &decoded[..nr * bpr]
                             }
                         };
-                        let row = &q.packed[r * cols / 2..(r + 1) * cols / 2];
-                        simd::nf4_row(isa, row, scales, &xs, out);
-                    }
-                },
-            );
+                        let rows = &q.packed[r0 * cols / 2..(r0 + nr) * cols / 2];
+                        simd::nf4_rows(isa, rows, scales, &xs, chunk, outs);
+                    },
+                );
+        }
     } else {
         // Blocks straddle rows: the general (slower) path, element by element.
         yt.par_chunks_mut(batch.max(1))

@@ -111,11 +111,6 @@ impl Split {
             batch,
         }
     }
-
-    fn rows(&self, b: usize) -> (&[f32], &[f32]) {
-        let r = b * self.half..(b + 1) * self.half;
-        (&self.even[r.clone()], &self.odd[r])
-    }
 }
 
 /// The largest group of batch rows one pass over a weight row serves.
@@ -133,49 +128,122 @@ fn groups(batch: usize) -> impl Iterator<Item = (usize, usize)> {
     })
 }
 
-/// One NF4 row against every batch row: `out[b] = Σ_blk Σ_j CODE[nibble_j] · scale[blk] ·
-/// x[b][j]` (`row`: `cols / 2` packed bytes, `cols` a multiple of 64; `scales`: one absmax per
-/// block of 64; `out`: one value per batch row).
-pub fn nf4_row(isa: Isa, row: &[u8], scales: &[f32], x: &Split, out: &mut [f32]) {
-    assert_eq!(row.len(), x.half, "NF4 row length");
-    assert_eq!(row.len(), scales.len() * 32, "NF4 blocks per row");
-    assert_eq!(out.len(), x.batch, "NF4 outputs");
-    for (b0, g) in groups(x.batch) {
-        let o = &mut out[b0..b0 + g];
-        match g {
-            8 => nf4_group::<8>(isa, row, scales, x, b0, o),
-            4 => nf4_group::<4>(isa, row, scales, x, b0, o),
-            2 => nf4_group::<2>(isa, row, scales, x, b0, o),
-            _ => nf4_group::<1>(isa, row, scales, x, b0, o),
+/// How many rows one tile multiplies at once: AVX-512 shares each activation load among 2 or 4
+/// rows (4 for batch 1 and 2, 2 for the larger groups, which keep more accumulators); the other
+/// paths take one row at a time.
+fn row_tile(isa: Isa, group: usize) -> usize {
+    match (isa, group) {
+        (Isa::Avx512, 1 | 2) => 4,
+        (Isa::Avx512, _) => 2,
+        _ => 1,
+    }
+}
+
+/// Columns per pass for a batch above 2: the activations of a group of 8 rows over 1024
+/// columns (32 KiB of f32, 16 KiB of i16) stay in the L1 cache while the weights stream by.
+pub const CHUNK_COLS: usize = 1024;
+
+/// NF4 rows against every batch row: `out[r][b] = Σ_blk Σ_j CODE[nibble_j] · scale[blk] ·
+/// x[b][j]`. `packed` holds whole rows of `cols / 2` bytes (`cols = 2 · x.half`, a multiple of
+/// 64), `scales` one absmax per block of 64 of those rows, `out` is `[rows, batch]`. The
+/// columns are taken `chunk` at a time (a multiple of 64), so a large batch's activations stay
+/// in cache.
+pub fn nf4_rows(isa: Isa, packed: &[u8], scales: &[f32], x: &Split, chunk: usize, out: &mut [f32]) {
+    let (half, batch) = (x.half, x.batch);
+    assert!(half % 32 == 0 && chunk % 64 == 0 && chunk > 0, "NF4 blocks");
+    let nr = if half == 0 { 0 } else { packed.len() / half };
+    assert_eq!(packed.len(), nr * half, "NF4 rows");
+    assert_eq!(scales.len() * 32, packed.len(), "NF4 blocks per row");
+    assert_eq!(out.len(), nr * batch, "NF4 outputs");
+    out.fill(0.0);
+    let hc = chunk / 2;
+    for k0 in (0..half).step_by(hc) {
+        let k = k0..(k0 + hc).min(half);
+        for (b0, g) in groups(batch) {
+            let rt = row_tile(isa, g);
+            let mut r = 0;
+            while r < nr {
+                let n = if nr - r >= rt { rt } else { 1 };
+                let t = Tile {
+                    r,
+                    b0,
+                    batch,
+                    k: k.clone(),
+                };
+                match (n, g) {
+                    (4, 1) => nf4_tile::<4, 1>(isa, packed, scales, x, &t, out),
+                    (4, 2) => nf4_tile::<4, 2>(isa, packed, scales, x, &t, out),
+                    (2, 4) => nf4_tile::<2, 4>(isa, packed, scales, x, &t, out),
+                    (2, 8) => nf4_tile::<2, 8>(isa, packed, scales, x, &t, out),
+                    (_, 8) => nf4_tile::<1, 8>(isa, packed, scales, x, &t, out),
+                    (_, 4) => nf4_tile::<1, 4>(isa, packed, scales, x, &t, out),
+                    (_, 2) => nf4_tile::<1, 2>(isa, packed, scales, x, &t, out),
+                    _ => nf4_tile::<1, 1>(isa, packed, scales, x, &t, out),
+                }
+                r += n;
+            }
         }
     }
 }
 
-fn nf4_group<const B: usize>(
+/// Which part of the product a tile computes: rows `r..r + R`, batch rows `b0..b0 + B`, and
+/// the columns `k` (in bytes of a row for NF4, in elements for int8).
+struct Tile {
+    r: usize,
+    b0: usize,
+    /// Batch rows in all (the row stride of `out`).
+    batch: usize,
+    k: std::ops::Range<usize>,
+}
+
+fn nf4_tile<const R: usize, const B: usize>(
+    isa: Isa,
+    packed: &[u8],
+    scales: &[f32],
+    x: &Split,
+    t: &Tile,
+    out: &mut [f32],
+) {
+    let half = x.half;
+    let (k0, k1) = (t.k.start, t.k.end);
+    let rows: [&[u8]; R] = std::array::from_fn(|i| &packed[(t.r + i) * half..][k0..k1]);
+    let sc: [&[f32]; R] = std::array::from_fn(|i| {
+        &scales[((t.r + i) * half + k0) / 32..((t.r + i) * half + k1) / 32]
+    });
+    let xe: [&[f32]; B] = std::array::from_fn(|j| &x.even[(t.b0 + j) * half..][k0..k1]);
+    let xo: [&[f32]; B] = std::array::from_fn(|j| &x.odd[(t.b0 + j) * half..][k0..k1]);
+    let res: [[f32; B]; R] = match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Isa::supported` checked AVX-512F at run time; every slice of the tile has
+        // the same number of bytes or activations (`k1 - k0`, a multiple of 32) and one scale
+        // per 32 bytes, which is all the kernel reads.
+        Isa::Avx512 if isa.supported() => unsafe { x86::nf4_avx512::<R, B>(&rows, &sc, &xe, &xo) },
+        _ => std::array::from_fn(|i| nf4_one::<B>(isa, rows[i], sc[i], &xe, &xo)),
+    };
+    for (i, ri) in res.iter().enumerate() {
+        for (j, v) in ri.iter().enumerate() {
+            out[(t.r + i) * t.batch + t.b0 + j] += v;
+        }
+    }
+}
+
+/// One row on the paths that take one row at a time.
+fn nf4_one<const B: usize>(
     isa: Isa,
     row: &[u8],
     scales: &[f32],
-    x: &Split,
-    b0: usize,
-    out: &mut [f32],
-) {
-    let xe: [&[f32]; B] = std::array::from_fn(|i| x.rows(b0 + i).0);
-    let xo: [&[f32]; B] = std::array::from_fn(|i| x.rows(b0 + i).1);
-    let r: [f32; B] = match isa {
+    xe: &[&[f32]; B],
+    xo: &[&[f32]; B],
+) -> [f32; B] {
+    match isa {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Isa::supported` checked AVX-512F at run time before this ISA is chosen; the
-        // kernel reads `row`, `scales` and each `xe`/`xo` within the lengths asserted in
-        // `nf4_row` (every x half is `row.len()` long).
-        Isa::Avx512 if isa.supported() => unsafe { x86::nf4_avx512::<B>(row, scales, &xe, &xo) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as above, for AVX2 and FMA.
-        Isa::Avx2 if isa.supported() => unsafe { x86::nf4_avx2::<B>(row, scales, &xe, &xo) },
+        // SAFETY: AVX2 and FMA checked at run time; the slices are as in `nf4_tile`.
+        Isa::Avx2 if isa.supported() => unsafe { x86::nf4_avx2::<B>(row, scales, xe, xo) },
         #[cfg(target_arch = "aarch64")]
-        // SAFETY: as above, for NEON.
-        Isa::Neon if isa.supported() => unsafe { arm::nf4_neon::<B>(row, scales, &xe, &xo) },
-        _ => nf4_scalar::<B>(row, scales, &xe, &xo),
-    };
-    out.copy_from_slice(&r);
+        // SAFETY: NEON checked at run time; the slices are as in `nf4_tile`.
+        Isa::Neon if isa.supported() => unsafe { arm::nf4_neon::<B>(row, scales, xe, xo) },
+        _ => nf4_scalar::<B>(row, scales, xe, xo),
+    }
 }
 
 /// The scalar NF4 row: each block's dot product in code units, scaled once by its absmax.
@@ -218,44 +286,95 @@ pub fn dq_decode(isa: Isa, q: &[u8], code2: &[f32; 256], scale: f32, offset: f32
     }
 }
 
-/// The exact i32 dot products of one int8 weight row with every batch row of `x` (`[batch,
-/// cols]`, `x16` the same values widened to i16, used by the x86 paths).
-pub fn dot_i8_row(isa: Isa, w: &[i8], x: &[i8], x16: &[i16], batch: usize, out: &mut [i32]) {
-    let cols = w.len();
+/// The exact i32 dot products of int8 weight rows (`w`: whole rows of `cols` values) with every
+/// batch row of `x` (`[batch, cols]`; `x16` the same values widened to i16, which the x86 paths
+/// read); `out` is `[rows, batch]`. The columns are taken `chunk` at a time (a multiple of 32).
+pub fn dot_i8_rows(
+    isa: Isa,
+    w: &[i8],
+    x: &[i8],
+    x16: &[i16],
+    batch: usize,
+    chunk: usize,
+    out: &mut [i32],
+) {
+    assert!(batch > 0 && x.len() % batch == 0, "int8 inputs");
+    let cols = x.len() / batch;
     assert!(
-        x.len() == batch * cols && x16.len() == x.len(),
+        x16.len() == x.len() && chunk % 32 == 0 && chunk > 0,
         "int8 inputs"
     );
-    assert_eq!(out.len(), batch, "int8 outputs");
-    for (b0, g) in groups(batch) {
-        let o = &mut out[b0..b0 + g];
-        match g {
-            8 => i8_group::<8>(isa, w, x, x16, b0, o),
-            4 => i8_group::<4>(isa, w, x, x16, b0, o),
-            2 => i8_group::<2>(isa, w, x, x16, b0, o),
-            _ => i8_group::<1>(isa, w, x, x16, b0, o),
+    let nr = if cols == 0 {
+        out.len() / batch
+    } else {
+        w.len() / cols
+    };
+    assert!(w.len() == nr * cols && out.len() == nr * batch, "int8 rows");
+    out.fill(0);
+    for k0 in (0..cols.max(1)).step_by(chunk) {
+        let k = k0..(k0 + chunk).min(cols);
+        for (b0, g) in groups(batch) {
+            let rt = row_tile(isa, g);
+            let mut r = 0;
+            while r < nr {
+                let n = if nr - r >= rt { rt } else { 1 };
+                let t = Tile {
+                    r,
+                    b0,
+                    batch,
+                    k: k.clone(),
+                };
+                match (n, g) {
+                    (4, 1) => i8_tile::<4, 1>(isa, w, x, x16, cols, &t, out),
+                    (4, 2) => i8_tile::<4, 2>(isa, w, x, x16, cols, &t, out),
+                    (2, 4) => i8_tile::<2, 4>(isa, w, x, x16, cols, &t, out),
+                    (2, 8) => i8_tile::<2, 8>(isa, w, x, x16, cols, &t, out),
+                    (_, 8) => i8_tile::<1, 8>(isa, w, x, x16, cols, &t, out),
+                    (_, 4) => i8_tile::<1, 4>(isa, w, x, x16, cols, &t, out),
+                    (_, 2) => i8_tile::<1, 2>(isa, w, x, x16, cols, &t, out),
+                    _ => i8_tile::<1, 1>(isa, w, x, x16, cols, &t, out),
+                }
+                r += n;
+            }
         }
     }
 }
 
 #[allow(unused_variables)]
-fn i8_group<const B: usize>(isa: Isa, w: &[i8], x: &[i8], x16: &[i16], b0: usize, out: &mut [i32]) {
-    let cols = w.len();
-    let xs: [&[i8]; B] = std::array::from_fn(|i| &x[(b0 + i) * cols..(b0 + i + 1) * cols]);
-    let xw: [&[i16]; B] = std::array::from_fn(|i| &x16[(b0 + i) * cols..(b0 + i + 1) * cols]);
-    let r: [i32; B] = match isa {
+fn i8_tile<const R: usize, const B: usize>(
+    isa: Isa,
+    w: &[i8],
+    x: &[i8],
+    x16: &[i16],
+    cols: usize,
+    t: &Tile,
+    out: &mut [i32],
+) {
+    let (k0, k1) = (t.k.start, t.k.end);
+    let wr: [&[i8]; R] = std::array::from_fn(|i| &w[(t.r + i) * cols..][k0..k1]);
+    let xs: [&[i8]; B] = std::array::from_fn(|j| &x[(t.b0 + j) * cols..][k0..k1]);
+    let xw: [&[i16]; B] = std::array::from_fn(|j| &x16[(t.b0 + j) * cols..][k0..k1]);
+    let res: [[i32; B]; R] = match isa {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: AVX-512F/BW checked at run time; every `xw` row is `w.len()` long.
-        Isa::Avx512 if isa.supported() => unsafe { x86::i8_avx512::<B>(w, &xw) },
+        // SAFETY: AVX-512F/BW checked at run time; every slice of the tile is `k1 - k0` long.
+        Isa::Avx512 if isa.supported() => unsafe { x86::i8_avx512::<R, B>(&wr, &xw) },
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: AVX2 checked at run time; every `xw` row is `w.len()` long.
-        Isa::Avx2 if isa.supported() => unsafe { x86::i8_avx2::<B>(w, &xw) },
+        // SAFETY: AVX2 checked at run time; every slice of the tile is `k1 - k0` long.
+        Isa::Avx2 if isa.supported() => {
+            std::array::from_fn(|i| unsafe { x86::i8_avx2::<B>(wr[i], &xw) })
+        }
         #[cfg(target_arch = "aarch64")]
-        // SAFETY: NEON checked at run time; every `xs` row is `w.len()` long.
-        Isa::Neon if isa.supported() => unsafe { arm::i8_neon::<B>(w, &xs) },
-        _ => std::array::from_fn(|b| super::int8::dot_i8(w, xs[b])),
+        // SAFETY: NEON checked at run time; every slice of the tile is `k1 - k0` long.
+        Isa::Neon if isa.supported() => {
+            std::array::from_fn(|i| unsafe { arm::i8_neon::<B>(wr[i], &xs) })
+        }
+        _ => std::array::from_fn(|i| std::array::from_fn(|j| super::int8::dot_i8(wr[i], xs[j]))),
     };
-    out.copy_from_slice(&r);
+    for (i, ri) in res.iter().enumerate() {
+        for (j, v) in ri.iter().enumerate() {
+            out[(t.r + i) * t.batch + t.b0 + j] += v;
+        }
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -274,41 +393,62 @@ mod x86 {
         }
     }
 
+    /// `R` NF4 rows against `B` batch rows: each activation load serves every row of the tile.
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn nf4_avx512<const B: usize>(
-        row: &[u8],
-        scales: &[f32],
+    pub unsafe fn nf4_avx512<const R: usize, const B: usize>(
+        rows: &[&[u8]; R],
+        scales: &[&[f32]; R],
         xe: &[&[f32]; B],
         xo: &[&[f32]; B],
-    ) -> [f32; B] {
-        let nc = chains(B);
+    ) -> [[f32; B]; R] {
         let code = _mm512_loadu_ps(CODE.as_ptr());
-        let mut acc = [[_mm512_setzero_ps(); 4]; B];
-        let p = row.as_ptr();
-        for (blk, &s) in scales.iter().enumerate() {
-            let t = _mm512_mul_ps(code, _mm512_set1_ps(s));
+        let mut acc = [[_mm512_setzero_ps(); B]; R];
+        let nblk = scales[0].len();
+        for blk in 0..nblk {
+            let mut t = [code; R];
+            for i in 0..R {
+                t[i] = _mm512_mul_ps(code, _mm512_set1_ps(*scales[i].get_unchecked(blk)));
+            }
             let o = blk * 32;
             for h in 0..2 {
-                let v = _mm512_cvtepu8_epi32(_mm_loadu_si128(p.add(o + 16 * h) as *const __m128i));
-                // vpermps uses the low 4 bits of each index: the low nibble needs no mask
-                let whi = _mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), t);
-                let wlo = _mm512_permutexvar_ps(v, t);
+                let mut whi = [_mm512_setzero_ps(); R];
+                let mut wlo = [_mm512_setzero_ps(); R];
+                for i in 0..R {
+                    let p = rows[i].as_ptr().add(o + 16 * h);
+                    let v = _mm512_cvtepu8_epi32(_mm_loadu_si128(p as *const __m128i));
+                    // vpermps uses the low 4 bits of each index: the low nibble needs no mask
+                    whi[i] = _mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), t[i]);
+                    wlo[i] = _mm512_permutexvar_ps(v, t[i]);
+                }
                 for b in 0..B {
                     let e = _mm512_loadu_ps(xe[b].as_ptr().add(o + 16 * h));
                     let od = _mm512_loadu_ps(xo[b].as_ptr().add(o + 16 * h));
-                    let (c0, c1) = ((2 * h) % nc, (2 * h + 1) % nc);
-                    acc[b][c0] = _mm512_fmadd_ps(whi, e, acc[b][c0]);
-                    acc[b][c1] = _mm512_fmadd_ps(wlo, od, acc[b][c1]);
+                    for i in 0..R {
+                        acc[i][b] = _mm512_fmadd_ps(whi[i], e, acc[i][b]);
+                        acc[i][b] = _mm512_fmadd_ps(wlo[i], od, acc[i][b]);
+                    }
                 }
             }
         }
-        std::array::from_fn(|b| {
-            let mut s = acc[b][0];
-            for c in 1..nc {
-                s = _mm512_add_ps(s, acc[b][c]);
+        let mut out = [[0f32; B]; R];
+        for i in 0..R {
+            for b in 0..B {
+                out[i][b] = _mm512_reduce_add_ps(acc[i][b]);
             }
-            _mm512_reduce_add_ps(s)
-        })
+        }
+        out
+    }
+
+    /// `code[i]` for i in 0..16 from its two 8-entry halves: vpermps on each (low 3 bits), then
+    /// bit 3, moved to the sign bit that blendv reads, picks the half.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn look(tl: __m256, th: __m256, idx: __m256i, bit3_to_sign: __m256i) -> __m256 {
+        _mm256_blendv_ps(
+            _mm256_permutevar8x32_ps(tl, idx),
+            _mm256_permutevar8x32_ps(th, idx),
+            _mm256_castsi256_ps(bit3_to_sign),
+        )
     }
 
     #[target_feature(enable = "avx2,fma")]
@@ -323,15 +463,6 @@ mod x86 {
         let hi8 = _mm256_loadu_ps(CODE.as_ptr().add(8));
         let mut acc = [[_mm256_setzero_ps(); 4]; B];
         let p = row.as_ptr();
-        // code[i] for i in 0..16: vpermps on each half (low 3 bits), then bit 3 picks the half
-        // (moved to the sign bit, which blendv reads)
-        let look = |tl: __m256, th: __m256, idx: __m256i, bit3_to_sign: __m256i| {
-            _mm256_blendv_ps(
-                _mm256_permutevar8x32_ps(tl, idx),
-                _mm256_permutevar8x32_ps(th, idx),
-                _mm256_castsi256_ps(bit3_to_sign),
-            )
-        };
         for (blk, &s) in scales.iter().enumerate() {
             let sv = _mm256_set1_ps(s);
             let (tl, th) = (_mm256_mul_ps(lo8, sv), _mm256_mul_ps(hi8, sv));
@@ -349,7 +480,8 @@ mod x86 {
                 }
             }
         }
-        std::array::from_fn(|b| {
+        let mut out = [0f32; B];
+        for b in 0..B {
             let mut s = acc[b][0];
             for c in 1..nc {
                 s = _mm256_add_ps(s, acc[b][c]);
@@ -357,8 +489,9 @@ mod x86 {
             let h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
             let h = _mm_add_ps(h, _mm_movehl_ps(h, h));
             let h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
-            _mm_cvtss_f32(h)
-        })
+            out[b] = _mm_cvtss_f32(h);
+        }
+        out
     }
 
     #[target_feature(enable = "avx512f")]
@@ -387,33 +520,41 @@ mod x86 {
         }
     }
 
+    /// `R` int8 rows against `B` batch rows, exact: i8 → i16, `pmaddwd` pairs into i32.
     #[target_feature(enable = "avx512f,avx512bw")]
-    pub unsafe fn i8_avx512<const B: usize>(w: &[i8], x16: &[&[i16]; B]) -> [i32; B] {
-        let nc = chains(B);
-        let n = w.len();
+    pub unsafe fn i8_avx512<const R: usize, const B: usize>(
+        w: &[&[i8]; R],
+        x16: &[&[i16]; B],
+    ) -> [[i32; B]; R] {
+        let n = w[0].len();
         let full = n - n % 32;
-        let mut acc = [[_mm512_setzero_si512(); 4]; B];
+        let mut acc = [[_mm512_setzero_si512(); B]; R];
         let mut k = 0;
         while k < full {
-            let wv = _mm512_cvtepi8_epi16(_mm256_loadu_si256(w.as_ptr().add(k) as *const __m256i));
-            let c = (k / 32) % nc;
+            let mut wv = [_mm512_setzero_si512(); R];
+            for i in 0..R {
+                let p = w[i].as_ptr().add(k) as *const __m256i;
+                wv[i] = _mm512_cvtepi8_epi16(_mm256_loadu_si256(p));
+            }
             for b in 0..B {
                 let xv = _mm512_loadu_si512(x16[b].as_ptr().add(k) as *const _);
-                acc[b][c] = _mm512_add_epi32(acc[b][c], _mm512_madd_epi16(wv, xv));
+                for i in 0..R {
+                    acc[i][b] = _mm512_add_epi32(acc[i][b], _mm512_madd_epi16(wv[i], xv));
+                }
             }
             k += 32;
         }
-        std::array::from_fn(|b| {
-            let mut s = acc[b][0];
-            for c in 1..nc {
-                s = _mm512_add_epi32(s, acc[b][c]);
+        let mut out = [[0i32; B]; R];
+        for i in 0..R {
+            for b in 0..B {
+                let mut t = _mm512_reduce_add_epi32(acc[i][b]);
+                for j in full..n {
+                    t += i32::from(w[i][j]) * i32::from(x16[b][j]);
+                }
+                out[i][b] = t;
             }
-            let mut t = _mm512_reduce_add_epi32(s);
-            for j in full..n {
-                t += i32::from(w[j]) * i32::from(x16[b][j]);
-            }
-            t
-        })
+        }
+        out
     }
 
     #[target_feature(enable = "avx2")]
@@ -432,7 +573,8 @@ mod x86 {
             }
             k += 16;
         }
-        std::array::from_fn(|b| {
+        let mut out = [0i32; B];
+        for b in 0..B {
             let mut s = acc[b][0];
             for c in 1..nc {
                 s = _mm256_add_epi32(s, acc[b][c]);
@@ -444,8 +586,9 @@ mod x86 {
             for j in full..n {
                 t += i32::from(w[j]) * i32::from(x16[b][j]);
             }
-            t
-        })
+            out[b] = t;
+        }
+        out
     }
 }
 
@@ -492,7 +635,11 @@ mod arm {
                 }
             }
         }
-        std::array::from_fn(|b| vaddvq_f32(vaddq_f32(acc[b][0], acc[b][1])))
+        let mut out = [0f32; B];
+        for b in 0..B {
+            out[b] = vaddvq_f32(vaddq_f32(acc[b][0], acc[b][1]));
+        }
+        out
     }
 
     #[target_feature(enable = "neon")]
@@ -511,13 +658,15 @@ mod arm {
             }
             k += 16;
         }
-        std::array::from_fn(|b| {
+        let mut out = [0i32; B];
+        for b in 0..B {
             let mut t = vaddvq_s32(acc[b]);
             for j in full..n {
                 t += i32::from(w[j]) * i32::from(x[b][j]);
             }
-            t
-        })
+            out[b] = t;
+        }
+        out
     }
 }
 
@@ -565,52 +714,55 @@ mod tests {
         }
     }
 
-    /// Every supported path against the scalar one, on random rows of 1..40 blocks, batch 1..19
-    /// (every group size and remainder), random bytes (every nibble), scales of mixed sign and
-    /// size; the bound is f32 rounding of `cols + 8` operations of the terms' magnitudes.
+    /// Every supported path against the exact product, on 1..9 random rows (every row tile and
+    /// remainder) of 1..40 blocks, batch 1..19 (every group size and remainder), column chunks
+    /// of 64 to the whole row (every chunk boundary), random bytes (every nibble) and scales of
+    /// mixed sign and size; the bound is f32 rounding of `cols + 8` operations of the terms'
+    /// magnitudes.
     #[test]
-    fn nf4_paths_agree_with_the_scalar_path() {
+    fn nf4_paths_agree_with_the_exact_product() {
         let mut rng = Rng::new(11);
         let isas = Isa::supported_all();
         for case in 0..60 {
             let blocks = 1 + (rng.next_u64() % 40) as usize;
+            let nr = 1 + (rng.next_u64() % 9) as usize;
             let batch = 1 + (case % 19);
             let cols = 64 * blocks;
-            let row: Vec<u8> = (0..cols / 2).map(|_| rng.next_u64() as u8).collect();
-            let scales: Vec<f32> = (0..blocks)
+            let chunk = 64 * (1 + (rng.next_u64() as usize % blocks));
+            let packed: Vec<u8> = (0..nr * cols / 2).map(|_| rng.next_u64() as u8).collect();
+            let scales: Vec<f32> = (0..nr * blocks)
                 .map(|i| if i % 7 == 3 { 0.0 } else { rng.normal() * 0.05 })
                 .collect();
             let x: Vec<f32> = (0..batch * cols).map(|_| rng.normal()).collect();
             let split = Split::new(&x, batch, cols);
-            let mut want = vec![0f32; batch];
-            nf4_row(Isa::Scalar, &row, &scales, &split, &mut want);
-            // the exact product and the magnitude of its terms, in f64
-            for b in 0..batch {
-                let (mut exact, mut terms) = (0f64, 0f64);
-                for k in 0..cols {
-                    let byte = row[k / 2];
-                    let nib = if k % 2 == 0 { byte >> 4 } else { byte & 15 };
-                    let t =
-                        f64::from(CODE[nib as usize] * scales[k / 64]) * f64::from(x[b * cols + k]);
-                    exact += t;
-                    terms += t.abs();
-                }
-                let tol = (cols + 8) as f64 * f64::from(f32::EPSILON) * (terms + 1e-30);
-                assert!(
-                    (f64::from(want[b]) - exact).abs() <= tol,
-                    "scalar {cols} b{b}: {} vs {exact}",
-                    want[b]
-                );
-                for &isa in &isas {
-                    let mut got = vec![0f32; batch];
-                    nf4_row(isa, &row, &scales, &split, &mut got);
-                    assert!(
-                        (f64::from(got[b]) - exact).abs() <= tol,
-                        "{} cols {cols} batch {batch} b{b}: {} vs {exact} (scalar {})",
-                        isa.name(),
-                        got[b],
-                        want[b]
-                    );
+            let outs: Vec<(Isa, Vec<f32>)> = isas
+                .iter()
+                .map(|&isa| {
+                    let mut y = vec![0f32; nr * batch];
+                    nf4_rows(isa, &packed, &scales, &split, chunk, &mut y);
+                    (isa, y)
+                })
+                .collect();
+            for r in 0..nr {
+                for b in 0..batch {
+                    let (mut exact, mut terms) = (0f64, 0f64);
+                    for k in 0..cols {
+                        let byte = packed[r * cols / 2 + k / 2];
+                        let nib = if k % 2 == 0 { byte >> 4 } else { byte & 15 };
+                        let t = f64::from(CODE[nib as usize] * scales[r * blocks + k / 64])
+                            * f64::from(x[b * cols + k]);
+                        exact += t;
+                        terms += t.abs();
+                    }
+                    let tol = (cols + 8) as f64 * f64::from(f32::EPSILON) * (terms + 1e-30);
+                    for (isa, y) in &outs {
+                        let got = f64::from(y[r * batch + b]);
+                        assert!(
+                            (got - exact).abs() <= tol,
+                            "{} {nr}x{cols} chunk {chunk} batch {batch} r{r} b{b}: {got} vs {exact}",
+                            isa.name()
+                        );
+                    }
                 }
             }
         }
@@ -637,15 +789,17 @@ mod tests {
         }
     }
 
-    /// Every supported path gives the scalar path's exact integer, for every length 0..300
-    /// (every tail), batch 1..19, and the extremes -128 and 127.
+    /// Every supported path gives the exact integer, for 1..9 rows, every length 0..300 (every
+    /// tail), chunks of 32 to 320 columns, batch 1..19, and the extremes -128 and 127.
     #[test]
     fn int8_paths_are_exact() {
         let mut rng = Rng::new(13);
         let isas = Isa::supported_all();
         for case in 0..120 {
             let cols = (rng.next_u64() % 300) as usize + usize::from(case == 0) * 4096;
+            let nr = 1 + (rng.next_u64() % 9) as usize;
             let batch = 1 + case % 19;
+            let chunk = 32 * (1 + (rng.next_u64() % 10) as usize);
             let extreme = case % 5 == 0;
             let pick = |r: &mut Rng| {
                 if extreme {
@@ -658,21 +812,28 @@ mod tests {
                     r.next_u64() as i8
                 }
             };
-            let w: Vec<i8> = (0..cols).map(|_| pick(&mut rng)).collect();
+            let w: Vec<i8> = (0..nr * cols).map(|_| pick(&mut rng)).collect();
             let x: Vec<i8> = (0..batch * cols).map(|_| pick(&mut rng)).collect();
             let x16: Vec<i16> = x.iter().map(|&v| i16::from(v)).collect();
-            let want: Vec<i32> = (0..batch)
-                .map(|b| {
-                    w.iter()
+            let mut want = vec![0i32; nr * batch];
+            for r in 0..nr {
+                for b in 0..batch {
+                    want[r * batch + b] = w[r * cols..(r + 1) * cols]
+                        .iter()
                         .zip(&x[b * cols..(b + 1) * cols])
                         .map(|(a, c)| i64::from(*a) * i64::from(*c))
-                        .sum::<i64>() as i32
-                })
-                .collect();
+                        .sum::<i64>() as i32;
+                }
+            }
             for &isa in &isas {
-                let mut got = vec![0i32; batch];
-                dot_i8_row(isa, &w, &x, &x16, batch, &mut got);
-                assert_eq!(got, want, "{} cols {cols} batch {batch}", isa.name());
+                let mut got = vec![0i32; nr * batch];
+                dot_i8_rows(isa, &w, &x, &x16, batch, chunk, &mut got);
+                assert_eq!(
+                    got,
+                    want,
+                    "{} {nr}x{cols} chunk {chunk} batch {batch}",
+                    isa.name()
+                );
             }
         }
     }
