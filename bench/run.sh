@@ -6,10 +6,12 @@
 #   compat check vs `uv pip check` vs `pip check`, on a small (~20) and a large (200+) venv
 #   compat probe (target: 50 ms)
 #   compat smoke --device cpu --level quick (target: 2 s)
-#   the CPU kernels vs candle's Q4_0 / Q4K / Q8_0, when the kernel benchmark is built
+#   the CPU kernels (NF4, NF4-DQ, int8) vs candle's Q4_0 / Q4K / Q8_0 on down_proj and q_proj,
+#   batch 1 and 8: ms, GB/s, share of the measured memory bandwidth, ratio (examples/kernels.rs)
 #
 # usage: bench/run.sh [--runs N] [--quick]
-#   --quick: fewer runs (what .ci/run uses). Needs: target/release/compat (built if missing),
+#   --quick: fewer runs (what .ci/run uses). Needs: target/release/compat and
+#   target/release/examples/kernels (built if missing),
 #   python3 with venv and pip, and an index pip can install from (for the venvs and for uv).
 #   Environments are made once under target/bench/ and reused.
 #
@@ -95,7 +97,7 @@ runs=$smoke_runs
 awk -v c="$smoke" 'BEGIN { printf "%-34s %9.1f ms %12s %12s   target 2000 ms: %s\n", "smoke --level quick (cpu)", c, "", "", (c <= 2000 ? "met" : "missed") }'
 
 # --- kernels ---------------------------------------------------------------------------------
-if [ -x target/release/examples/kernels ]; then
-  echo
-  target/release/examples/kernels
-fi
+kernels=$PWD/target/release/examples/kernels
+[ -x "$kernels" ] || cargo build --release --locked --example kernels
+echo
+if [ "$runs" -le 5 ]; then "$kernels" --quick; else "$kernels"; fi

@@ -14,7 +14,8 @@ use crate::smoke::{self, DeviceChoice, Level, SmokeOptions};
 
 #[derive(Debug, Args)]
 pub struct SmokeArgs {
-    /// quick: q_proj and down_proj; full: every projection of a decoder layer.
+    /// quick: the first 512 rows of q_proj and down_proj (seconds); full: every projection of a
+    /// decoder layer, whole.
     #[arg(long, value_enum, default_value = "quick")]
     pub level: SmokeLevel,
     /// Where to run: the CPU and, when one is usable, the GPU (`auto`); or only one of them.
@@ -51,7 +52,7 @@ pub struct SmokeArgs {
 /// How much to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SmokeLevel {
-    /// q_proj and down_proj of one decoder layer.
+    /// The first 512 rows of q_proj and down_proj of one decoder layer.
     Quick,
     /// Every projection of one decoder layer.
     Full,

@@ -65,7 +65,8 @@ pub use model::{ModelConfig, Projection, WeightSource};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Level {
-    /// One layer's `q_proj` and `down_proj`, batch 1 for the quantized matmuls, 8 for the GEMMs.
+    /// The first 512 rows of one layer's `q_proj` and `down_proj` (every column), batch 1 for the
+    /// quantized matmuls, 8 for the GEMMs.
     Quick,
     /// Every projection of one decoder layer, batch 1 and 32.
     Full,

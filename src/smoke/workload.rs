@@ -29,6 +29,9 @@ pub struct Workload {
     pub source: WeightSource,
     pub weights_desc: String,
     pub projections: Vec<Projection>,
+    /// At most this many rows of each projection are multiplied (all its columns): the quick
+    /// level's smoke-sized slice; `None` for whole tensors.
+    pub rows_limit: Option<usize>,
 }
 
 impl Level {
@@ -57,6 +60,17 @@ impl Level {
         }
     }
 
+    /// The rows of each projection a level multiplies: quick takes the first [`QUICK_ROWS`] rows
+    /// of each (every column, so the inner dimension, the block layout and the row stride stay
+    /// the model's), which makes it a smoke test of seconds rather than a benchmark; full takes
+    /// whole tensors.
+    pub fn rows_limit(self) -> Option<usize> {
+        match self {
+            Level::Quick => Some(QUICK_ROWS),
+            Level::Full => None,
+        }
+    }
+
     pub fn projections(self, all: Vec<Projection>) -> Vec<Projection> {
         match self {
             Level::Quick => all
@@ -67,6 +81,12 @@ impl Level {
         }
     }
 }
+
+/// The output rows of each projection the quick level multiplies (a multiple of 64 so every
+/// format's blocks stay whole): 512 of `q_proj`'s 4096 and of `down_proj`'s 4096, an eighth of
+/// the layer's weights that quick used to read, so the whole quick run stays within about two
+/// seconds on two cores.
+pub const QUICK_ROWS: usize = 512;
 
 /// A pool of `COMPAT_SMOKE_THREADS` threads when that variable is a positive number (at most
 /// 256); `None` means rayon's global pool.
@@ -121,6 +141,7 @@ pub fn workload(
     };
     let mut weights_desc = describe(&source, opts.seed);
     let mut model = cfg.name.clone();
+    let rows_limit = opts.level.rows_limit().filter(|_| !opts.every_tensor);
     let projections = match (&source, opts.every_tensor) {
         (WeightSource::Given { path, files }, true) => {
             let (p, other) = model::every_tensor(files)?;
@@ -134,12 +155,18 @@ pub fn workload(
         (_, true) => return Err(SmokeError::Options(OptionsError::EveryTensorWithoutWeights)),
         (_, false) => opts.level.projections(cfg.projections(0)),
     };
+    if let Some(n) = rows_limit.filter(|n| projections.iter().any(|p| p.rows > *n)) {
+        weights_desc.push_str(&format!(
+            "; quick level: the first {n} rows of each projection (all its columns), --level full for whole tensors"
+        ));
+    }
     Ok(Workload {
         model,
         cfg,
         source,
         weights_desc,
         projections,
+        rows_limit,
     })
 }
 
@@ -182,6 +209,31 @@ fn describe(source: &WeightSource, seed: u64) -> String {
 /// lack them falls back to synthetic weights (said in the description); a `--weights` that does
 /// is bad input.
 pub fn load_tensors(w: &mut Workload, seed: u64) -> Result<Vec<LayerTensor>, SmokeError> {
+    let mut tensors = load_whole(w, seed)?;
+    if let Some(n) = w.rows_limit {
+        for t in &mut tensors {
+            first_rows(t, n);
+        }
+    }
+    Ok(tensors)
+}
+
+/// Keeps the first `n` rows of `t` (its values and its stored bytes); a tensor of `n` rows or
+/// fewer is left whole.
+pub fn first_rows(t: &mut LayerTensor, n: usize) {
+    if t.proj.rows <= n {
+        return;
+    }
+    let keep = n * t.proj.cols;
+    let per = t.raw.len() / t.w.len().max(1);
+    t.w.truncate(keep);
+    t.w.shrink_to_fit();
+    t.raw.truncate(keep * per);
+    t.raw.shrink_to_fit();
+    t.proj.rows = n;
+}
+
+fn load_whole(w: &mut Workload, seed: u64) -> Result<Vec<LayerTensor>, SmokeError> {
     match &w.source {
         WeightSource::Given { files, .. } => model::load_checkpoint(files, &w.projections),
         WeightSource::HfCache { files } => match model::load_checkpoint(files, &w.projections) {
@@ -192,19 +244,29 @@ pub fn load_tensors(w: &mut Workload, seed: u64) -> Result<Vec<LayerTensor>, Smo
                     super::chain(&e)
                 );
                 w.source = WeightSource::Synthetic;
-                Ok(synthetic_tensors(&w.projections, seed))
+                Ok(synthetic_tensors(&w.projections, seed, w.rows_limit))
             }
         },
-        WeightSource::Synthetic => Ok(synthetic_tensors(&w.projections, seed)),
+        WeightSource::Synthetic => Ok(synthetic_tensors(&w.projections, seed, w.rows_limit)),
     }
 }
 
-fn synthetic_tensors(projs: &[Projection], seed: u64) -> Vec<LayerTensor> {
+/// Synthetic weights; with `rows_limit` only the rows that are kept are made (the same values as
+/// the whole tensor's first rows: each group of rows has its own random stream).
+fn synthetic_tensors(
+    projs: &[Projection],
+    seed: u64,
+    rows_limit: Option<usize>,
+) -> Vec<LayerTensor> {
     projs
         .iter()
         .map(|p| {
             let id = CHECK_ORDER.iter().position(|s| *s == p.short).unwrap_or(0) as u64;
-            model::synthetic(p, seed, id)
+            let mut p = p.clone();
+            if let Some(n) = rows_limit {
+                p.rows = p.rows.min(n);
+            }
+            model::synthetic(&p, seed, id)
         })
         .collect()
 }
@@ -230,6 +292,49 @@ mod tests {
         assert_eq!(thread_pool(&vars).map(|p| p.current_num_threads()), Some(3));
         assert!(thread_pool(&|_| Some("0".into())).is_none());
         assert!(thread_pool(&|_| None).is_none());
+    }
+
+    #[test]
+    fn quick_multiplies_the_first_rows_of_the_same_weights() {
+        let p = ModelConfig::mistral_7b_v01().projections(0)[6].clone();
+        let small = Projection {
+            rows: 40,
+            cols: 128,
+            ..p.clone()
+        };
+        let whole = synthetic_tensors(std::slice::from_ref(&small), 3, None);
+        let quick = synthetic_tensors(std::slice::from_ref(&small), 3, Some(16));
+        assert_eq!(quick[0].proj.rows, 16);
+        assert_eq!(quick[0].proj.cols, 128);
+        assert_eq!(quick[0].w, whole[0].w[..16 * 128]);
+        assert_eq!(quick[0].raw, whole[0].raw[..2 * 16 * 128]);
+        let mut cut = whole[0].clone();
+        first_rows(&mut cut, 16);
+        assert_eq!(cut.w, quick[0].w);
+        assert_eq!(cut.raw, quick[0].raw);
+        let mut short = quick[0].clone();
+        first_rows(&mut short, 100);
+        assert_eq!(short.proj.rows, 16, "fewer rows than the limit: whole");
+
+        let opts = SmokeOptions {
+            level: Level::Quick,
+            ..Default::default()
+        };
+        let w = workload(&opts, &|_| None).expect("workload");
+        assert_eq!(w.rows_limit, Some(QUICK_ROWS));
+        assert!(
+            w.weights_desc.contains("first 512 rows"),
+            "{}",
+            w.weights_desc
+        );
+        let full = SmokeOptions {
+            level: Level::Full,
+            ..Default::default()
+        };
+        let w = workload(&full, &|_| None).expect("workload");
+        assert_eq!(w.rows_limit, None);
+        assert_eq!(w.projections.len(), 7);
+        assert!(!w.weights_desc.contains("quick"), "{}", w.weights_desc);
     }
 
     #[test]

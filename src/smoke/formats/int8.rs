@@ -14,12 +14,16 @@
 
 use rayon::prelude::*;
 
+use super::simd;
 use super::torch_ops;
 use super::{bytes_f32, same_bits, Bound, Diff, Format, FormatError, Measured, Reference, Report};
 use crate::model::SmokeCheckId;
 use crate::smoke::dump::{le_f32, Artifacts};
 use crate::smoke::metrics;
 use crate::smoke::model::LayerTensor;
+
+/// Rows one parallel task multiplies.
+const ROWS_PER_TASK: usize = 16;
 
 /// The LLM.int8 outlier threshold for the activations (bitsandbytes' default).
 pub const THRESHOLD: f32 = 6.0;
@@ -128,7 +132,7 @@ fn weight_f16(w: &Int8, r: usize, c: usize) -> f32 {
 pub fn matmul(w: &Int8, x: &[f32], batch: usize, threshold: f32) -> (Vec<f32>, Int8) {
     let cols = w.cols;
     let xq = quantize(x, batch, cols, threshold);
-    let x16: Vec<Vec<f32>> = (0..batch)
+    let x16o: Vec<Vec<f32>> = (0..batch)
         .map(|b| {
             xq.outlier_cols
                 .iter()
@@ -136,27 +140,46 @@ pub fn matmul(w: &Int8, x: &[f32], batch: usize, threshold: f32) -> (Vec<f32>, I
                 .collect()
         })
         .collect();
+    let isa = simd::Isa::best();
+    let x16: Vec<i16> = xq.values.iter().map(|&v| i16::from(v)).collect();
     let mut yt = vec![0f32; w.rows * batch];
-    yt.par_chunks_mut(batch.max(1))
-        .enumerate()
-        .for_each(|(r, out)| {
-            let wr = &w.values[r * cols..(r + 1) * cols];
-            for (b, o) in out.iter_mut().enumerate() {
-                let xr = &xq.values[b * cols..(b + 1) * cols];
-                let acc = dot_i8(wr, xr);
-                let mut y = acc as f32 * (xq.row_absmax[b] * w.row_absmax[r]) * (1.0 / 16129.0);
-                let mut extra = 0f32;
-                for (k, &c) in xq.outlier_cols.iter().enumerate() {
-                    extra += x16[b][k] * weight_f16(w, r, c);
-                }
-                y += extra;
-                *o = y;
-            }
-        });
+    let chunk = if batch > 2 {
+        simd::CHUNK_COLS
+    } else {
+        cols.div_ceil(32).max(1) * 32
+    };
+    if batch > 0 {
+        yt.par_chunks_mut(batch * ROWS_PER_TASK)
+            .enumerate()
+            .for_each_init(
+                || vec![0i32; batch * ROWS_PER_TASK],
+                |dots, (task, outs)| {
+                    let (r0, nr) = (task * ROWS_PER_TASK, outs.len() / batch);
+                    let wr = &w.values[r0 * cols..(r0 + nr) * cols];
+                    let dots = &mut dots[..nr * batch];
+                    simd::dot_i8_rows(isa, wr, &xq.values, &x16, batch, chunk, dots);
+                    for (i, out) in outs.chunks_exact_mut(batch).enumerate() {
+                        let r = r0 + i;
+                        let row_dots = &dots[i * batch..(i + 1) * batch];
+                        for (b, (o, &acc)) in out.iter_mut().zip(row_dots).enumerate() {
+                            let mut y =
+                                acc as f32 * (xq.row_absmax[b] * w.row_absmax[r]) * (1.0 / 16129.0);
+                            let mut extra = 0f32;
+                            for (k, &c) in xq.outlier_cols.iter().enumerate() {
+                                extra += x16o[b][k] * weight_f16(w, r, c);
+                            }
+                            y += extra;
+                            *o = y;
+                        }
+                    }
+                },
+            );
+    }
     (super::transpose(&yt, w.rows, batch), xq)
 }
 
-/// The exact i32 dot product of two int8 rows (chunked so the compiler vectorizes it).
+/// The exact i32 dot product of two int8 rows (chunked so the compiler vectorizes it): the
+/// scalar path of [`simd::dot_i8_rows`], and its reference.
 #[inline]
 pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
     let mut acc = [0i32; 16];

@@ -23,6 +23,7 @@ pub mod lora;
 pub mod nf4;
 pub mod nf4_dq;
 pub mod reference;
+pub mod simd;
 pub mod sparse24;
 pub mod torch_ops;
 

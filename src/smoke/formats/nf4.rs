@@ -18,14 +18,17 @@
 //!   an odd element count is padded with a scaled 0, code 7;
 //! - double quantization ([`super::nf4_dq`]).
 //!
-//! The matmul kernel never materializes the f32 weights: a 256-entry table turns one packed byte
-//! into its two code values, a block's dot product is accumulated in f32 and scaled once by the
-//! block's absmax. That is a different rounding order from "dequantize, then multiply", which is
-//! why the checks compare the kernel with the dequantized reference under a float-rounding bound.
+//! The matmul kernel never materializes the f32 weights: each row's packed bytes are decoded in
+//! registers against a 16-entry table of the block's code values times its absmax, and
+//! multiplied with every activation row at once ([`super::simd`]: AVX-512, AVX2, NEON or scalar,
+//! chosen at run time). That is a different rounding order from "dequantize, then multiply",
+//! which is why the checks compare the kernel with the dequantized reference under a
+//! float-rounding bound.
 
 use rayon::prelude::*;
 
 use super::nf4_dq::DoubleQuant;
+use super::simd;
 use super::{bytes_f32, same_bits, transpose, Bound, Diff, Format, FormatError, Measured, Report};
 use crate::model::SmokeCheckId;
 use crate::smoke::dump::{le_f32, Artifacts};
@@ -72,16 +75,8 @@ pub fn midpoints() -> [f32; 15] {
 /// of subnormals scales by 1e38 rather than by infinity.
 pub const MIN_ABSMAX: f32 = 1e-38;
 
-/// One byte -> the code values of its high and low nibble.
-const PAIR_LUT: [[f32; 2]; 256] = {
-    let mut t = [[0f32; 2]; 256];
-    let mut b = 0;
-    while b < 256 {
-        t[b] = [CODE[b >> 4], CODE[b & 15]];
-        b += 1;
-    }
-    t
-};
+/// Rows one parallel task multiplies (contiguous, so each thread streams its weights).
+const ROWS_PER_TASK: usize = 16;
 
 /// NF4-quantized tensor: bitsandbytes' `packed` (u8, two codes a byte) and f32 `absmax`.
 #[derive(Debug, Clone, PartialEq)]
@@ -219,24 +214,28 @@ pub fn matmul(
     let mut yt = vec![0f32; rows * batch];
     if cols % BLOCK == 0 {
         let bpr = cols / BLOCK;
-        yt.par_chunks_mut(batch.max(1)).enumerate().for_each_init(
-            || (vec![0f32; bpr], vec![0f32; batch]),
-            |(scales, acc), (r, out)| {
-                for (s, sc) in scales.iter_mut().enumerate() {
-                    *sc = absmax.get(r * bpr + s);
-                }
-                let row = &q.packed[r * cols / 2..(r + 1) * cols / 2];
-                acc.fill(0.0);
-                for (blk, bytes) in row.chunks_exact(BLOCK / 2).enumerate() {
-                    let xo = blk * BLOCK;
-                    for (b, a) in acc.iter_mut().enumerate() {
-                        let xs = &x[b * cols + xo..b * cols + xo + BLOCK];
-                        *a += scales[blk] * block_dot(bytes, xs);
-                    }
-                }
-                out.copy_from_slice(acc);
-            },
-        );
+        let isa = simd::Isa::best();
+        let xs = simd::Split::new(x, batch, cols);
+        let chunk = if batch > 2 { simd::CHUNK_COLS } else { cols };
+        if batch > 0 {
+            yt.par_chunks_mut(batch * ROWS_PER_TASK)
+                .enumerate()
+                .for_each_init(
+                    || vec![0f32; ROWS_PER_TASK * bpr],
+                    |decoded, (task, outs)| {
+                        let (r0, nr) = (task * ROWS_PER_TASK, outs.len() / batch);
+                        let scales: &[f32] = match absmax {
+                            Absmax::F32(a) => &a[r0 * bpr..(r0 + nr) * bpr],
+                            Absmax::Double(d) => {
+                                d.decode_into(isa, r0 * bpr, &mut decoded[..nr * bpr]);
+                                &decoded[..nr * bpr]
+                            }
+                        };
+                        let rows = &q.packed[r0 * cols / 2..(r0 + nr) * cols / 2];
+                        simd::nf4_rows(isa, rows, scales, &xs, chunk, outs);
+                    },
+                );
+        }
     } else {
         // Blocks straddle rows: the general (slower) path, element by element.
         yt.par_chunks_mut(batch.max(1))
@@ -255,19 +254,6 @@ pub fn matmul(
             });
     }
     transpose(&yt, rows, batch)
-}
-
-/// The dot product of one packed block (32 bytes) with 64 inputs, in code units.
-#[inline]
-fn block_dot(bytes: &[u8], xs: &[f32]) -> f32 {
-    let mut a = [0f32; 4];
-    for (bq, xq) in bytes.chunks_exact(4).zip(xs.chunks_exact(8)) {
-        for t in 0..4 {
-            let [hi, lo] = PAIR_LUT[bq[t] as usize];
-            a[t] += hi * xq[2 * t] + lo * xq[2 * t + 1];
-        }
-    }
-    (a[0] + a[1]) + (a[2] + a[3])
 }
 
 /// NF4 with f32 absmax as a [`Format`].

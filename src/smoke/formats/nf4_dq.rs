@@ -42,6 +42,31 @@ impl DoubleQuant {
             .collect()
     }
 
+    /// The absmax of blocks `start..start + out.len()`, decoded into `out` (as [`Self::absmax_at`],
+    /// bit for bit), a run of blocks with one second-level scale at a time.
+    pub fn decode_into(&self, isa: super::simd::Isa, start: usize, out: &mut [f32]) {
+        let Ok(code2) = <&[f32; 256]>::try_from(self.code2.as_slice()) else {
+            for (j, o) in out.iter_mut().enumerate() {
+                *o = self.absmax_at(start + j);
+            }
+            return;
+        };
+        let end = start + out.len();
+        let mut i = start;
+        while i < end {
+            let seg = ((i / DQ_BLOCK + 1) * DQ_BLOCK).min(end);
+            super::simd::dq_decode(
+                isa,
+                &self.absmax_u8[i..seg],
+                code2,
+                self.absmax2[i / DQ_BLOCK],
+                self.offset,
+                &mut out[i - start..seg - start],
+            );
+            i = seg;
+        }
+    }
+
     /// The absmax of block `i`, decoded.
     #[inline]
     pub fn absmax_at(&self, i: usize) -> f32 {
@@ -339,6 +364,28 @@ mod tests {
 
     fn bits(v: &[f32]) -> Vec<u32> {
         v.iter().map(|f| f.to_bits()).collect()
+    }
+
+    #[test]
+    fn decoding_a_run_of_blocks_is_absmax_at_on_every_path() {
+        let mut rng = crate::smoke::testutil::Rng::new(3);
+        let absmax: Vec<f32> = (0..1000).map(|_| rng.normal().abs() * 0.05).collect();
+        let dq = double_quantize(&absmax);
+        for isa in super::super::simd::Isa::supported_all() {
+            for (start, len) in [(0, 1000), (200, 500), (255, 2), (999, 1), (10, 0)] {
+                let mut out = vec![0f32; len];
+                dq.decode_into(isa, start, &mut out);
+                for (j, v) in out.iter().enumerate() {
+                    assert_eq!(
+                        v.to_bits(),
+                        dq.absmax_at(start + j).to_bits(),
+                        "{} block {}",
+                        isa.name(),
+                        start + j
+                    );
+                }
+            }
+        }
     }
 
     #[test]
