@@ -117,7 +117,17 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         advisories,
         ignored_advisories,
     };
-    let report = Report::new(checked, args.fail_on, jiff::Timestamp::now());
+    let mut report = Report::new(checked, args.fail_on, jiff::Timestamp::now());
+    let python = args
+        .target
+        .python
+        .as_ref()
+        .and(report.environment.interpreter.executable.clone());
+    report.suggest_next_step(
+        args.matrix.matrix.as_deref(),
+        args.target.host.host.as_deref(),
+        python.as_deref(),
+    );
     let text = match args.format {
         CheckFormat::Json => report::to_json("report", &report)?,
         CheckFormat::Markdown => report::markdown(&report),

@@ -80,6 +80,11 @@ pub fn render(r: &Report) -> String {
     }
     o.push_str(&consistency(r));
     o.push_str(&super::advisories::markdown(r, "##"));
+    if let Some(next) = &r.next_step {
+        o.push_str(&format!(
+            "**Next:** nothing of the matrix is installed here; the install order for this host: `{next}`\n\n"
+        ));
+    }
     if !notes.0.is_empty() {
         o.push_str("## Evidence\n\n");
         for (n, t) in notes.0.iter().enumerate() {

@@ -78,6 +78,11 @@ pub fn render(r: &Report) -> String {
     if !r.findings.is_empty() {
         o.push_str(&format!("**Findings**: {}\n\n", r.findings.len()));
     }
+    if let Some(next) = &r.next_step {
+        o.push_str(&format!(
+            "**Next:** nothing of the matrix is installed here; the install order for this host: `{next}`\n\n"
+        ));
+    }
     o.push_str(&format!("Exit code {}.\n", r.exit_code));
     o
 }

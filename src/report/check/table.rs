@@ -315,6 +315,12 @@ fn score(r: &Report, styles: &Styles) -> String {
             parts.join("; ")
         ));
     }
+    if let Some(next) = &r.next_step {
+        out.push_str(&format!(
+            "{} nothing of the matrix is installed here; the install order for this host: {next}\n",
+            paint(styles.heading, "next:")
+        ));
+    }
     out.push_str(&format!(
         "result: {}\n",
         if r.exit_code == 0 {
