@@ -17,6 +17,6 @@ pub mod verdict;
 pub use names::{canonical, normalize};
 pub use smoke_id::SmokeCheckId;
 pub use source::Sourced;
-pub use text::line_col;
+pub use text::{clean, clean_lines, line_col};
 pub use vars::Vars;
 pub use verdict::Verdict;

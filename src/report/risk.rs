@@ -14,41 +14,42 @@ fn lvl(l: Option<RiskLevel>) -> &'static str {
 }
 
 pub fn render_table(r: &RiskReport) -> String {
-    use comfy_table::{presets, ContentArrangement, Table};
-    let mut t = Table::new();
-    t.load_preset(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Disabled)
-        .set_header(vec![
-            "seed",
-            "now",
-            "library",
-            "risk",
-            "rules fired",
-            "evidence",
-        ]);
+    use crate::report::style::{self, cell, cell_lines};
+    let mut t = style::table();
+    t.set_header(vec![
+        "seed",
+        "now",
+        "library",
+        "risk",
+        "rules fired",
+        "evidence",
+    ]);
     for row in &r.rows {
         t.add_row(vec![
-            lvl(row.claimed_level).to_string(),
-            lvl(row.level).to_string(),
-            row.subject.clone(),
-            format!("{}\nmitigation: {}", row.risk, row.mitigation),
-            row.fired
-                .iter()
-                .map(|f| format!("{} ({}): {}", f.rule, lvl(Some(f.level)), f.because))
-                .collect::<Vec<_>>()
-                .join("\n"),
-            row.evidence.join("\n"),
+            cell(lvl(row.claimed_level)),
+            cell(lvl(row.level)),
+            cell(&row.subject),
+            cell_lines([row.risk.clone(), format!("mitigation: {}", row.mitigation)]),
+            cell_lines(
+                row.fired
+                    .iter()
+                    .map(|f| format!("{} ({}): {}", f.rule, lvl(Some(f.level)), f.because)),
+            ),
+            cell_lines(&row.evidence),
         ]);
     }
-    format!(
-        "Risk assessment (index: {})\n{t}\nhighest: {}\n",
-        r.index,
-        lvl(r.highest)
+    style::finish(
+        format!(
+            "Risk assessment (index: {})\n{t}\nhighest: {}\n",
+            crate::model::clean(&r.index),
+            lvl(r.highest)
+        ),
+        &style::Styles::plain(),
     )
 }
 
 pub fn render_markdown(r: &RiskReport) -> String {
-    let esc = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+    let esc = |s: &str| crate::model::clean(&s.replace('|', "\\|").replace('\n', " ")).into_owned();
     let mut o = format!("## Risk Assessment\n\nIndex: {}.\n\n| Seed level | Level now | Library | Risk | Mitigation | Rules fired | Evidence |\n|---|---|---|---|---|---|---|\n", r.index);
     for row in &r.rows {
         o.push_str(&format!(
@@ -67,5 +68,5 @@ pub fn render_markdown(r: &RiskReport) -> String {
             esc(&row.evidence.join("<br>"))
         ));
     }
-    o
+    crate::report::style::finish(o, &crate::report::Styles::plain())
 }

@@ -3,7 +3,9 @@
 //! check that is not verified is so, then the seed's claims with what was measured. Rendering
 //! only: the report is `crate::smoke::SmokeReport`, made by `compat smoke`.
 
-use comfy_table::{presets, ContentArrangement, Table};
+use comfy_table::Table;
+
+use crate::report::style::cell;
 
 use crate::model::Verdict;
 use crate::smoke::{SmokeCheck, SmokeReport};
@@ -27,10 +29,8 @@ fn num(v: Option<f64>, digits: usize) -> String {
 }
 
 fn table(header: Vec<&str>) -> Table {
-    let mut t = Table::new();
-    t.load_preset(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Disabled)
-        .set_header(header);
+    let mut t = crate::report::style::table();
+    t.set_header(header);
     t
 }
 
@@ -61,20 +61,22 @@ fn checks(r: &SmokeReport) -> Table {
             _ => "—".into(),
         };
         t.add_row(vec![
-            c.id.to_string(),
-            c.device.to_string(),
-            c.layer.trim_start_matches("model.").to_string(),
-            c.shape.clone(),
-            mark(c.verdict).to_string(),
-            num(c.kernel_error, 2),
-            num(c.kernel_bound, 1),
-            num(c.format_error, 2),
-            num(c.format_bound, 1),
-            size,
-            c.time_ms
-                .map(|ms| format!("{ms:.2} ms"))
-                .unwrap_or_else(|| "—".into()),
-            c.throughput.clone().unwrap_or_else(|| "—".into()),
+            cell(&c.id.to_string()),
+            cell(&c.device.to_string()),
+            cell(c.layer.trim_start_matches("model.")),
+            cell(&c.shape),
+            cell(mark(c.verdict)),
+            cell(&num(c.kernel_error, 2)),
+            cell(&num(c.kernel_bound, 1)),
+            cell(&num(c.format_error, 2)),
+            cell(&num(c.format_bound, 1)),
+            cell(&size),
+            cell(
+                &c.time_ms
+                    .map(|ms| format!("{ms:.2} ms"))
+                    .unwrap_or_else(|| "—".into()),
+            ),
+            cell(c.throughput.as_deref().unwrap_or("—")),
         ]);
     }
     t
@@ -108,16 +110,18 @@ fn claims(r: &SmokeReport) -> Table {
     let mut t = table(vec!["library", "claim", "measured", "holds"]);
     for m in &r.claims {
         t.add_row(vec![
-            m.library.clone(),
-            m.claim.clone(),
-            m.measured
-                .clone()
-                .unwrap_or_else(|| format!("not measured: {}", m.how)),
-            match m.holds {
-                Some(true) => "yes".into(),
-                Some(false) => "no".into(),
-                None => "—".into(),
-            },
+            cell(&m.library),
+            cell(&m.claim),
+            cell(
+                &m.measured
+                    .clone()
+                    .unwrap_or_else(|| format!("not measured: {}", m.how)),
+            ),
+            cell(match m.holds {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "—",
+            }),
         ]);
     }
     t
@@ -127,9 +131,9 @@ fn claims(r: &SmokeReport) -> Table {
 pub fn render_table(r: &SmokeReport) -> String {
     let mut out = format!(
         "compat smoke — {}\nweights: {}\nGPU: {}\n",
-        r.model,
-        r.weights,
-        r.gpu.as_deref().unwrap_or("not requested (--device cpu)")
+        crate::model::clean(&r.model),
+        crate::model::clean(&r.weights),
+        crate::model::clean(r.gpu.as_deref().unwrap_or("not requested (--device cpu)"))
     );
     out.push_str(&format!("{}\n", checks(r)));
     out.push_str("kernel error: the kernel against the format's own product, exact from the stored codes and scales, as a fraction of the sum of its terms' magnitudes; the bound is f32 rounding and decides the verdict. format error: what the format costs against the original weights' product (a measurement), beside the format's worst case on these weights.\n");
@@ -144,5 +148,5 @@ pub fn render_table(r: &SmokeReport) -> String {
         r.checks.len() - verified - failed,
         r.total_ms
     ));
-    out
+    crate::report::style::finish(out, &crate::report::Styles::plain())
 }

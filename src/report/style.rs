@@ -1,9 +1,13 @@
 //! The look of every terminal table: one comfy-table preset and the colours, as anstyle styles.
 //!
 //! Whether to colour is not decided here (that needs the terminal and `NO_COLOR`, which the
-//! CLI asks anstream about): a renderer is handed [`Styles`], either [`Styles::colored`] or
-//! [`Styles::plain`]. A plain style renders as nothing at all, so plain output is exactly the
-//! text, byte for byte, and untrusted text in it is never rewritten.
+//! CLI decides): a renderer is handed [`Styles`], either [`Styles::colored`] or
+//! [`Styles::plain`]. A plain style renders as nothing at all.
+//!
+//! Text from inputs is made safe here too: [`cell`] cleans a table cell's value (no control
+//! character, no line break of its own: see `model::text`), and [`finish`], the last step of
+//! every human renderer, escapes any control character still in the document except its line
+//! breaks and, when coloured, the colour sequences of [`Styles::colored`] itself.
 
 use anstyle::{AnsiColor, Style};
 use comfy_table::{presets, ContentArrangement, Table};
@@ -73,6 +77,74 @@ pub fn paint(style: Style, text: &str) -> String {
     format!("{style}{text}{style:#}")
 }
 
+/// A table cell holding `text`, cleaned: every control character (a line break too) and bidi
+/// override shown as an escape, so it cannot move the cursor or stretch the table.
+pub fn cell(text: &str) -> comfy_table::Cell {
+    comfy_table::Cell::new(crate::model::clean(text))
+}
+
+/// A table cell of several lines, each one cleaned as [`cell`] cleans its text.
+pub fn cell_lines<S: AsRef<str>>(lines: impl IntoIterator<Item = S>) -> comfy_table::Cell {
+    let lines: Vec<String> = lines
+        .into_iter()
+        .map(|l| crate::model::clean(l.as_ref()).into_owned())
+        .collect();
+    comfy_table::Cell::new(lines.join("\n"))
+}
+
+/// The last step of every human renderer: `text` with every control character and bidi
+/// override escaped (see `model::text`) except line breaks and — when `styles` colour — the
+/// exact escape sequences [`paint`] writes for them. Text that slipped through a renderer
+/// uncleaned can then at worst recolour a span; it can never clear the screen, move the cursor,
+/// write the clipboard or hide a link.
+pub fn finish(text: String, styles: &Styles) -> String {
+    let ours: Vec<String> = if *styles == Styles::plain() {
+        Vec::new()
+    } else {
+        let s = styles;
+        let mut v: Vec<String> = [
+            s.heading, s.plan, s.failed, s.warning, s.alert, s.ok, s.passed,
+        ]
+        .iter()
+        .flat_map(|st| [format!("{st}"), format!("{st:#}")])
+        // anstyle writes one sequence per attribute (`ESC[1m ESC[31m`): allow each.
+        .flat_map(|e| {
+            e.split('\x1b')
+                .filter(|p| !p.is_empty())
+                .map(|p| format!("\x1b{p}"))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    if !text
+        .chars()
+        .any(|c| c != '\n' && crate::model::text::is_unsafe(c))
+    {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut rest = text.as_str();
+    while let Some(c) = rest.chars().next() {
+        if c == '\x1b' {
+            if let Some(e) = ours.iter().find(|e| rest.starts_with(e.as_str())) {
+                out.push_str(e);
+                rest = &rest[e.len()..];
+                continue;
+            }
+        }
+        if c != '\n' && crate::model::text::is_unsafe(c) {
+            crate::model::text::push_escape(&mut out, c);
+        } else {
+            out.push(c);
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
 /// A table in the house preset: UTF-8 rules, condensed, never wrapped (a pipe and a terminal
 /// get the same layout).
 pub fn table() -> Table {
@@ -94,6 +166,33 @@ mod tests {
         ] {
             assert_eq!(paint(style, "text \x1b[0m"), "text \x1b[0m");
         }
+    }
+
+    #[test]
+    fn finish_escapes_controls_but_keeps_line_breaks_and_our_own_colours() {
+        let raw = "title \x1b]52;c;eA==\x07 \u{9b}2J\r\n".to_string();
+        let plain = finish(raw.clone(), &Styles::plain());
+        assert_eq!(plain, "title \\x1b]52;c;eA==\\x07 \\u{9b}2J\\r\n");
+        let s = Styles::colored();
+        let painted = format!("{}\n{raw}", paint(s.failed, "FAILED"));
+        let colored = finish(painted, &s);
+        assert!(
+            colored.starts_with(&paint(s.failed, "FAILED")),
+            "{colored:?}"
+        );
+        assert!(colored.ends_with(&plain), "{colored:?}");
+        assert_eq!(finish("\x1b[2J".into(), &s), "\\x1b[2J");
+        assert_eq!(finish("ok\n".into(), &s), "ok\n");
+    }
+
+    #[test]
+    fn cells_hold_one_line_of_clean_text() {
+        let mut t = table();
+        t.add_row([cell("a\nb\x1b[2J"), cell_lines(["x\ry", "z"])]);
+        let text = t.to_string();
+        assert!(!text.contains('\x1b') && !text.contains('\r'), "{text}");
+        assert!(text.contains("a\\nb\\x1b[2J"), "{text}");
+        assert!(text.contains("x\\ry"), "{text}");
     }
 
     #[test]

@@ -18,7 +18,7 @@ fn sym(v: Verdict) -> &'static str {
 
 /// Escapes a table cell.
 fn esc(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
+    crate::model::clean(&s.replace('|', "\\|").replace('\n', " ")).into_owned()
 }
 
 /// The footnotes, in the order they were first referred to.
@@ -88,26 +88,26 @@ pub fn render(r: &Report) -> String {
     if !notes.0.is_empty() {
         o.push_str("## Evidence\n\n");
         for (n, t) in notes.0.iter().enumerate() {
-            o.push_str(&format!("[^{}]: {}\n", n + 1, t));
+            o.push_str(&format!("[^{}]: {}\n", n + 1, crate::model::clean(t)));
         }
     }
-    o
+    crate::report::style::finish(o, &crate::report::Styles::plain())
 }
 
 /// The title and what was checked, where, with what.
 fn header(r: &Report) -> String {
     let i = &r.environment.interpreter;
-    let mut o = format!("# {} — verified by compat\n\n", r.matrix.title);
+    let mut o = format!("# {} — verified by compat\n\n", esc(&r.matrix.title));
     o.push_str(&format!(
         "> Checked {} by compat {} against `{}`.\n> Host: {} · {} · {} · {} CPUs · GPU: {}.\n> Python: {} {} at `{}` (chosen by {}, read via {}), {} distributions{}.\n\n",
         r.checked_at,
         r.compat_version,
         r.matrix.origin,
-        r.host.hostname.as_deref().unwrap_or("?"),
-        r.host.os.as_deref().unwrap_or("?"),
-        r.host.arch,
+        esc(r.host.hostname.as_deref().unwrap_or("?")),
+        esc(r.host.os.as_deref().unwrap_or("?")),
+        esc(&r.host.arch),
         r.host.cpus,
-        r.host.gpu_summary(),
+        esc(&r.host.gpu_summary()),
         i.implementation,
         i.python_version,
         i.executable.as_ref().unwrap_or(&i.prefix).display(),
