@@ -5,6 +5,7 @@
 
 mod advisories;
 mod cli;
+mod escapes;
 mod fixture_envs;
 mod ground_truth;
 mod hosts;
