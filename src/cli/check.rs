@@ -133,7 +133,11 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         CheckFormat::Markdown => report::markdown(&report),
         CheckFormat::Junit => report::junit(&report, args.fail_on),
         CheckFormat::Summary => report::summary(&report),
-        CheckFormat::Table => report::table(&report, &output::styles(&args.output)),
+        CheckFormat::Table => report::table_in(
+            &report,
+            &output::styles(&args.output),
+            output::width(&args.output),
+        ),
     };
     output::emit(&args.output, &text)?;
     Ok(exit(report.exit_code != 0))

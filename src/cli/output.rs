@@ -48,6 +48,24 @@ pub fn styles(out: &OutputArgs) -> Styles {
     Styles::new(color)
 }
 
+/// The width to fit human output to: `None` (unwrapped, the same text every time) unless it
+/// goes to standard output and that is a terminal; then `COLUMNS` when set to a number, else
+/// the terminal's own width; never less than `report::style::MIN_WIDTH`.
+pub fn width(out: &OutputArgs) -> Option<usize> {
+    use std::io::IsTerminal;
+    if out.output.is_some() || !std::io::stdout().is_terminal() {
+        return None;
+    }
+    let columns = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|&c| c > 0);
+    let w = columns.or_else(|| {
+        terminal_size::terminal_size_of(std::io::stdout()).map(|(w, _)| usize::from(w.0))
+    })?;
+    Some(w.max(crate::report::style::MIN_WIDTH))
+}
+
 /// `TERM=dumb`: a terminal that obeys no escape sequence. anstream honours it, but lets `CI`,
 /// `CLICOLOR=1` or `CLICOLOR_FORCE` colour it anyway; compat's `auto` never does (only
 /// `--color always` colours a dumb terminal).

@@ -24,8 +24,14 @@ pub fn render_shell(p: &InstallOrder) -> String {
     o
 }
 
-/// The install order as a table.
+/// The install order as a table, unwrapped: for pipes and files.
 pub fn render_table(p: &InstallOrder) -> String {
+    render_table_in(p, None)
+}
+
+/// The install order as a table for a terminal `width` columns wide (`None`: as
+/// [`render_table`]).
+pub fn render_table_in(p: &InstallOrder, width: Option<usize>) -> String {
     use crate::model::clean;
     use crate::report::style::{self, cell, cell_lines};
     let mut o = format!(
@@ -43,7 +49,7 @@ pub fn render_table(p: &InstallOrder) -> String {
     for r in &p.torch.rejected {
         o.push_str(&format!("  passed over: {}\n", clean(r)));
     }
-    let mut t = style::table();
+    let mut t = style::table_in(width);
     t.set_header(vec!["#", "stage", "installs", "why"]);
     for s in &p.steps {
         t.add_row(vec![
@@ -64,5 +70,5 @@ pub fn render_table(p: &InstallOrder) -> String {
             o.push_str(&format!("  {}\n", clean(c)));
         }
     }
-    style::finish(o, &style::Styles::plain())
+    style::fit(style::finish(o, &style::Styles::plain()), width)
 }

@@ -25,8 +25,8 @@ pub mod style;
 use serde::Serialize;
 
 pub use check::{
-    junit, markdown, summary, table, Checked, EnvironmentInfo, FailOn, MatrixInfo, PlanInfo,
-    ReadError, Report, SCHEMA,
+    junit, markdown, summary, table, table_in, Checked, EnvironmentInfo, FailOn, MatrixInfo,
+    PlanInfo, ReadError, Report, SCHEMA,
 };
 pub use fleet::{Fleet, Group, GroupKey};
 pub use probe::{probe_json, probe_table};

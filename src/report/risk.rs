@@ -13,9 +13,15 @@ fn lvl(l: Option<RiskLevel>) -> &'static str {
     }
 }
 
+/// The risk table, unwrapped: for pipes and files.
 pub fn render_table(r: &RiskReport) -> String {
+    render_table_in(r, None)
+}
+
+/// The risk table for a terminal `width` columns wide (`None`: as [`render_table`]).
+pub fn render_table_in(r: &RiskReport, width: Option<usize>) -> String {
     use crate::report::style::{self, cell, cell_lines};
-    let mut t = style::table();
+    let mut t = style::table_in(width);
     t.set_header(vec![
         "seed",
         "now",
@@ -38,14 +44,15 @@ pub fn render_table(r: &RiskReport) -> String {
             cell_lines(&row.evidence),
         ]);
     }
-    style::finish(
+    let out = style::finish(
         format!(
             "Risk assessment (index: {})\n{t}\nhighest: {}\n",
             crate::model::clean(&r.index),
             lvl(r.highest)
         ),
         &style::Styles::plain(),
-    )
+    );
+    style::fit(out, width)
 }
 
 pub fn render_markdown(r: &RiskReport) -> String {

@@ -28,28 +28,31 @@ fn num(v: Option<f64>, digits: usize) -> String {
         .unwrap_or_else(|| "—".into())
 }
 
-fn table(header: Vec<&str>) -> Table {
-    let mut t = crate::report::style::table();
+fn table(header: Vec<&str>, width: Option<usize>) -> Table {
+    let mut t = crate::report::style::table_in(width);
     t.set_header(header);
     t
 }
 
 /// One row per check.
-fn checks(r: &SmokeReport) -> Table {
-    let mut t = table(vec![
-        "check",
-        "device",
-        "tensor",
-        "shape",
-        "verdict",
-        "kernel error",
-        "bound",
-        "format error",
-        "worst case",
-        "size vs fp16",
-        "time",
-        "throughput",
-    ]);
+fn checks(r: &SmokeReport, width: Option<usize>) -> Table {
+    let mut t = table(
+        vec![
+            "check",
+            "device",
+            "tensor",
+            "shape",
+            "verdict",
+            "kernel error",
+            "bound",
+            "format error",
+            "worst case",
+            "size vs fp16",
+            "time",
+            "throughput",
+        ],
+        width,
+    );
     for c in &r.checks {
         let size = match (c.compressed_bytes, c.fp16_bytes) {
             (Some(a), Some(b)) if b > 0 => format!(
@@ -106,8 +109,8 @@ fn not_verified(checks: &[SmokeCheck]) -> String {
     }
 }
 
-fn claims(r: &SmokeReport) -> Table {
-    let mut t = table(vec!["library", "claim", "measured", "holds"]);
+fn claims(r: &SmokeReport, width: Option<usize>) -> Table {
+    let mut t = table(vec!["library", "claim", "measured", "holds"], width);
     for m in &r.claims {
         t.add_row(vec![
             cell(&m.library),
@@ -127,19 +130,24 @@ fn claims(r: &SmokeReport) -> Table {
     t
 }
 
-/// Renders the report as text tables.
+/// Renders the report as text tables, unwrapped: for pipes and files.
 pub fn render_table(r: &SmokeReport) -> String {
+    render_table_in(r, None)
+}
+
+/// Renders the report for a terminal `width` columns wide (`None`: as [`render_table`]).
+pub fn render_table_in(r: &SmokeReport, width: Option<usize>) -> String {
     let mut out = format!(
         "compat smoke — {}\nweights: {}\nGPU: {}\n",
         crate::model::clean(&r.model),
         crate::model::clean(&r.weights),
         crate::model::clean(r.gpu.as_deref().unwrap_or("not requested (--device cpu)"))
     );
-    out.push_str(&format!("{}\n", checks(r)));
+    out.push_str(&format!("{}\n", checks(r, width)));
     out.push_str("kernel error: the kernel against the format's own product, exact from the stored codes and scales, as a fraction of the sum of its terms' magnitudes; the bound is f32 rounding and decides the verdict. format error: what the format costs against the original weights' product (a measurement), beside the format's worst case on these weights.\n");
     out.push_str(&not_verified(&r.checks));
     if !r.claims.is_empty() {
-        out.push_str(&format!("claims:\n{}\n", claims(r)));
+        out.push_str(&format!("claims:\n{}\n", claims(r, width)));
     }
     let count = |v: Verdict| r.checks.iter().filter(|c| c.verdict == v).count();
     let (verified, failed) = (count(Verdict::Verified), count(Verdict::Failed));
@@ -148,5 +156,6 @@ pub fn render_table(r: &SmokeReport) -> String {
         r.checks.len() - verified - failed,
         r.total_ms
     ));
-    crate::report::style::finish(out, &crate::report::Styles::plain())
+    let out = crate::report::style::finish(out, &crate::report::Styles::plain());
+    crate::report::style::fit(out, width)
 }

@@ -34,7 +34,7 @@ pub use junit::render as junit;
 pub use markdown::render as markdown;
 pub use read::ReadError;
 pub use summary::render as summary;
-pub use table::render as table;
+pub use table::{render as table, render_in as table_in};
 
 /// The JSON schema id of a `compat check` report. Bump the number on an incompatible change.
 pub const SCHEMA: &str = "compat.check/1";

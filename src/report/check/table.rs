@@ -19,12 +19,17 @@ fn mark(v: Verdict) -> &'static str {
     }
 }
 
-/// Renders the report for a terminal, in `styles` (the caller decides colour).
+/// Renders the report, in `styles` (the caller decides colour), unwrapped: for pipes and files.
 pub fn render(r: &Report, styles: &Styles) -> String {
+    render_in(r, styles, None)
+}
+
+/// Renders the report for a terminal `width` columns wide (`None`: unwrapped, as [`render`]).
+pub fn render_in(r: &Report, styles: &Styles, width: Option<usize>) -> String {
     let v = &r.verification;
     let mut out = header(r, styles);
     for t in &v.tables {
-        out.push_str(&matrix_table(t, r.plan.is_some(), styles));
+        out.push_str(&matrix_table(t, r.plan.is_some(), styles, width));
     }
     out.push_str(&why(v, styles));
     out.push_str(&statements(v, styles));
@@ -36,11 +41,11 @@ pub fn render(r: &Report, styles: &Styles) -> String {
             "\n{}\n",
             paint(styles.heading, "Smoke compressions")
         ));
-        out.push_str(&super::super::smoke::render_table(sm));
+        out.push_str(&super::super::smoke::render_table_in(sm, width));
         out.push('\n');
     }
     out.push_str(&score(r, styles));
-    style::finish(out, styles)
+    style::fit(style::finish(out, styles), width)
 }
 
 /// What was checked: the matrix, the host, the interpreter, the plan, torch's build.
@@ -101,7 +106,7 @@ fn header(r: &Report, styles: &Styles) -> String {
 }
 
 /// One matrix table: a row per library, a column per claim.
-fn matrix_table(t: &TableResult, planned: bool, styles: &Styles) -> String {
+fn matrix_table(t: &TableResult, planned: bool, styles: &Styles, width: Option<usize>) -> String {
     let mut out = format!(
         "\n{}{}\n",
         paint(styles.heading, &clean(&t.title)),
@@ -110,7 +115,7 @@ fn matrix_table(t: &TableResult, planned: bool, styles: &Styles) -> String {
             .map(|c| format!(" (the matrix claims: {})", clean(c)))
             .unwrap_or_default()
     );
-    let mut table = style::table();
+    let mut table = style::table_in(width);
     let mut header = vec![
         TCell::new("Library"),
         TCell::new(if planned { "Planned" } else { "Installed" }),
