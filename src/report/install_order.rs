@@ -51,16 +51,25 @@ pub fn render_table_in(p: &InstallOrder, width: Option<usize>) -> String {
     }
     let mut t = style::table_in(width);
     t.set_header(vec!["#", "stage", "installs", "why"]);
+    // On a terminal each step's reasons are numbered notes under the table.
+    let mut notes = style::Notes::default();
     for s in &p.steps {
+        let why = match width {
+            Some(_) if !s.why.is_empty() => cell(&notes.mark(&s.why.join("; "))),
+            _ => cell_lines(&s.why),
+        };
         t.add_row(vec![
             cell(&s.order.to_string()),
             cell(&s.title),
             cell_lines(&s.requirements),
-            cell_lines(&s.why),
+            why,
         ]);
     }
     o.push_str(&t.to_string());
     o.push('\n');
+    if let Some(w) = width {
+        o.push_str(&notes.render(w));
+    }
     for n in &p.notes {
         o.push_str(&format!("note: {}\n", clean(n)));
     }

@@ -18,9 +18,60 @@ pub fn render_table(r: &RiskReport) -> String {
     render_table_in(r, None)
 }
 
-/// The risk table for a terminal `width` columns wide (`None`: as [`render_table`]).
+/// The risk table for a terminal `width` columns wide (`None`: as [`render_table`]): the seed's
+/// and today's level in one column, each rule's reason and each row's evidence as numbered
+/// notes under the table.
 pub fn render_table_in(r: &RiskReport, width: Option<usize>) -> String {
+    use crate::report::style::{self, cell, cell_lines, Notes};
+    let Some(w) = width else {
+        return render_wide(r);
+    };
+    let mut notes = Notes::default();
+    let mut t = style::table_in(width);
+    t.set_header(vec![
+        "seed → now",
+        "library",
+        "risk",
+        "rules fired",
+        "evidence",
+    ]);
+    for row in &r.rows {
+        let evidence = if row.evidence.is_empty() {
+            "—".to_string()
+        } else {
+            notes.mark(&row.evidence.join("; "))
+        };
+        t.add_row(vec![
+            cell(&format!("{} → {}", lvl(row.claimed_level), lvl(row.level))),
+            cell(&row.subject),
+            cell_lines([row.risk.clone(), format!("mitigation: {}", row.mitigation)]),
+            cell_lines(row.fired.iter().map(|f| {
+                format!(
+                    "{} ({}) {}",
+                    f.rule,
+                    lvl(Some(f.level)),
+                    notes.mark(&f.because)
+                )
+            })),
+            cell(&evidence),
+        ]);
+    }
+    let out = style::finish(
+        format!(
+            "Risk assessment (index: {})\n{t}\n{}highest: {}\n",
+            crate::model::clean(&r.index),
+            notes.render(w),
+            lvl(r.highest)
+        ),
+        &style::Styles::plain(),
+    );
+    style::fit(out, width)
+}
+
+/// The risk table with every text in its cell, unwrapped.
+fn render_wide(r: &RiskReport) -> String {
     use crate::report::style::{self, cell, cell_lines};
+    let width = None;
     let mut t = style::table_in(width);
     t.set_header(vec![
         "seed",

@@ -5,7 +5,7 @@
 
 use comfy_table::Table;
 
-use crate::report::style::cell;
+use crate::report::style::{cell, Notes};
 
 use crate::model::Verdict;
 use crate::smoke::{SmokeCheck, SmokeReport};
@@ -34,8 +34,51 @@ fn table(header: Vec<&str>, width: Option<usize>) -> Table {
     t
 }
 
-/// One row per check.
+/// On a terminal: one row per check in four columns of two lines each — the check with its
+/// verdict and device, the tensor with its shape, the kernel error with its bound above the
+/// format error with its worst case, the size against fp16 above the time (the throughput is
+/// in the JSON and the piped table).
+fn checks_compact(r: &SmokeReport, width: Option<usize>) -> Table {
+    use crate::report::style::cell_lines;
+    let mut t = table(vec!["check", "tensor", "errors", "size · time"], width);
+    for c in &r.checks {
+        let size = match (c.compressed_bytes, c.fp16_bytes) {
+            (Some(a), Some(b)) if b > 0 => format!("{:.1}% of fp16", 100.0 * a as f64 / b as f64),
+            _ => "—".into(),
+        };
+        let time = c
+            .time_ms
+            .map(|ms| format!("{ms:.2} ms"))
+            .unwrap_or_else(|| "—".into());
+        t.add_row(vec![
+            cell_lines([
+                c.id.to_string(),
+                format!("{} · {}", mark(c.verdict), c.device),
+            ]),
+            cell_lines([c.layer.trim_start_matches("model."), &c.shape]),
+            cell_lines([
+                format!(
+                    "kernel {} (bound {})",
+                    num(c.kernel_error, 2),
+                    num(c.kernel_bound, 1)
+                ),
+                format!(
+                    "format {} (worst {})",
+                    num(c.format_error, 2),
+                    num(c.format_bound, 1)
+                ),
+            ]),
+            cell_lines([size, time]),
+        ]);
+    }
+    t
+}
+
+/// One row per check (on a terminal: [`checks_compact`]).
 fn checks(r: &SmokeReport, width: Option<usize>) -> Table {
+    if width.is_some() {
+        return checks_compact(r, width);
+    }
     let mut t = table(
         vec![
             "check",
@@ -109,17 +152,21 @@ fn not_verified(checks: &[SmokeCheck]) -> String {
     }
 }
 
-fn claims(r: &SmokeReport, width: Option<usize>) -> Table {
+/// The claims with what was measured; on a terminal each measurement is a numbered note.
+fn claims(r: &SmokeReport, width: Option<usize>, notes: &mut Notes) -> Table {
     let mut t = table(vec!["library", "claim", "measured", "holds"], width);
     for m in &r.claims {
+        let measured = m
+            .measured
+            .clone()
+            .unwrap_or_else(|| format!("not measured: {}", m.how));
         t.add_row(vec![
             cell(&m.library),
             cell(&m.claim),
-            cell(
-                &m.measured
-                    .clone()
-                    .unwrap_or_else(|| format!("not measured: {}", m.how)),
-            ),
+            match width {
+                Some(_) => cell(&notes.mark(&measured)),
+                None => cell(&measured),
+            },
             cell(match m.holds {
                 Some(true) => "yes",
                 Some(false) => "no",
@@ -147,7 +194,11 @@ pub fn render_table_in(r: &SmokeReport, width: Option<usize>) -> String {
     out.push_str("kernel error: the kernel against the format's own product, exact from the stored codes and scales, as a fraction of the sum of its terms' magnitudes; the bound is f32 rounding and decides the verdict. format error: what the format costs against the original weights' product (a measurement), beside the format's worst case on these weights.\n");
     out.push_str(&not_verified(&r.checks));
     if !r.claims.is_empty() {
-        out.push_str(&format!("claims:\n{}\n", claims(r, width)));
+        let mut notes = Notes::default();
+        out.push_str(&format!("claims:\n{}\n", claims(r, width, &mut notes)));
+        if let Some(w) = width {
+            out.push_str(&notes.render(w));
+        }
     }
     let count = |v: Verdict| r.checks.iter().filter(|c| c.verdict == v).count();
     let (verified, failed) = (count(Verdict::Verified), count(Verdict::Failed));
