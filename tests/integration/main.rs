@@ -18,4 +18,5 @@ mod real_venv;
 mod risk;
 mod smoke;
 mod snapshots;
+mod terminal;
 mod util;
