@@ -71,8 +71,7 @@ pub fn render_table_in(r: &RiskReport, width: Option<usize>) -> String {
 /// The risk table with every text in its cell, unwrapped.
 fn render_wide(r: &RiskReport) -> String {
     use crate::report::style::{self, cell, cell_lines};
-    let width = None;
-    let mut t = style::table_in(width);
+    let mut t = style::table();
     t.set_header(vec![
         "seed",
         "now",
@@ -95,15 +94,14 @@ fn render_wide(r: &RiskReport) -> String {
             cell_lines(&row.evidence),
         ]);
     }
-    let out = style::finish(
+    style::finish(
         format!(
             "Risk assessment (index: {})\n{t}\nhighest: {}\n",
             crate::model::clean(&r.index),
             lvl(r.highest)
         ),
         &style::Styles::plain(),
-    );
-    style::fit(out, width)
+    )
 }
 
 pub fn render_markdown(r: &RiskReport) -> String {
