@@ -115,6 +115,33 @@ fn matrix_table(t: &TableResult, planned: bool, styles: &Styles, width: Option<u
             .map(|c| format!(" (the matrix claims: {})", clean(c)))
             .unwrap_or_default()
     );
+    let full = build_table(t, planned, width, false);
+    // A terminal too narrow for the full marks gets the compact ones (✓ ✗ ? -) and a legend.
+    let fits = |tb: &comfy_table::Table| {
+        let cols: usize = tb
+            .column_max_content_widths()
+            .iter()
+            .map(|w| usize::from(*w) + 3)
+            .sum();
+        width.is_none_or(|w| cols < w)
+    };
+    if fits(&full) {
+        out.push_str(&full.to_string());
+        out.push('\n');
+    } else {
+        out.push_str(&build_table(t, planned, width, true).to_string());
+        out.push_str("\n✓ verified · ✗ failed · ? unverified · - not installed · ⚠ broken deps\n");
+    }
+    out
+}
+
+/// The comfy-table of one matrix table; `compact`: the verdicts as one mark each.
+fn build_table(
+    t: &TableResult,
+    planned: bool,
+    width: Option<usize>,
+    compact: bool,
+) -> comfy_table::Table {
     let mut table = style::table_in(width);
     let mut header = vec![
         TCell::new("Library"),
@@ -123,21 +150,37 @@ fn matrix_table(t: &TableResult, planned: bool, styles: &Styles, width: Option<u
     header.extend(t.columns.iter().map(|c| style::cell(&c.title)));
     table.set_header(header);
     for row in &t.rows {
-        let mut cells = vec![
-            style::cell(&row.library),
-            style::cell(&match (&row.installed, row.broken_requirements.len()) {
-                (None, _) => "—".to_string(),
-                (Some(v), 0) => v.clone(),
-                (Some(v), 1) => format!("{v} ⚠ 1 broken dep"),
-                (Some(v), n) => format!("{v} ⚠ {n} broken deps"),
-            }),
-        ];
-        cells.extend(row.cells.iter().map(|c| style::cell(&cell_text(c))));
+        let installed = match (&row.installed, row.broken_requirements.len(), compact) {
+            (None, _, _) => "—".to_string(),
+            (Some(v), 0, _) => v.clone(),
+            (Some(v), n, true) => format!("{v} ⚠{n}"),
+            (Some(v), 1, false) => format!("{v} ⚠ 1 broken dep"),
+            (Some(v), n, false) => format!("{v} ⚠ {n} broken deps"),
+        };
+        let mut cells = vec![style::cell(&row.library), style::cell(&installed)];
+        cells.extend(row.cells.iter().map(|c| {
+            let text = match (compact, c.claim.clone(), c.verdict) {
+                (true, Claim::Rating(_) | Claim::NotApplicable, Verdict::Unverified) => {
+                    cell_text(c)
+                }
+                (true, _, v) => short_mark(v).to_string(),
+                (false, _, _) => cell_text(c),
+            };
+            style::cell(&text)
+        }));
         table.add_row(cells);
     }
-    out.push_str(&table.to_string());
-    out.push('\n');
-    out
+    table
+}
+
+/// The verdict as one mark, for narrow terminals.
+fn short_mark(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Verified => "✓",
+        Verdict::Failed => "✗",
+        Verdict::Unverified => "?",
+        Verdict::NotInstalled => "-",
+    }
 }
 
 /// A cell as the table shows it: the verdict's mark, or what the claim is when no check exists.
