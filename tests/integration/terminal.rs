@@ -52,10 +52,14 @@ fn on_terminal(cols: usize, args: &str, vars: &[(&str, &str)]) -> (i32, String) 
     )
 }
 
-const COMMANDS: [(&str, &str); 4] = [
+const COMMANDS: [(&str, &str); 5] = [
     (
         "check",
         "check --python fixtures/envs/good-cu124 --host fixtures/hosts/h100-550.toml",
+    ),
+    (
+        "check (failing: fixes, known issues, broken deps)",
+        "check --python fixtures/envs/fatbin-cu124 --host fixtures/hosts/t4-525.toml",
     ),
     ("risk", "risk --offline --python fixtures/envs/good-cu124"),
     (
@@ -109,8 +113,19 @@ fn every_table_fits_80_and_100_columns_on_a_terminal() {
 }
 
 #[test]
+fn a_narrow_terminal_gets_one_mark_per_cell_and_a_legend() {
+    let args = COMMANDS[1].1;
+    let (_, narrow) = on_terminal(80, &format!("{args} --color never"), &[]);
+    assert!(narrow.contains("✓ verified · ✗ failed"), "{narrow}");
+    assert!(!narrow.contains("- not installed ┆"), "{narrow}");
+    let (_, wide) = on_terminal(200, &format!("{args} --color never"), &[]);
+    assert!(!wide.contains("✓ verified · ✗ failed"), "{wide}");
+    assert!(wide.contains("✗ FAILED"), "{wide}");
+}
+
+#[test]
 fn columns_sets_the_width_and_pipes_are_never_wrapped() {
-    let (name, args) = COMMANDS[1];
+    let (name, args) = COMMANDS[2];
     let (_, text) = on_terminal(100, &format!("{args} --color never"), &[("COLUMNS", "70")]);
     assert!(
         widest(&text) <= 70,
