@@ -39,7 +39,7 @@ impl Notes {
 }
 
 fn statement(s: &StatementCheck, notes: &mut Notes) -> String {
-    let mut line = format!("{} — **{}**", s.text, sym(s.verdict));
+    let mut line = format!("{} — **{}**", crate::model::clean(&s.text), sym(s.verdict));
     let mut why = Vec::new();
     if let Some(r) = &s.reason {
         why.push(r.clone());
