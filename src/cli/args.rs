@@ -68,7 +68,8 @@ pub struct OutputArgs {
     /// Write to PATH (atomically: a temporary file, then a rename) instead of standard output.
     #[arg(long, short, value_name = "PATH")]
     pub output: Option<PathBuf>,
-    /// Colour in terminal tables. `auto`: only on a terminal, and never when NO_COLOR is set.
+    /// Colour in terminal tables. `auto`: only on a terminal, and never when NO_COLOR is set
+    /// or TERM=dumb.
     /// Machine formats (JSON, JUnit, TOML) are never coloured.
     #[arg(long, value_enum, default_value = "auto")]
     pub color: ColorChoice,
@@ -76,7 +77,7 @@ pub struct OutputArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ColorChoice {
-    /// Colour when standard output is a terminal and NO_COLOR is not set.
+    /// Colour when standard output is a terminal, NO_COLOR is not set and TERM is not `dumb`.
     Auto,
     /// Always colour, also into a pipe or a file.
     Always,

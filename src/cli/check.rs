@@ -132,13 +132,27 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         advisories,
         ignored_advisories,
     };
-    let report = Report::new(checked, args.fail_on, jiff::Timestamp::now());
+    let mut report = Report::new(checked, args.fail_on, jiff::Timestamp::now());
+    let python = args
+        .target
+        .python
+        .as_ref()
+        .and(report.environment.interpreter.executable.clone());
+    report.suggest_next_step(
+        args.matrix.matrix.as_deref(),
+        args.target.host.host.as_deref(),
+        python.as_deref(),
+    );
     let text = match args.format {
         CheckFormat::Json => report::to_json("report", &report)?,
         CheckFormat::Markdown => report::markdown(&report),
         CheckFormat::Junit => report::junit(&report, args.fail_on),
         CheckFormat::Summary => report::summary(&report),
-        CheckFormat::Table => report::table(&report, &output::styles(&args.output)),
+        CheckFormat::Table => report::table_in(
+            &report,
+            &output::styles(&args.output),
+            output::width(&args.output),
+        ),
     };
     output::emit(&args.output, &text)?;
     Ok(exit(report.exit_code != 0))

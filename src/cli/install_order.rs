@@ -66,7 +66,9 @@ pub fn run(args: &InstallOrderArgs) -> anyhow::Result<ExitCode> {
     })?;
     let text = match args.format {
         InstallOrderFormat::Shell => report::install_order::render_shell(&plan),
-        InstallOrderFormat::Table => report::install_order::render_table(&plan),
+        InstallOrderFormat::Table => {
+            report::install_order::render_table_in(&plan, output::width(&args.output))
+        }
         InstallOrderFormat::Json => report::to_json("install order", &plan)?,
     };
     output::emit(&args.output, &text)?;

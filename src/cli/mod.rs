@@ -105,13 +105,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// The one error printer: `error: …`, each cause as `  Caused by: …`, the hint as `  hint: …`.
 /// Returns exit code 2.
+/// Every message is cleaned (`model::clean_lines`: its line breaks stay, as a TOML error's
+/// snippet needs them): a path or a value from an input in it cannot send control sequences to
+/// the terminal.
 pub fn fail(error: &anyhow::Error) -> ExitCode {
-    eprintln!("error: {error}");
+    use crate::model::clean_lines as clean;
+    eprintln!("error: {}", clean(&error.to_string()));
     for cause in error.chain().skip(1) {
-        eprintln!("  Caused by: {cause}");
+        eprintln!("  Caused by: {}", clean(&cause.to_string()));
     }
     if let Some(h) = error.chain().find_map(|e| e.downcast_ref::<Hinted>()) {
-        eprintln!("  hint: {}", h.hint);
+        eprintln!("  hint: {}", clean(&h.hint));
     }
     ExitCode::from(2)
 }

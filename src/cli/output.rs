@@ -1,6 +1,7 @@
 //! Where a command's text goes: standard output, or a file written atomically (a temporary file
 //! in the same folder, then a rename, so a crash never leaves half a report); and whether the
-//! terminal table is coloured (anstream decides `auto`: a terminal, `NO_COLOR`, `CLICOLOR`).
+//! terminal table is coloured (`auto`: never with `TERM=dumb`, else as anstream decides: a
+//! terminal, `NO_COLOR`, `CLICOLOR`).
 
 use std::io::Write;
 use std::path::Path;
@@ -40,10 +41,36 @@ pub fn styles(out: &OutputArgs) -> Styles {
         ColorChoice::Never => false,
         ColorChoice::Auto => {
             out.output.is_none()
+                && !dumb_terminal(std::env::var_os("TERM").as_deref())
                 && anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never
         }
     };
     Styles::new(color)
+}
+
+/// The width to fit human output to: `None` (unwrapped, the same text every time) unless it
+/// goes to standard output and that is a terminal; then `COLUMNS` when set to a number, else
+/// the terminal's own width; never less than `report::style::MIN_WIDTH`.
+pub fn width(out: &OutputArgs) -> Option<usize> {
+    use std::io::IsTerminal;
+    if out.output.is_some() || !std::io::stdout().is_terminal() {
+        return None;
+    }
+    let columns = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|&c| c > 0);
+    let w = columns.or_else(|| {
+        terminal_size::terminal_size_of(std::io::stdout()).map(|(w, _)| usize::from(w.0))
+    })?;
+    Some(w.max(crate::report::style::MIN_WIDTH))
+}
+
+/// `TERM=dumb`: a terminal that obeys no escape sequence. anstream honours it, but lets `CI`,
+/// `CLICOLOR=1` or `CLICOLOR_FORCE` colour it anyway; compat's `auto` never does (only
+/// `--color always` colours a dumb terminal).
+fn dumb_terminal(term: Option<&std::ffi::OsStr>) -> bool {
+    term.is_some_and(|t| t == "dumb")
 }
 
 /// Writes `text` to `path` atomically: a temporary file in the same folder, then a rename.
@@ -72,6 +99,14 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).expect("read"), "two");
         assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1);
         assert!(write_atomic(&dir.path().join("missing/x.txt"), "x").is_err());
+    }
+
+    #[test]
+    fn only_term_dumb_is_a_dumb_terminal() {
+        assert!(dumb_terminal(Some("dumb".as_ref())));
+        for t in [None, Some("xterm-256color"), Some(""), Some("dumber")] {
+            assert!(!dumb_terminal(t.map(AsRef::as_ref)), "{t:?}");
+        }
     }
 
     #[test]

@@ -70,7 +70,7 @@ pub fn run(args: &RiskArgs) -> anyhow::Result<ExitCode> {
     );
     report.add_advisories(hits, ignored);
     let text = match args.format {
-        RiskFormat::Table => report::risk::render_table(&report),
+        RiskFormat::Table => report::risk::render_table_in(&report, output::width(&args.output)),
         RiskFormat::Json => report::to_json("risk report", &report)?,
         RiskFormat::Markdown => report::risk::render_markdown(&report),
     };

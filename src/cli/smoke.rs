@@ -112,7 +112,9 @@ pub fn run(args: &SmokeArgs) -> anyhow::Result<ExitCode> {
     let r = smoke::run(&opts, &host)
         .hint("--config takes a model config.json; --weights a safetensors file or folder")?;
     let text = match args.format {
-        TableOrJson::Table => crate::report::smoke::render_table(&r),
+        TableOrJson::Table => {
+            crate::report::smoke::render_table_in(&r, super::output::width(&args.output))
+        }
         TableOrJson::Json => report::to_json("smoke report", &r)?,
     };
     output::emit(&args.output, &text)?;

@@ -1,8 +1,71 @@
-//! Text spans: where a byte offset falls in a file, as the 1-based `line:column` that every
-//! error about an input file names, and what a TOML (serde) error says is wrong. Used by the
-//! matrix loader, the advisory loader and its config, host profiles and plans.
+//! Text: where a byte offset falls in a file, as the 1-based `line:column` that every error
+//! about an input file names, and what a TOML (serde) error says is wrong (the matrix loader,
+//! the advisory loader and its config, host profiles, plans); and text from inputs made safe to
+//! print for people ([`clean`], [`clean_lines`]).
+//!
+//! Everything compat prints for people may hold text from an untrusted input: a matrix title,
+//! a METADATA `Summary`, a host profile's GPU name, a merged report's fields, a path in an
+//! error. A terminal obeys the control characters in such text — `ESC [2J` clears the screen,
+//! `ESC ] 52` writes the clipboard, `ESC ] 8` makes a hidden link, a carriage return or a
+//! backspace overwrites what was printed, U+202E reverses it — so every human format passes its
+//! text through these functions, which replace each such character with a visible escape
+//! (`\x1b`, `\u{202e}`). JSON needs none (serde escapes it); XML gets the same treatment.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::ops::Range;
+
+/// Whether `c` must not reach a terminal raw: a C0 control (tab and newline included), DEL,
+/// a C1 control (U+0080..U+009F, among them the one-byte CSI U+009B), or a Unicode bidi
+/// control (the embeddings, overrides and isolates U+202A..U+202E and U+2066..U+2069, the
+/// marks U+200E, U+200F and U+061C).
+pub fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
+}
+
+/// `s` with every [`is_unsafe`] character replaced by a visible escape: `\n`, `\r`, `\t`,
+/// `\x1b` for the other ASCII controls and DEL, `\u{9b}` for the rest. For a value printed on
+/// one line or in one table cell: a newline in it never starts a line of its own.
+pub fn clean(s: &str) -> Cow<'_, str> {
+    clean_with(s, false)
+}
+
+/// [`clean`], keeping line breaks (`\n`): for a block of text whose lines are its layout.
+pub fn clean_lines(s: &str) -> Cow<'_, str> {
+    clean_with(s, true)
+}
+
+fn clean_with(s: &str, keep_newlines: bool) -> Cow<'_, str> {
+    let bad = |c: char| is_unsafe(c) && !(keep_newlines && c == '\n');
+    if !s.chars().any(bad) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if bad(c) {
+            push_escape(&mut out, c);
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Appends the visible escape of `c`.
+pub fn push_escape(out: &mut String, c: char) {
+    match c {
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        c if (c as u32) < 0x80 => {
+            let _ = write!(out, "\\x{:02x}", c as u32);
+        }
+        c => {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        }
+    }
+}
 
 /// 1-based line and column (in characters) of a byte offset.
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -67,7 +130,46 @@ impl FloorBoundary for str {
 
 #[cfg(test)]
 mod tests {
-    use super::{line_col, span_start, TomlFault};
+    use super::{clean, clean_lines, line_col, span_start, TomlFault};
+
+    #[test]
+    fn controls_and_bidi_overrides_become_visible_escapes() {
+        for (raw, shown) in [
+            ("\x1b[2Jgone", "\\x1b[2Jgone"),
+            (
+                "\x1b]8;;http://x\x07link\x1b]8;;\x07",
+                "\\x1b]8;;http://x\\x07link\\x1b]8;;\\x07",
+            ),
+            ("\x1b]52;c;cm0gLXJmIH4=\x07", "\\x1b]52;c;cm0gLXJmIH4=\\x07"),
+            ("evil\rgood", "evil\\rgood"),
+            ("abc\x08\x08\x08xyz", "abc\\x08\\x08\\x08xyz"),
+            ("\u{9b}31m", "\\u{9b}31m"),
+            ("\u{202e}txt.exe", "\\u{202e}txt.exe"),
+            ("\u{2066}a\u{2069}", "\\u{2066}a\\u{2069}"),
+            ("a\tb\x7f\0", "a\\tb\\x7f\\x00"),
+            ("two\nlines", "two\\nlines"),
+        ] {
+            assert_eq!(clean(raw), shown, "{raw:?}");
+            assert!(!clean(raw).chars().any(super::is_unsafe));
+        }
+    }
+
+    #[test]
+    fn ordinary_text_is_borrowed_unchanged() {
+        for s in [
+            "",
+            "torch 2.4.0+cu124 — ✓ verified",
+            "NVIDIA H100 80GB HBM3",
+            "日本語 é",
+        ] {
+            assert!(matches!(clean(s), std::borrow::Cow::Borrowed(_)), "{s}");
+        }
+    }
+
+    #[test]
+    fn clean_lines_keeps_line_breaks_only() {
+        assert_eq!(clean_lines("a\nb\r\x1b[K\n"), "a\nb\\r\\x1b[K\n");
+    }
 
     #[test]
     fn line_and_column_are_one_based_and_count_characters() {

@@ -2,7 +2,6 @@
 //! and one advisory whole (`compat advisories show ID`). The JSON forms are the serialized
 //! [`Advisory`] values. Loading and evaluating the database is `advisories`' job.
 
-use comfy_table::Cell;
 use serde::Serialize;
 
 use crate::advisories::{Advisory, Database};
@@ -42,14 +41,17 @@ pub fn list_table(db: &Database) -> String {
     t.set_header(["Id", "Package", "Affected", "Title", "Sources"]);
     for a in &db.advisories {
         t.add_row([
-            Cell::new(&a.id),
-            Cell::new(&a.package),
-            Cell::new(&a.affected_text),
-            Cell::new(&a.title),
-            Cell::new(a.sources.join("\n")),
+            style::cell(&a.id),
+            style::cell(&a.package),
+            style::cell(&a.affected_text),
+            style::cell(&a.title),
+            style::cell_lines(&a.sources),
         ]);
     }
-    format!("{t}\n{} advisories\n", db.advisories.len())
+    style::finish(
+        format!("{t}\n{} advisories\n", db.advisories.len()),
+        &style::Styles::plain(),
+    )
 }
 
 /// One advisory whole, as text.
@@ -91,5 +93,5 @@ pub fn show(a: &Advisory) -> String {
     }
     o.push_str(&format!("checked:  {}\n", a.checked));
     o.push_str(&format!("defined:  {}\n", a.origin));
-    o
+    style::finish(o, &style::Styles::plain())
 }

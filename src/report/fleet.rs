@@ -64,10 +64,10 @@ pub fn render_table(f: &Fleet) -> String {
         if f.failing_hosts.is_empty() {
             "none".to_string()
         } else {
-            f.failing_hosts.join(", ")
+            crate::model::clean(&f.failing_hosts.join(", ")).into_owned()
         }
     ));
-    o
+    style::finish(o, &style::Styles::plain())
 }
 
 fn groups_table(f: &Fleet) -> String {
@@ -88,13 +88,13 @@ fn groups_table(f: &Fleet) -> String {
             g.hosts.join(", ")
         };
         t.add_row(vec![
-            format!("G{}", i + 1),
-            hosts,
-            g.key.gpus.clone(),
-            format!("{} ({})", g.key.driver, g.key.driver_cuda),
-            g.key.torch.clone(),
-            g.key.python.clone(),
-            (g.failed / g.hosts.len().max(1)).to_string(),
+            style::cell(&format!("G{}", i + 1)),
+            style::cell(&hosts),
+            style::cell(&g.key.gpus),
+            style::cell(&format!("{} ({})", g.key.driver, g.key.driver_cuda)),
+            style::cell(&g.key.torch),
+            style::cell(&g.key.python),
+            style::cell(&(g.failed / g.hosts.len().max(1)).to_string()),
         ]);
     }
     t.to_string()
@@ -106,9 +106,9 @@ fn cells_table(f: &Fleet) -> String {
     header.extend((1..=f.groups.len()).map(|i| format!("G{i}")));
     t.set_header(header);
     for c in &f.cells {
-        let mut row = vec![c.clone()];
+        let mut row = vec![style::cell(c)];
         for g in &f.groups {
-            row.push(g.verdicts.get(c).cloned().unwrap_or_else(|| "—".into()));
+            row.push(style::cell(g.verdicts.get(c).map_or("—", String::as_str)));
         }
         t.add_row(row);
     }

@@ -24,46 +24,60 @@ pub fn render_shell(p: &InstallOrder) -> String {
     o
 }
 
-/// The install order as a table.
+/// The install order as a table, unwrapped: for pipes and files.
 pub fn render_table(p: &InstallOrder) -> String {
-    use comfy_table::{presets, ContentArrangement, Table};
+    render_table_in(p, None)
+}
+
+/// The install order as a table for a terminal `width` columns wide (`None`: as
+/// [`render_table`]).
+pub fn render_table_in(p: &InstallOrder, width: Option<usize>) -> String {
+    use crate::model::clean;
+    use crate::report::style::{self, cell, cell_lines};
     let mut o = format!(
         "Install plan for {}\ntorch: {} {}\n",
-        p.host,
-        p.torch.requirement,
+        clean(&p.host),
+        clean(&p.torch.requirement),
         p.torch
             .variant
             .map(|v| format!("({})", v.tag()))
             .unwrap_or_else(|| "(CPU build)".into())
     );
     for r in &p.torch.reasons {
-        o.push_str(&format!("  because {r}\n"));
+        o.push_str(&format!("  because {}\n", clean(r)));
     }
     for r in &p.torch.rejected {
-        o.push_str(&format!("  passed over: {r}\n"));
+        o.push_str(&format!("  passed over: {}\n", clean(r)));
     }
-    let mut t = Table::new();
-    t.load_preset(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Disabled)
-        .set_header(vec!["#", "stage", "installs", "why"]);
+    let mut t = style::table_in(width);
+    t.set_header(vec!["#", "stage", "installs", "why"]);
+    // On a terminal each step's reasons are numbered notes under the table.
+    let mut notes = style::Notes::default();
     for s in &p.steps {
+        let why = match width {
+            Some(_) if !s.why.is_empty() => cell(&notes.mark(&s.why.join("; "))),
+            _ => cell_lines(&s.why),
+        };
         t.add_row(vec![
-            s.order.to_string(),
-            s.title.clone(),
-            s.requirements.join("\n"),
-            s.why.join("\n"),
+            cell(&s.order.to_string()),
+            cell(&s.title),
+            cell_lines(&s.requirements),
+            why,
         ]);
     }
     o.push_str(&t.to_string());
     o.push('\n');
+    if let Some(w) = width {
+        o.push_str(&notes.render(w));
+    }
     for n in &p.notes {
-        o.push_str(&format!("note: {n}\n"));
+        o.push_str(&format!("note: {}\n", clean(n)));
     }
     o.push_str("\ncommands:\n");
     for s in &p.steps {
         for c in &s.commands {
-            o.push_str(&format!("  {c}\n"));
+            o.push_str(&format!("  {}\n", clean(c)));
         }
     }
-    o
+    style::fit(style::finish(o, &style::Styles::plain()), width)
 }

@@ -6,11 +6,14 @@
 //!   for `merge` and the tests), and its five renderers: table, JSON, Markdown, JUnit, summary.
 //! - [`probe`]: `compat probe`'s table and JSON.
 //! - [`fleet`]: the merged fleet matrix (`compat merge`) and its table.
-//! - [`style`]: the one table preset and the colours (anstyle) every terminal table uses.
+//! - [`style`]: the one table preset and the colours (anstyle) every terminal table uses; the
+//!   cleaning of text from inputs (no control character reaches a terminal raw) and the fitting
+//!   of tables and lines to a terminal's width.
 //!
 //! Nothing here reaches back into the machine: no file, clock, environment variable or
-//! terminal is read here. The caller decides colour (see [`Styles`]) and the time of the check,
-//! and writes the text where it belongs (`cli::output`). JSON is machine output and never
+//! terminal is read here. The caller decides colour (see [`Styles`]), the width to fit (`None`:
+//! unwrapped, for pipes and files) and the time of the check, and writes the text where it
+//! belongs (`cli::output`). JSON is machine output and never
 //! coloured; a value that cannot be serialised is an error, never an empty document.
 
 pub mod advisories;
@@ -25,8 +28,8 @@ pub mod style;
 use serde::Serialize;
 
 pub use check::{
-    junit, markdown, summary, table, Checked, EnvironmentInfo, FailOn, MatrixInfo, PlanInfo,
-    ReadError, Report, SCHEMA,
+    junit, markdown, summary, table, table_in, Checked, EnvironmentInfo, FailOn, MatrixInfo,
+    PlanInfo, ReadError, Report, SCHEMA,
 };
 pub use fleet::{Fleet, Group, GroupKey};
 pub use probe::{probe_json, probe_table};

@@ -27,8 +27,11 @@ pub fn probe_json(host: &HostFacts, env: &PythonEnv) -> Result<String, RenderErr
 fn fact(label: &str, value: Option<String>, source: Option<&str>) -> String {
     match value {
         Some(v) => format!(
-            "  {label:<22} {v}{}\n",
-            source.map(|s| format!("   [{s}]")).unwrap_or_default()
+            "  {label:<22} {}{}\n",
+            crate::model::clean(&v),
+            source
+                .map(|s| format!("   [{}]", crate::model::clean(s)))
+                .unwrap_or_default()
         ),
         None => format!("  {label:<22} —\n"),
     }
@@ -39,7 +42,7 @@ pub fn probe_table(host: &HostFacts, env: &PythonEnv) -> String {
     let mut o = host_facts(host);
     o.push_str(&toolchains(host));
     o.push_str(&python_env(env));
-    o
+    crate::report::style::finish(o, &crate::report::Styles::plain())
 }
 
 fn host_facts(host: &HostFacts) -> String {

@@ -3,7 +3,9 @@
 //! check that is not verified is so, then the seed's claims with what was measured. Rendering
 //! only: the report is `crate::smoke::SmokeReport`, made by `compat smoke`.
 
-use comfy_table::{presets, ContentArrangement, Table};
+use comfy_table::Table;
+
+use crate::report::style::{cell, Notes};
 
 use crate::model::Verdict;
 use crate::smoke::{SmokeCheck, SmokeReport};
@@ -26,30 +28,74 @@ fn num(v: Option<f64>, digits: usize) -> String {
         .unwrap_or_else(|| "—".into())
 }
 
-fn table(header: Vec<&str>) -> Table {
-    let mut t = Table::new();
-    t.load_preset(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Disabled)
-        .set_header(header);
+fn table(header: Vec<&str>, width: Option<usize>) -> Table {
+    let mut t = crate::report::style::table_in(width);
+    t.set_header(header);
     t
 }
 
-/// One row per check.
-fn checks(r: &SmokeReport) -> Table {
-    let mut t = table(vec![
-        "check",
-        "device",
-        "tensor",
-        "shape",
-        "verdict",
-        "kernel error",
-        "bound",
-        "format error",
-        "worst case",
-        "size vs fp16",
-        "time",
-        "throughput",
-    ]);
+/// On a terminal: one row per check in four columns of two lines each — the check with its
+/// verdict and device, the tensor with its shape, the kernel error with its bound above the
+/// format error with its worst case, the size against fp16 above the time (the throughput is
+/// in the JSON and the piped table).
+fn checks_compact(r: &SmokeReport, width: Option<usize>) -> Table {
+    use crate::report::style::cell_lines;
+    let mut t = table(vec!["check", "tensor", "errors", "size · time"], width);
+    for c in &r.checks {
+        let size = match (c.compressed_bytes, c.fp16_bytes) {
+            (Some(a), Some(b)) if b > 0 => format!("{:.1}% of fp16", 100.0 * a as f64 / b as f64),
+            _ => "—".into(),
+        };
+        let time = c
+            .time_ms
+            .map(|ms| format!("{ms:.2} ms"))
+            .unwrap_or_else(|| "—".into());
+        t.add_row(vec![
+            cell_lines([
+                c.id.to_string(),
+                format!("{} · {}", mark(c.verdict), c.device),
+            ]),
+            cell_lines([c.layer.trim_start_matches("model."), &c.shape]),
+            cell_lines([
+                format!(
+                    "kernel {} (bound {})",
+                    num(c.kernel_error, 2),
+                    num(c.kernel_bound, 1)
+                ),
+                format!(
+                    "format {} (worst {})",
+                    num(c.format_error, 2),
+                    num(c.format_bound, 1)
+                ),
+            ]),
+            cell_lines([size, time]),
+        ]);
+    }
+    t
+}
+
+/// One row per check (on a terminal: [`checks_compact`]).
+fn checks(r: &SmokeReport, width: Option<usize>) -> Table {
+    if width.is_some() {
+        return checks_compact(r, width);
+    }
+    let mut t = table(
+        vec![
+            "check",
+            "device",
+            "tensor",
+            "shape",
+            "verdict",
+            "kernel error",
+            "bound",
+            "format error",
+            "worst case",
+            "size vs fp16",
+            "time",
+            "throughput",
+        ],
+        width,
+    );
     for c in &r.checks {
         let size = match (c.compressed_bytes, c.fp16_bytes) {
             (Some(a), Some(b)) if b > 0 => format!(
@@ -61,20 +107,22 @@ fn checks(r: &SmokeReport) -> Table {
             _ => "—".into(),
         };
         t.add_row(vec![
-            c.id.to_string(),
-            c.device.to_string(),
-            c.layer.trim_start_matches("model.").to_string(),
-            c.shape.clone(),
-            mark(c.verdict).to_string(),
-            num(c.kernel_error, 2),
-            num(c.kernel_bound, 1),
-            num(c.format_error, 2),
-            num(c.format_bound, 1),
-            size,
-            c.time_ms
-                .map(|ms| format!("{ms:.2} ms"))
-                .unwrap_or_else(|| "—".into()),
-            c.throughput.clone().unwrap_or_else(|| "—".into()),
+            cell(&c.id.to_string()),
+            cell(&c.device.to_string()),
+            cell(c.layer.trim_start_matches("model.")),
+            cell(&c.shape),
+            cell(mark(c.verdict)),
+            cell(&num(c.kernel_error, 2)),
+            cell(&num(c.kernel_bound, 1)),
+            cell(&num(c.format_error, 2)),
+            cell(&num(c.format_bound, 1)),
+            cell(&size),
+            cell(
+                &c.time_ms
+                    .map(|ms| format!("{ms:.2} ms"))
+                    .unwrap_or_else(|| "—".into()),
+            ),
+            cell(c.throughput.as_deref().unwrap_or("—")),
         ]);
     }
     t
@@ -104,38 +152,53 @@ fn not_verified(checks: &[SmokeCheck]) -> String {
     }
 }
 
-fn claims(r: &SmokeReport) -> Table {
-    let mut t = table(vec!["library", "claim", "measured", "holds"]);
+/// The claims with what was measured; on a terminal each measurement is a numbered note.
+fn claims(r: &SmokeReport, width: Option<usize>, notes: &mut Notes) -> Table {
+    let mut t = table(vec!["library", "claim", "measured", "holds"], width);
     for m in &r.claims {
+        let measured = m
+            .measured
+            .clone()
+            .unwrap_or_else(|| format!("not measured: {}", m.how));
         t.add_row(vec![
-            m.library.clone(),
-            m.claim.clone(),
-            m.measured
-                .clone()
-                .unwrap_or_else(|| format!("not measured: {}", m.how)),
-            match m.holds {
-                Some(true) => "yes".into(),
-                Some(false) => "no".into(),
-                None => "—".into(),
+            cell(&m.library),
+            cell(&m.claim),
+            match width {
+                Some(_) => cell(&notes.mark(&measured)),
+                None => cell(&measured),
             },
+            cell(match m.holds {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "—",
+            }),
         ]);
     }
     t
 }
 
-/// Renders the report as text tables.
+/// Renders the report as text tables, unwrapped: for pipes and files.
 pub fn render_table(r: &SmokeReport) -> String {
+    render_table_in(r, None)
+}
+
+/// Renders the report for a terminal `width` columns wide (`None`: as [`render_table`]).
+pub fn render_table_in(r: &SmokeReport, width: Option<usize>) -> String {
     let mut out = format!(
         "compat smoke — {}\nweights: {}\nGPU: {}\n",
-        r.model,
-        r.weights,
-        r.gpu.as_deref().unwrap_or("not requested (--device cpu)")
+        crate::model::clean(&r.model),
+        crate::model::clean(&r.weights),
+        crate::model::clean(r.gpu.as_deref().unwrap_or("not requested (--device cpu)"))
     );
-    out.push_str(&format!("{}\n", checks(r)));
+    out.push_str(&format!("{}\n", checks(r, width)));
     out.push_str("kernel error: the kernel against the format's own product, exact from the stored codes and scales, as a fraction of the sum of its terms' magnitudes; the bound is f32 rounding and decides the verdict. format error: what the format costs against the original weights' product (a measurement), beside the format's worst case on these weights.\n");
     out.push_str(&not_verified(&r.checks));
     if !r.claims.is_empty() {
-        out.push_str(&format!("claims:\n{}\n", claims(r)));
+        let mut notes = Notes::default();
+        out.push_str(&format!("claims:\n{}\n", claims(r, width, &mut notes)));
+        if let Some(w) = width {
+            out.push_str(&notes.render(w));
+        }
     }
     let count = |v: Verdict| r.checks.iter().filter(|c| c.verdict == v).count();
     let (verified, failed) = (count(Verdict::Verified), count(Verdict::Failed));
@@ -144,5 +207,6 @@ pub fn render_table(r: &SmokeReport) -> String {
         r.checks.len() - verified - failed,
         r.total_ms
     ));
-    out
+    let out = crate::report::style::finish(out, &crate::report::Styles::plain());
+    crate::report::style::fit(out, width)
 }

@@ -5,6 +5,7 @@
 
 mod advisories;
 mod cli;
+mod escapes;
 mod fixture_envs;
 mod ground_truth;
 mod hosts;
@@ -17,4 +18,5 @@ mod real_venv;
 mod risk;
 mod smoke;
 mod snapshots;
+mod terminal;
 mod util;

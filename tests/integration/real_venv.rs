@@ -198,3 +198,79 @@ fn asking_the_interpreter_runs_nothing_from_the_environment() {
         "a plain interpreter start runs them, so their absence above is the isolation's doing"
     );
 }
+
+/// An empty venv: every cell is not installed, and the report says what to run next — the
+/// install-order command for the same matrix, host profile and interpreter, which runs as
+/// printed in a shell even when the paths hold spaces and quotes.
+#[test]
+fn an_empty_venv_is_told_the_install_order_command_for_its_host() {
+    require_python3();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let venv = tmp.path().join("empty venv");
+    make_venv(&venv, &["--without-pip"]);
+    let host = tmp.path().join("host's profile.toml");
+    std::fs::copy(fixture("hosts/h100-550.toml"), &host).expect("copy host profile");
+    let host_arg = host.to_str().expect("utf-8 path");
+
+    let c = check_json(&venv, &["--host", host_arg]);
+    assert_eq!(c.code, 0, "{}", c.stderr);
+    let n = &c.report.verification.counts;
+    assert_eq!((n.verified, n.failed, n.unverified), (0, 0, 0));
+    assert!(n.not_installed > 0);
+    let next = c.report.next_step.clone().expect("a next step");
+    assert!(next.starts_with("compat install-order --host '"), "{next}");
+    assert!(next.contains("'\\''s profile.toml'"), "{next}");
+    assert!(next.contains("--python-command '"), "{next}");
+
+    // The command runs as printed.
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_compat"));
+    let path = format!(
+        "{}:{}",
+        bin.parent().expect("bin dir").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let ran = Command::new("sh")
+        .args(["-c", &format!("{next} --format json")])
+        .env("PATH", path)
+        .output()
+        .expect("sh runs");
+    assert!(
+        ran.status.success(),
+        "{next}: {}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&ran.stdout).expect("install-order JSON");
+    let text = plan.to_string();
+    assert!(
+        text.contains("venv/bin/python"),
+        "the venv's interpreter is used: {text}"
+    );
+
+    // Every human format says it in one line.
+    for format in ["table", "summary", "markdown"] {
+        let out = compat()
+            .args([
+                "check", "--color", "never", "--format", format, "--host", host_arg, "--python",
+            ])
+            .arg(&venv)
+            .output()
+            .expect("compat runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<&str> = stdout.lines().filter(|l| l.contains(&next)).collect();
+        assert_eq!(lines.len(), 1, "{format}: {stdout}");
+        assert!(
+            lines[0].contains("nothing of the matrix is installed"),
+            "{format}"
+        );
+    }
+
+    // With the matrix given as a file, the command names it too; an environment with the
+    // matrix's libraries gets no next step.
+    let m = fixture("../matrices/llm-compression.toml");
+    let c = check_json(&venv, &["--matrix", m.to_str().expect("utf-8")]);
+    let next = c.report.next_step.expect("a next step");
+    assert!(next.starts_with("compat install-order --matrix "), "{next}");
+    assert!(!next.contains("--host"), "{next}");
+    let c = check_json(&fixture("envs/good-cu124"), &[]);
+    assert_eq!(c.report.next_step, None);
+}

@@ -4,6 +4,7 @@
 //! renders its own suite in `junit.rs`.)
 
 use super::Report;
+use crate::model::clean;
 use crate::report::style::{paint, Styles};
 
 /// The heading every format uses.
@@ -20,12 +21,12 @@ pub fn table(r: &Report, styles: &Styles) -> String {
             "  {} {} {} {}: {}\n",
             paint(styles.failed, "✗"),
             paint(styles.failed, &h.id),
-            h.package,
-            h.version,
-            h.title
+            clean(&h.package),
+            clean(&h.version),
+            clean(&h.title)
         ));
         for e in &h.evidence {
-            o.push_str(&format!("      evidence: {e}\n"));
+            o.push_str(&format!("      evidence: {}\n", clean(e)));
         }
         o.push_str(&format!("      symptom: {}\n", h.symptom));
         o.push_str(&format!("      fix: {}\n", h.fix));
@@ -35,17 +36,17 @@ pub fn table(r: &Report, styles: &Styles) -> String {
             "  {} {} {} {}: {} (ignored: {})\n",
             paint(styles.warning, "-"),
             i.hit.id,
-            i.hit.package,
-            i.hit.version,
-            i.hit.title,
-            i.reason
+            clean(&i.hit.package),
+            clean(&i.hit.version),
+            clean(&i.hit.title),
+            clean(&i.reason)
         ));
     }
     o
 }
 
 fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
+    clean(&s.replace('|', "\\|").replace('\n', " ")).into_owned()
 }
 
 /// A Markdown table of the hits, then the ignored ones; `level` is the heading's `#`s.

@@ -8,7 +8,10 @@
 use super::{FailOn, Report};
 use crate::model::Verdict;
 
-/// Escapes text for XML, dropping characters XML 1.0 cannot carry.
+/// Escapes text for XML. Characters XML 1.0 cannot carry (most C0 controls) and those a
+/// terminal would obey when the file is printed (ESC, CR, C1 controls, bidi overrides) become
+/// visible escapes (`\x1b`, see `model::text`); tab and newline stay; U+FFFE and U+FFFF, which
+/// XML forbids, are dropped.
 fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
@@ -18,8 +21,9 @@ fn esc(s: &str) -> String {
             '>' => o.push_str("&gt;"),
             '"' => o.push_str("&quot;"),
             '\'' => o.push_str("&apos;"),
-            '\t' | '\n' | '\r' => o.push(c),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
+            '\t' | '\n' => o.push(c),
+            c if crate::model::text::is_unsafe(c) => crate::model::text::push_escape(&mut o, c),
+            '\u{FFFE}' | '\u{FFFF}' => {}
             c => o.push(c),
         }
     }
@@ -230,4 +234,19 @@ pub fn render(r: &Report, fail_on: FailOn) -> String {
     }
     o.push_str("</testsuites>\n");
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::esc;
+
+    #[test]
+    fn xml_text_holds_no_control_a_terminal_or_an_xml_parser_would_choke_on() {
+        assert_eq!(esc("a<b & \"c\""), "a&lt;b &amp; &quot;c&quot;");
+        assert_eq!(
+            esc("\x1b[2J\x07\x08\r\u{9b}\u{202e}x"),
+            "\\x1b[2J\\x07\\x08\\r\\u{9b}\\u{202e}x"
+        );
+        assert_eq!(esc("one\n\ttwo\u{FFFF}"), "one\n\ttwo");
+    }
 }

@@ -18,7 +18,7 @@ fn sym(v: Verdict) -> &'static str {
 
 /// Escapes a table cell.
 fn esc(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
+    crate::model::clean(&s.replace('|', "\\|").replace('\n', " ")).into_owned()
 }
 
 /// The footnotes, in the order they were first referred to.
@@ -39,7 +39,7 @@ impl Notes {
 }
 
 fn statement(s: &StatementCheck, notes: &mut Notes) -> String {
-    let mut line = format!("{} — **{}**", s.text, sym(s.verdict));
+    let mut line = format!("{} — **{}**", crate::model::clean(&s.text), sym(s.verdict));
     let mut why = Vec::new();
     if let Some(r) = &s.reason {
         why.push(r.clone());
@@ -80,29 +80,34 @@ pub fn render(r: &Report) -> String {
     }
     o.push_str(&consistency(r));
     o.push_str(&super::advisories::markdown(r, "##"));
+    if let Some(next) = &r.next_step {
+        o.push_str(&format!(
+            "**Next:** nothing of the matrix is installed here; the install order for this host: `{next}`\n\n"
+        ));
+    }
     if !notes.0.is_empty() {
         o.push_str("## Evidence\n\n");
         for (n, t) in notes.0.iter().enumerate() {
-            o.push_str(&format!("[^{}]: {}\n", n + 1, t));
+            o.push_str(&format!("[^{}]: {}\n", n + 1, crate::model::clean(t)));
         }
     }
-    o
+    crate::report::style::finish(o, &crate::report::Styles::plain())
 }
 
 /// The title and what was checked, where, with what.
 fn header(r: &Report) -> String {
     let i = &r.environment.interpreter;
-    let mut o = format!("# {} — verified by compat\n\n", r.matrix.title);
+    let mut o = format!("# {} — verified by compat\n\n", esc(&r.matrix.title));
     o.push_str(&format!(
         "> Checked {} by compat {} against `{}`.\n> Host: {} · {} · {} · {} CPUs · GPU: {}.\n> Python: {} {} at `{}` (chosen by {}, read via {}), {} distributions{}.\n\n",
         r.checked_at,
         r.compat_version,
         r.matrix.origin,
-        r.host.hostname.as_deref().unwrap_or("?"),
-        r.host.os.as_deref().unwrap_or("?"),
-        r.host.arch,
+        esc(r.host.hostname.as_deref().unwrap_or("?")),
+        esc(r.host.os.as_deref().unwrap_or("?")),
+        esc(&r.host.arch),
         r.host.cpus,
-        r.host.gpu_summary(),
+        esc(&r.host.gpu_summary()),
         i.implementation,
         i.python_version,
         i.executable.as_ref().unwrap_or(&i.prefix).display(),

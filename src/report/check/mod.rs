@@ -34,7 +34,7 @@ pub use junit::render as junit;
 pub use markdown::render as markdown;
 pub use read::ReadError;
 pub use summary::render as summary;
-pub use table::render as table;
+pub use table::{render as table, render_in as table_in};
 
 /// The JSON schema id of a `compat check` report. Bump the number on an incompatible change.
 pub const SCHEMA: &str = "compat.check/1";
@@ -108,6 +108,11 @@ pub struct Report {
     pub ignored_advisories: Vec<IgnoredHit>,
     /// 0 nothing failed, 1 something failed (see [`FailOn`]).
     pub exit_code: i32,
+    /// What to do next, as one command to run, when the report calls for one: when nothing
+    /// of the matrix is installed in the environment checked, the `compat install-order`
+    /// command for the same matrix and host (see [`Report::suggest_next_step`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_step: Option<String>,
     /// The declared matrix, for the renderers that reproduce it (Markdown); not in the JSON.
     #[serde(skip)]
     pub matrix_doc: Option<Matrix>,
@@ -169,8 +174,53 @@ impl Report {
             advisories,
             ignored_advisories,
             exit_code,
+            next_step: None,
             matrix_doc: Some(matrix),
         }
+    }
+
+    /// Whether the environment checked holds none of the libraries the matrix names (an
+    /// installed environment, not a plan; a matrix that names no library never qualifies).
+    pub fn nothing_installed(&self) -> bool {
+        let installed = &self.verification.installed;
+        self.plan.is_none() && !installed.is_empty() && installed.values().all(Option::is_none)
+    }
+
+    /// Sets [`Report::next_step`] when nothing of the matrix is installed: the
+    /// `compat install-order` command for the matrix file (`None`: the built-in one), the host
+    /// profile (`None`: this machine) and the interpreter the commands should call (`None`:
+    /// install-order's default), each path quoted for a POSIX shell.
+    pub fn suggest_next_step(
+        &mut self,
+        matrix: Option<&Path>,
+        host: Option<&Path>,
+        python: Option<&Path>,
+    ) {
+        if !self.nothing_installed() {
+            return;
+        }
+        let mut cmd = String::from("compat install-order");
+        for (flag, path) in [
+            ("--matrix", matrix),
+            ("--host", host),
+            ("--python-command", python),
+        ] {
+            if let Some(p) = path {
+                cmd.push_str(&format!(" {flag} {}", shell_word(&p.to_string_lossy())));
+            }
+        }
+        self.next_step = Some(cmd);
+    }
+}
+
+/// `word` as one POSIX shell word: as it is when it holds only characters no shell treats
+/// specially, else in single quotes (a quote inside becomes `'\''`).
+fn shell_word(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./=:,+@%".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
     }
 }
 
@@ -266,6 +316,19 @@ mod tests {
         assert_eq!(FailOn::Failed.exit_code(&failed, None), 1);
         let verified = verification(Verdict::Verified, true);
         assert_eq!(FailOn::Unverified.exit_code(&verified, None), 0);
+    }
+
+    #[test]
+    fn shell_words_are_quoted_only_when_needed() {
+        assert_eq!(
+            shell_word("fixtures/hosts/h100.toml"),
+            "fixtures/hosts/h100.toml"
+        );
+        assert_eq!(shell_word("my host.toml"), "'my host.toml'");
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
+        assert_eq!(shell_word("$(rm -rf ~)"), "'$(rm -rf ~)'");
+        assert_eq!(shell_word("a\nb"), "'a\nb'");
+        assert_eq!(shell_word(""), "''");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! cell with its fix, the broken requirements. The full verified matrix is `--format markdown`.
 
 use super::Report;
-use crate::model::Verdict;
+use crate::model::{clean, Verdict};
 
 pub fn render(r: &Report) -> String {
     let v = &r.verification;
@@ -11,11 +11,11 @@ pub fn render(r: &Report) -> String {
     o.push_str(&format!(
         "### {} compat check — {}\n\n",
         if ok { "✅" } else { "❌" },
-        r.matrix.title
+        clean(&r.matrix.title)
     ));
     o.push_str(&format!(
         "Host: {} · Python {} · {} distributions{}\n\n",
-        r.host.gpu_summary(),
+        clean(&r.host.gpu_summary()),
         r.environment.interpreter.python_version,
         r.environment.distributions,
         r.environment
@@ -52,9 +52,9 @@ pub fn render(r: &Report) -> String {
         .map(|(row, c)| {
             format!(
                 "| {} | {} | {} | {} |",
-                row.library,
-                c.title,
-                c.reason.as_deref().unwrap_or("").replace('|', "\\|"),
+                clean(&row.library),
+                clean(&c.title),
+                clean(c.reason.as_deref().unwrap_or("")).replace('|', "\\|"),
                 c.fix
                     .as_deref()
                     .map(|f| format!("`{f}`"))
@@ -70,7 +70,7 @@ pub fn render(r: &Report) -> String {
     if !v.consistency.problems.is_empty() {
         o.push_str("**Broken requirements** (as `pip check`)\n\n");
         for p in &v.consistency.problems {
-            o.push_str(&format!("- {}\n", p.message));
+            o.push_str(&format!("- {}\n", clean(&p.message)));
         }
         o.push('\n');
     }
@@ -78,6 +78,11 @@ pub fn render(r: &Report) -> String {
     if !r.findings.is_empty() {
         o.push_str(&format!("**Findings**: {}\n\n", r.findings.len()));
     }
+    if let Some(next) = &r.next_step {
+        o.push_str(&format!(
+            "**Next:** nothing of the matrix is installed here; the install order for this host: `{next}`\n\n"
+        ));
+    }
     o.push_str(&format!("Exit code {}.\n", r.exit_code));
-    o
+    crate::report::style::finish(o, &crate::report::Styles::plain())
 }

@@ -6,7 +6,7 @@ use comfy_table::Cell as TCell;
 
 use super::Report;
 use crate::matrix::Claim;
-use crate::model::Verdict;
+use crate::model::{clean, Verdict};
 use crate::report::style::{self, paint, Styles};
 use crate::verify::{Cell, StatementCheck, TableResult, Verification};
 
@@ -19,12 +19,17 @@ fn mark(v: Verdict) -> &'static str {
     }
 }
 
-/// Renders the report for a terminal, in `styles` (the caller decides colour).
+/// Renders the report, in `styles` (the caller decides colour), unwrapped: for pipes and files.
 pub fn render(r: &Report, styles: &Styles) -> String {
+    render_in(r, styles, None)
+}
+
+/// Renders the report for a terminal `width` columns wide (`None`: unwrapped, as [`render`]).
+pub fn render_in(r: &Report, styles: &Styles, width: Option<usize>) -> String {
     let v = &r.verification;
     let mut out = header(r, styles);
     for t in &v.tables {
-        out.push_str(&matrix_table(t, r.plan.is_some(), styles));
+        out.push_str(&matrix_table(t, r.plan.is_some(), styles, width));
     }
     out.push_str(&why(v, styles));
     out.push_str(&statements(v, styles));
@@ -36,11 +41,11 @@ pub fn render(r: &Report, styles: &Styles) -> String {
             "\n{}\n",
             paint(styles.heading, "Smoke compressions")
         ));
-        out.push_str(&super::super::smoke::render_table(sm));
+        out.push_str(&super::super::smoke::render_table_in(sm, width));
         out.push('\n');
     }
     out.push_str(&score(r, styles));
-    out
+    style::fit(style::finish(out, styles), width)
 }
 
 /// What was checked: the matrix, the host, the interpreter, the plan, torch's build.
@@ -50,22 +55,28 @@ fn header(r: &Report, styles: &Styles) -> String {
     out.push_str(&format!(
         "{} — {} ({})\n",
         paint(styles.heading, "compat check"),
-        r.matrix.title,
-        r.matrix.origin
+        clean(&r.matrix.title),
+        clean(&r.matrix.origin)
     ));
     out.push_str(&format!(
         "host: {} · {} · {} · {} CPUs · GPU: {}\n",
-        r.host.hostname.as_deref().unwrap_or("?"),
-        r.host.os.as_deref().unwrap_or("?"),
-        r.host.arch,
+        clean(r.host.hostname.as_deref().unwrap_or("?")),
+        clean(r.host.os.as_deref().unwrap_or("?")),
+        clean(&r.host.arch),
         r.host.cpus,
-        r.host.gpu_summary()
+        clean(&r.host.gpu_summary())
     ));
     out.push_str(&format!(
         "python: {} {} at {} (from {}, read via {}) · {} distributions · scanned in {:.1} ms\n",
         i.implementation,
         i.python_version,
-        i.executable.as_ref().unwrap_or(&i.prefix).display(),
+        clean(
+            &i.executable
+                .as_ref()
+                .unwrap_or(&i.prefix)
+                .display()
+                .to_string()
+        ),
         i.source.describe(),
         i.read_from,
         r.environment.distributions,
@@ -76,57 +87,100 @@ fn header(r: &Report, styles: &Styles) -> String {
             "{} {} packages from {} ({:?}) — nothing is installed; every verdict is about the plan\n",
             paint(styles.plan, "PLAN:"),
             plan.packages,
-            plan.path,
+            clean(&plan.path),
             plan.format
         ));
         for n in &plan.notes {
-            out.push_str(&format!("  note: {n}\n"));
+            out.push_str(&format!("  note: {}\n", clean(n)));
         }
     }
     if let Some(t) = &r.environment.torch {
         out.push_str(&format!(
             "torch build: {} · CUDA {} · HIP {} (torch/version.py)\n",
-            t.version.as_deref().unwrap_or("?"),
-            t.cuda.as_deref().unwrap_or("none"),
-            t.hip.as_deref().unwrap_or("none")
+            clean(t.version.as_deref().unwrap_or("?")),
+            clean(t.cuda.as_deref().unwrap_or("none")),
+            clean(t.hip.as_deref().unwrap_or("none"))
         ));
     }
     out
 }
 
 /// One matrix table: a row per library, a column per claim.
-fn matrix_table(t: &TableResult, planned: bool, styles: &Styles) -> String {
+fn matrix_table(t: &TableResult, planned: bool, styles: &Styles, width: Option<usize>) -> String {
     let mut out = format!(
         "\n{}{}\n",
-        paint(styles.heading, &t.title),
+        paint(styles.heading, &clean(&t.title)),
         t.claimed
             .as_ref()
-            .map(|c| format!(" (the matrix claims: {c})"))
+            .map(|c| format!(" (the matrix claims: {})", clean(c)))
             .unwrap_or_default()
     );
-    let mut table = style::table();
+    let full = build_table(t, planned, width, false);
+    // A terminal too narrow for the full marks gets the compact ones (✓ ✗ ? -) and a legend.
+    let fits = |tb: &comfy_table::Table| {
+        let cols: usize = tb
+            .column_max_content_widths()
+            .iter()
+            .map(|w| usize::from(*w) + 3)
+            .sum();
+        width.is_none_or(|w| cols < w)
+    };
+    if fits(&full) {
+        out.push_str(&full.to_string());
+        out.push('\n');
+    } else {
+        out.push_str(&build_table(t, planned, width, true).to_string());
+        out.push_str("\n✓ verified · ✗ failed · ? unverified · - not installed · ⚠ broken deps\n");
+    }
+    out
+}
+
+/// The comfy-table of one matrix table; `compact`: the verdicts as one mark each.
+fn build_table(
+    t: &TableResult,
+    planned: bool,
+    width: Option<usize>,
+    compact: bool,
+) -> comfy_table::Table {
+    let mut table = style::table_in(width);
     let mut header = vec![
         TCell::new("Library"),
         TCell::new(if planned { "Planned" } else { "Installed" }),
     ];
-    header.extend(t.columns.iter().map(|c| TCell::new(&c.title)));
+    header.extend(t.columns.iter().map(|c| style::cell(&c.title)));
     table.set_header(header);
     for row in &t.rows {
-        let mut cells = vec![
-            TCell::new(&row.library),
-            TCell::new(match (&row.installed, row.broken_requirements.len()) {
-                (None, _) => "—".to_string(),
-                (Some(v), 0) => v.clone(),
-                (Some(v), 1) => format!("{v} ⚠ 1 broken dep"),
-                (Some(v), n) => format!("{v} ⚠ {n} broken deps"),
-            }),
-        ];
-        cells.extend(row.cells.iter().map(|c| TCell::new(cell_text(c))));
+        let installed = match (&row.installed, row.broken_requirements.len(), compact) {
+            (None, _, _) => "—".to_string(),
+            (Some(v), 0, _) => v.clone(),
+            (Some(v), n, true) => format!("{v} ⚠{n}"),
+            (Some(v), 1, false) => format!("{v} ⚠ 1 broken dep"),
+            (Some(v), n, false) => format!("{v} ⚠ {n} broken deps"),
+        };
+        let mut cells = vec![style::cell(&row.library), style::cell(&installed)];
+        cells.extend(row.cells.iter().map(|c| {
+            let text = match (compact, c.claim.clone(), c.verdict) {
+                (true, Claim::Rating(_) | Claim::NotApplicable, Verdict::Unverified) => {
+                    cell_text(c)
+                }
+                (true, _, v) => short_mark(v).to_string(),
+                (false, _, _) => cell_text(c),
+            };
+            style::cell(&text)
+        }));
         table.add_row(cells);
     }
-    out.push_str(&table.to_string());
-    out.push('\n');
-    out
+    table
+}
+
+/// The verdict as one mark, for narrow terminals.
+fn short_mark(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Verified => "✓",
+        Verdict::Failed => "✗",
+        Verdict::Unverified => "?",
+        Verdict::NotInstalled => "-",
+    }
 }
 
 /// A cell as the table shows it: the verdict's mark, or what the claim is when no check exists.
@@ -160,17 +214,20 @@ fn why(v: &Verification, styles: &Styles) -> String {
     let mut unverified: Grouped<String> = Vec::new();
     for row in v.tables.iter().flat_map(|t| &t.rows) {
         for c in &row.cells {
-            let who = || format!("{} · {}", row.library, c.title);
-            let reason = c.reason.clone().unwrap_or_default();
+            let who = || format!("{} · {}", clean(&row.library), clean(&c.title));
+            let reason = clean(c.reason.as_deref().unwrap_or_default()).into_owned();
             match c.verdict {
                 Verdict::Failed => {
-                    let key = (reason, c.fix.clone().unwrap_or_default());
+                    let key = (
+                        reason,
+                        clean(c.fix.as_deref().unwrap_or_default()).into_owned(),
+                    );
                     group(&mut failed, key, who());
                 }
                 Verdict::Unverified if c.checkable => group(&mut unverified, reason, who()),
                 Verdict::Verified => {
                     for cav in &c.caveats {
-                        group(&mut caveats, cav.clone(), who());
+                        group(&mut caveats, clean(cav).into_owned(), who());
                     }
                 }
                 _ => {}
@@ -238,8 +295,8 @@ fn statements(v: &Verification, styles: &Styles) -> String {
         for s in list {
             out.push_str(&format!(
                 "  {}: {}\n",
-                s.text,
-                s.reason.as_deref().unwrap_or("")
+                clean(&s.text),
+                clean(s.reason.as_deref().unwrap_or(""))
             ));
         }
     }
@@ -263,7 +320,7 @@ fn consistency(v: &Verification, styles: &Styles) -> String {
         out.push_str(&paint(styles.failed, &problems));
         out.push('\n');
         for pr in &c.problems {
-            out.push_str(&format!("  {}\n", pr.message));
+            out.push_str(&format!("  {}\n", clean(&pr.message)));
         }
     }
     out
@@ -280,7 +337,7 @@ fn findings(r: &Report, styles: &Styles) -> String {
         r.findings.len()
     );
     for f in &r.findings {
-        out.push_str(&format!("  [{}] {}\n", f.code, f.message));
+        out.push_str(&format!("  [{}] {}\n", f.code, clean(&f.message)));
     }
     out
 }
@@ -308,11 +365,18 @@ fn score(r: &Report, styles: &Styles) -> String {
         let parts: Vec<String> = s
             .undecided
             .iter()
-            .map(|u| format!("{} {}", u.cells, u.reason))
+            .map(|u| format!("{} {}", u.cells, clean(&u.reason)))
             .collect();
         out.push_str(&format!(
             "checkable but undecided here: {}\n",
             parts.join("; ")
+        ));
+    }
+    if let Some(next) = &r.next_step {
+        out.push_str(&format!(
+            "{} nothing of the matrix is installed here; the install order for this host: {next}\n",
+            paint(styles.heading, "next:"),
+            next = clean(next)
         ));
     }
     out.push_str(&format!(
