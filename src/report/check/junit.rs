@@ -129,72 +129,104 @@ pub fn render(r: &Report, fail_on: FailOn) -> String {
         ("compat".to_string(), r.compat_version.to_string()),
     ];
     for (i, t) in v.tables.iter().enumerate() {
-        let mut cases = Vec::new();
-        for row in &t.rows {
-            for c in &row.cells {
-                let body = {
-                    let mut b = c.evidence.join("\n");
-                    if let Some(f) = &c.fix {
-                        b = format!("fix: {f}\n{b}");
-                    }
-                    if !c.caveats.is_empty() {
-                        b.push_str(&format!("\ncaveats: {}", c.caveats.join("; ")));
-                    }
-                    b
-                };
-                let reason = c.reason.clone().unwrap_or_default();
-                let outcome = match c.verdict {
-                    Verdict::Verified => None,
-                    Verdict::Failed => Some(("failure", reason, body)),
-                    Verdict::Unverified | Verdict::NotInstalled if strict && c.checkable => {
-                        Some(("failure", format!("{}: {reason}", c.verdict.as_str()), body))
-                    }
-                    Verdict::Unverified | Verdict::NotInstalled => {
-                        Some(("skipped", format!("{}: {reason}", c.verdict.as_str()), body))
-                    }
-                };
-                cases.push(Case {
-                    class: format!("compat.{}.{}", t.id, row.library),
-                    name: format!("{} {}", row.library, c.title),
-                    outcome,
-                });
-            }
-        }
         let p: &[(String, String)] = if i == 0 { &props } else { &[] };
-        suite(&mut o, &t.title, &cases, p, &checked_at, &host);
+        suite(
+            &mut o,
+            &t.title,
+            &cell_cases(t, strict),
+            p,
+            &checked_at,
+            &host,
+        );
     }
-    let c = &v.consistency;
-    let cases: Vec<Case> = if c.problems.is_empty() {
-        vec![Case {
+    suite(
+        &mut o,
+        "Dependency consistency",
+        &consistency_cases(&v.consistency),
+        &[],
+        &checked_at,
+        &host,
+    );
+    let cases = advisory_cases(r);
+    if !cases.is_empty() {
+        suite(
+            &mut o,
+            super::advisories::HEADING,
+            &cases,
+            &[],
+            &checked_at,
+            &host,
+        );
+    }
+    o.push_str("</testsuites>\n");
+    o
+}
+
+/// One case per cell of a table: verified passes, failed fails, the rest is skipped (a failure
+/// with `--fail-on unverified` for a checkable cell).
+fn cell_cases(t: &crate::verify::TableResult, strict: bool) -> Vec<Case> {
+    let mut cases = Vec::new();
+    for row in &t.rows {
+        for c in &row.cells {
+            let body = {
+                let mut b = c.evidence.join("\n");
+                if let Some(f) = &c.fix {
+                    b = format!("fix: {f}\n{b}");
+                }
+                if !c.caveats.is_empty() {
+                    b.push_str(&format!("\ncaveats: {}", c.caveats.join("; ")));
+                }
+                b
+            };
+            let reason = c.reason.clone().unwrap_or_default();
+            let outcome = match c.verdict {
+                Verdict::Verified => None,
+                Verdict::Failed => Some(("failure", reason, body)),
+                Verdict::Unverified | Verdict::NotInstalled if strict && c.checkable => {
+                    Some(("failure", format!("{}: {reason}", c.verdict.as_str()), body))
+                }
+                Verdict::Unverified | Verdict::NotInstalled => {
+                    Some(("skipped", format!("{}: {reason}", c.verdict.as_str()), body))
+                }
+            };
+            cases.push(Case {
+                class: format!("compat.{}.{}", t.id, row.library),
+                name: format!("{} {}", row.library, c.title),
+                outcome,
+            });
+        }
+    }
+    cases
+}
+
+/// One failing case per broken requirement, or one passing case naming what was checked.
+fn consistency_cases(c: &crate::verify::Consistency) -> Vec<Case> {
+    if c.problems.is_empty() {
+        return vec![Case {
             class: "compat.consistency".into(),
             name: format!(
                 "{} distributions, {} requirements",
                 c.distributions, c.requirements_checked
             ),
             outcome: None,
-        }]
-    } else {
-        c.problems
-            .iter()
-            .map(|p| Case {
-                class: "compat.consistency".into(),
-                name: format!("{} requires {}", p.package, p.dependency),
-                outcome: Some((
-                    "failure",
-                    p.message.clone(),
-                    format!("Requires-Dist: {}", p.requirement),
-                )),
-            })
-            .collect()
-    };
-    suite(
-        &mut o,
-        "Dependency consistency",
-        &cases,
-        &[],
-        &checked_at,
-        &host,
-    );
+        }];
+    }
+    c.problems
+        .iter()
+        .map(|p| Case {
+            class: "compat.consistency".into(),
+            name: format!("{} requires {}", p.package, p.dependency),
+            outcome: Some((
+                "failure",
+                p.message.clone(),
+                format!("Requires-Dist: {}", p.requirement),
+            )),
+        })
+        .collect()
+}
+
+/// A failing case per advisory hit, a skipped one per ignored hit (with its reason).
+fn advisory_cases(r: &Report) -> Vec<Case> {
     let mut cases: Vec<Case> = r
         .advisories
         .iter()
@@ -222,18 +254,7 @@ pub fn render(r: &Report, fail_on: FailOn) -> String {
             i.hit.title.clone(),
         )),
     }));
-    if !cases.is_empty() {
-        suite(
-            &mut o,
-            super::advisories::HEADING,
-            &cases,
-            &[],
-            &checked_at,
-            &host,
-        );
-    }
-    o.push_str("</testsuites>\n");
-    o
+    cases
 }
 
 #[cfg(test)]
