@@ -692,3 +692,79 @@ fn site_packages_reproductions_fail_with_their_advisory_while_pip_check_passes()
         "each case reproduces another advisory: {ids:?}"
     );
 }
+
+/// `compat check --requirements` evaluates the advisories against the planned environment: a
+/// `pip install --dry-run --report` of the numpy-26710-pandas reproduction's packages (their
+/// real METADATA, as the report carries it) raises COMPAT-2026-0002 and exits 1 before
+/// anything is installed; the near-miss plan (pandas 2.2.2) raises nothing and passes.
+#[test]
+fn a_planned_environment_raises_advisories_before_it_is_installed() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    for (variant, hit) in [("hit", true), ("miss", false)] {
+        let overlay = fixture(&format!("advisories/envs/numpy-26710-pandas/{variant}"));
+        let mut install = Vec::new();
+        for e in std::fs::read_dir(&overlay).expect("overlay").flatten() {
+            let meta = std::fs::read_to_string(e.path().join("METADATA")).expect("METADATA");
+            let field = |k: &str| -> Vec<String> {
+                meta.lines()
+                    .filter_map(|l| l.strip_prefix(k).map(|v| v.trim().to_string()))
+                    .collect()
+            };
+            let name = field("Name:").pop().expect("Name");
+            let version = field("Version:").pop().expect("Version");
+            install.push(serde_json::json!({
+                "download_info": {
+                    "url": format!("https://example.invalid/{name}-{version}-py3-none-any.whl"),
+                    "archive_info": {}
+                },
+                "is_direct": false,
+                "requested": true,
+                "metadata": {
+                    "metadata_version": "2.1",
+                    "name": name,
+                    "version": version,
+                    "requires_dist": field("Requires-Dist:"),
+                    "requires_python": field("Requires-Python:").pop(),
+                }
+            }));
+        }
+        assert!(install.len() >= 5, "{variant}: {}", install.len());
+        let report = serde_json::json!({
+            "version": "1",
+            "pip_version": "23.2.1",
+            "install": install,
+            "environment": {"python_version": "3.11", "sys_platform": "linux", "platform_machine": "x86_64"}
+        });
+        let plan = tmp.path().join(format!("{variant}.json"));
+        std::fs::write(&plan, report.to_string()).expect("write");
+        let out = compat()
+            .args(["check", "--offline", "--format", "json", "--requirements"])
+            .arg(&plan)
+            .arg("--python")
+            .arg(fixture("envs/good-cu124"))
+            .arg("--host")
+            .arg(fixture("hosts/h100-550.toml"))
+            .output()
+            .expect("runs");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        assert!(v["plan"].is_object(), "{variant}: a plan was checked");
+        let ids: Vec<&str> = v["advisories"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|h| h["id"].as_str())
+            .collect();
+        if hit {
+            assert_eq!(ids, ["COMPAT-2026-0002"], "{variant}");
+            assert_eq!(out.status.code(), Some(1));
+            let evidence = v["advisories"][0]["evidence"].to_string();
+            assert!(
+                evidence.contains("pandas 2.1.1") && evidence.contains("numpy 2.0.0"),
+                "{evidence}"
+            );
+        } else {
+            assert!(ids.is_empty(), "{variant}: {ids:?}");
+        }
+    }
+}
