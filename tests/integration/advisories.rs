@@ -563,6 +563,8 @@ fn site_packages_reproductions_fail_with_their_advisory_while_pip_check_passes()
         .filter(|p| p.join("case.toml").is_file())
         .collect();
     dirs.sort();
+    let doc =
+        std::fs::read_to_string(crate::util::root().join("docs/advisories.md")).expect("docs");
     for case_dir in dirs {
         let label = case_dir
             .file_name()
@@ -573,6 +575,13 @@ fn site_packages_reproductions_fail_with_their_advisory_while_pip_check_passes()
         let case: SiteCase =
             toml::from_str(&text).unwrap_or_else(|e| panic!("{label}/case.toml: {e}"));
         assert!(!case.said.is_empty() && !case.assumed.is_empty(), "{label}");
+        assert!(
+            doc.lines().any(|l| l.starts_with(&format!(
+                "| {label} | {} | {} |",
+                case.advisory, case.thread
+            ))),
+            "{label}: not listed (with its advisory and thread) in docs/advisories.md"
+        );
         let a = db
             .get(&case.advisory)
             .unwrap_or_else(|| panic!("{label}: unknown id"));
@@ -766,5 +775,48 @@ fn a_planned_environment_raises_advisories_before_it_is_installed() {
         } else {
             assert!(ids.is_empty(), "{variant}: {ids:?}");
         }
+    }
+}
+
+/// A real venv (`python3 -m venv`, its interpreter run by compat) holding good-cu124's
+/// site-packages: no advisory fires, on the H100 host or on this machine's own probe.
+#[test]
+fn no_advisory_fires_on_a_real_venv_of_the_seed_stack() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let venv = tmp.path().join("venv");
+    let (ok, stdout) = real_pip_check(
+        &fixture("envs/good-cu124/lib/python3.11/site-packages"),
+        &venv,
+    );
+    assert!(ok, "pip check: {stdout}");
+    for host in [Some("h100-550"), None] {
+        let mut cmd = compat();
+        cmd.args(["check", "--format", "json", "--python"])
+            .arg(&venv);
+        if let Some(h) = host {
+            cmd.arg("--host").arg(fixture(&format!("hosts/{h}.toml")));
+        }
+        for var in [
+            "LD_LIBRARY_PATH",
+            "CONDA_PREFIX",
+            "BNB_CUDA_VERSION",
+            "CUDA_HOME",
+        ] {
+            cmd.env_remove(var);
+        }
+        let out = cmd.output().expect("runs");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        assert!(
+            v["environment"].to_string().contains("venv"),
+            "the venv was checked: {}",
+            v["environment"]
+        );
+        assert_eq!(
+            v["advisories"].as_array().map(Vec::len),
+            Some(0),
+            "{host:?}: {}",
+            v["advisories"]
+        );
     }
 }
