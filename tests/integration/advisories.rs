@@ -563,6 +563,8 @@ fn site_packages_reproductions_fail_with_their_advisory_while_pip_check_passes()
         .filter(|p| p.join("case.toml").is_file())
         .collect();
     dirs.sort();
+    let doc =
+        std::fs::read_to_string(crate::util::root().join("docs/advisories.md")).expect("docs");
     for case_dir in dirs {
         let label = case_dir
             .file_name()
@@ -573,6 +575,13 @@ fn site_packages_reproductions_fail_with_their_advisory_while_pip_check_passes()
         let case: SiteCase =
             toml::from_str(&text).unwrap_or_else(|e| panic!("{label}/case.toml: {e}"));
         assert!(!case.said.is_empty() && !case.assumed.is_empty(), "{label}");
+        assert!(
+            doc.lines().any(|l| l.starts_with(&format!(
+                "| {label} | {} | {} |",
+                case.advisory, case.thread
+            ))),
+            "{label}: not listed (with its advisory and thread) in docs/advisories.md"
+        );
         let a = db
             .get(&case.advisory)
             .unwrap_or_else(|| panic!("{label}: unknown id"));
@@ -691,4 +700,123 @@ fn site_packages_reproductions_fail_with_their_advisory_while_pip_check_passes()
         cases,
         "each case reproduces another advisory: {ids:?}"
     );
+}
+
+/// `compat check --requirements` evaluates the advisories against the planned environment: a
+/// `pip install --dry-run --report` of the numpy-26710-pandas reproduction's packages (their
+/// real METADATA, as the report carries it) raises COMPAT-2026-0002 and exits 1 before
+/// anything is installed; the near-miss plan (pandas 2.2.2) raises nothing and passes.
+#[test]
+fn a_planned_environment_raises_advisories_before_it_is_installed() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    for (variant, hit) in [("hit", true), ("miss", false)] {
+        let overlay = fixture(&format!("advisories/envs/numpy-26710-pandas/{variant}"));
+        let mut install = Vec::new();
+        for e in std::fs::read_dir(&overlay).expect("overlay").flatten() {
+            let meta = std::fs::read_to_string(e.path().join("METADATA")).expect("METADATA");
+            let field = |k: &str| -> Vec<String> {
+                meta.lines()
+                    .filter_map(|l| l.strip_prefix(k).map(|v| v.trim().to_string()))
+                    .collect()
+            };
+            let name = field("Name:").pop().expect("Name");
+            let version = field("Version:").pop().expect("Version");
+            install.push(serde_json::json!({
+                "download_info": {
+                    "url": format!("https://example.invalid/{name}-{version}-py3-none-any.whl"),
+                    "archive_info": {}
+                },
+                "is_direct": false,
+                "requested": true,
+                "metadata": {
+                    "metadata_version": "2.1",
+                    "name": name,
+                    "version": version,
+                    "requires_dist": field("Requires-Dist:"),
+                    "requires_python": field("Requires-Python:").pop(),
+                }
+            }));
+        }
+        assert!(install.len() >= 5, "{variant}: {}", install.len());
+        let report = serde_json::json!({
+            "version": "1",
+            "pip_version": "23.2.1",
+            "install": install,
+            "environment": {"python_version": "3.11", "sys_platform": "linux", "platform_machine": "x86_64"}
+        });
+        let plan = tmp.path().join(format!("{variant}.json"));
+        std::fs::write(&plan, report.to_string()).expect("write");
+        let out = compat()
+            .args(["check", "--offline", "--format", "json", "--requirements"])
+            .arg(&plan)
+            .arg("--python")
+            .arg(fixture("envs/good-cu124"))
+            .arg("--host")
+            .arg(fixture("hosts/h100-550.toml"))
+            .output()
+            .expect("runs");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        assert!(v["plan"].is_object(), "{variant}: a plan was checked");
+        let ids: Vec<&str> = v["advisories"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|h| h["id"].as_str())
+            .collect();
+        if hit {
+            assert_eq!(ids, ["COMPAT-2026-0002"], "{variant}");
+            assert_eq!(out.status.code(), Some(1));
+            let evidence = v["advisories"][0]["evidence"].to_string();
+            assert!(
+                evidence.contains("pandas 2.1.1") && evidence.contains("numpy 2.0.0"),
+                "{evidence}"
+            );
+        } else {
+            assert!(ids.is_empty(), "{variant}: {ids:?}");
+        }
+    }
+}
+
+/// A real venv (`python3 -m venv`, its interpreter run by compat) holding good-cu124's
+/// site-packages: no advisory fires, on the H100 host or on this machine's own probe.
+#[test]
+fn no_advisory_fires_on_a_real_venv_of_the_seed_stack() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let venv = tmp.path().join("venv");
+    let (ok, stdout) = real_pip_check(
+        &fixture("envs/good-cu124/lib/python3.11/site-packages"),
+        &venv,
+    );
+    assert!(ok, "pip check: {stdout}");
+    for host in [Some("h100-550"), None] {
+        let mut cmd = compat();
+        cmd.args(["check", "--format", "json", "--python"])
+            .arg(&venv);
+        if let Some(h) = host {
+            cmd.arg("--host").arg(fixture(&format!("hosts/{h}.toml")));
+        }
+        for var in [
+            "LD_LIBRARY_PATH",
+            "CONDA_PREFIX",
+            "BNB_CUDA_VERSION",
+            "CUDA_HOME",
+        ] {
+            cmd.env_remove(var);
+        }
+        let out = cmd.output().expect("runs");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        assert!(
+            v["environment"].to_string().contains("venv"),
+            "the venv was checked: {}",
+            v["environment"]
+        );
+        assert_eq!(
+            v["advisories"].as_array().map(Vec::len),
+            Some(0),
+            "{host:?}: {}",
+            v["advisories"]
+        );
+    }
 }
