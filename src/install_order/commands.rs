@@ -6,9 +6,23 @@ use super::{InstallOrderOptions, Tool, TorchChoice};
 /// The constraints file that pins torch and its CUDA wheels for the later steps.
 const CONSTRAINTS: &str = "compat-constraints.txt";
 
-/// Single-quotes a word for the shell.
+/// Single-quotes a word for a POSIX shell: inside single quotes nothing is special, and a
+/// quote itself is closed, escaped and reopened.
 fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// A word as the shell must see it: as it is when it holds only characters no shell treats
+/// specially (`python`, `/opt/py/bin/python3.11`, an https URL), else [`quote`]d.
+pub(crate) fn shell_word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c));
+    if plain {
+        s.to_string()
+    } else {
+        quote(s)
+    }
 }
 
 /// What every step's commands are made from.
@@ -17,8 +31,10 @@ pub(super) struct Commands<'a> {
     torch: &'a TorchChoice,
     /// torch's wheel tag (`cu124`, `cpu`).
     tag: String,
-    /// PyTorch's wheel index for that tag, or a shell expansion that demands it.
+    /// PyTorch's wheel index for that tag, as a shell word.
     index: String,
+    /// The interpreter, as a shell word.
+    py: String,
 }
 
 impl<'a> Commands<'a> {
@@ -27,15 +43,16 @@ impl<'a> Commands<'a> {
             .variant
             .map(|v| v.tag())
             .unwrap_or_else(|| "cpu".into());
-        let index = match &opts.torch_index {
-            Some(u) => format!("{}/{tag}", u.trim_end_matches('/')),
-            None => format!("\"${{COMPAT_TORCH_INDEX_URL:?set it to the base URL of PyTorch's wheel index (ending in /whl)}}/{tag}\""),
-        };
+        let index = shell_word(&format!(
+            "{}/{tag}",
+            opts.torch_index.url.trim_end_matches('/')
+        ));
         Commands {
             opts,
             torch,
             tag,
             index,
+            py: shell_word(&opts.python),
         }
     }
 
@@ -47,7 +64,7 @@ impl<'a> Commands<'a> {
         why: &mut Vec<String>,
         notes: &mut Vec<String>,
     ) -> Vec<String> {
-        let (py, torch, tag) = (&self.opts.python, self.torch, &self.tag);
+        let (py, torch, tag) = (&self.py, self.torch, &self.tag);
         let mut commands = Vec::new();
         match self.opts.tool {
             Tool::Pip => commands.push(format!(
@@ -56,8 +73,9 @@ impl<'a> Commands<'a> {
                 self.index
             )),
             Tool::Uv => commands.push(format!(
-                "uv pip install --python {py} {} --torch-backend {tag}",
-                quote(&torch.requirement)
+                "uv pip install --python {py} {} --torch-backend {}",
+                quote(&torch.requirement),
+                shell_word(tag)
             )),
             Tool::Conda => {
                 let pkg = if torch.variant.is_none() {
@@ -101,7 +119,7 @@ impl<'a> Commands<'a> {
 
     /// A step after torch's: its libraries, installed under the constraints file.
     pub(super) fn later_step(&self, requirements: &[String]) -> String {
-        let py = &self.opts.python;
+        let py = &self.py;
         let args: Vec<String> = requirements.iter().map(|r| quote(r)).collect();
         match self.opts.tool {
             Tool::Uv => format!(

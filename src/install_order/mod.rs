@@ -46,8 +46,9 @@ pub enum Tool {
 #[derive(Debug, Clone)]
 pub struct InstallOrderOptions {
     pub tool: Tool,
-    /// Base URL of PyTorch's wheel index (ending in `/whl`), to which `/cu124` or `/cpu` is added.
-    pub torch_index: Option<String>,
+    /// PyTorch's wheel index (its base, ending in `/whl`, to which `/cu124` or `/cpu` is added),
+    /// and where that choice came from.
+    pub torch_index: TorchIndex,
     /// The newest torch release the package index knows, when it was asked.
     pub torch_latest: Option<pep440_rs::Version>,
     /// The Python interpreter the commands run (`python` by default).
@@ -58,10 +59,57 @@ impl Default for InstallOrderOptions {
     fn default() -> Self {
         InstallOrderOptions {
             tool: Tool::Pip,
-            torch_index: None,
+            torch_index: TorchIndex::default(),
             torch_latest: None,
             python: "python".into(),
         }
+    }
+}
+
+/// PyTorch's own public wheel index: the download location its install guide and uv's
+/// `--torch-backend` use. Not a package registry of the kind compat never names: it serves only
+/// PyTorch's builds (and their CUDA wheels), per CUDA variant under `/cu124`, `/cpu`, ...
+pub const PYTORCH_WHEEL_INDEX: &str = "https://download.pytorch.org/whl";
+
+/// The base URL of PyTorch's wheel index the commands install torch from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TorchIndex {
+    /// Without a trailing slash.
+    pub url: String,
+    pub source: TorchIndexSource,
+}
+
+/// Where the torch index URL came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TorchIndexSource {
+    /// `--torch-index-url`.
+    Flag,
+    /// `COMPAT_TORCH_INDEX_URL`.
+    Env,
+    /// [`PYTORCH_WHEEL_INDEX`].
+    BuiltIn,
+}
+
+impl Default for TorchIndex {
+    fn default() -> Self {
+        TorchIndex {
+            url: PYTORCH_WHEEL_INDEX.into(),
+            source: TorchIndexSource::BuiltIn,
+        }
+    }
+}
+
+impl TorchIndex {
+    /// One line for the plan's notes: which index, and from where.
+    pub fn describe(&self) -> String {
+        let from = match self.source {
+            TorchIndexSource::Flag => "given by --torch-index-url",
+            TorchIndexSource::Env => "given by COMPAT_TORCH_INDEX_URL",
+            TorchIndexSource::BuiltIn => {
+                "PyTorch's own wheel index, the built-in default; --torch-index-url or COMPAT_TORCH_INDEX_URL changes it"
+            }
+        };
+        format!("torch comes from {}: {from}", self.url)
     }
 }
 
@@ -312,7 +360,7 @@ fn finish_notes(
     if cpu_only {
         notes.insert(0, "CPU-only host: this is the CPU plan (torch's CPU build); bitsandbytes runs its CPU backend, without CUDA kernels".into());
     }
-    if opts.torch_index.is_none() && opts.tool == Tool::Pip {
-        notes.push("PyTorch's wheel index is not named here: pass --torch-index-url, or set COMPAT_TORCH_INDEX_URL, to its base URL (ending in /whl)".into());
+    if opts.tool == Tool::Pip {
+        notes.push(opts.torch_index.describe());
     }
 }

@@ -5,16 +5,20 @@ use crate::install_order::InstallOrder;
 
 /// The install order as a shell script.
 pub fn render_shell(p: &InstallOrder) -> String {
+    // Every comment is one line: text from the matrix or the host profile (a stage title, a
+    // GPU name) has its newlines and control characters escaped, so none can end the comment
+    // and start a command.
+    let line = |t: &str| crate::model::clean(t).into_owned();
     let mut o = String::from("#!/bin/sh\n# Install plan by `compat install-order`\n");
-    o.push_str(&format!("# host: {}\n", p.host));
+    o.push_str(&format!("# host: {}\n", line(&p.host)));
     for n in &p.notes {
-        o.push_str(&format!("# note: {n}\n"));
+        o.push_str(&format!("# note: {}\n", line(n)));
     }
     o.push_str("set -eu\n");
     for s in &p.steps {
-        o.push_str(&format!("\n# {}. {}\n", s.order, s.title));
+        o.push_str(&format!("\n# {}. {}\n", s.order, line(&s.title)));
         for w in &s.why {
-            o.push_str(&format!("#   why: {w}\n"));
+            o.push_str(&format!("#   why: {}\n", line(w)));
         }
         for c in &s.commands {
             o.push_str(c);
