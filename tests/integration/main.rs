@@ -7,6 +7,7 @@ mod advisories;
 mod cli;
 mod fixture_envs;
 mod ground_truth;
+mod hostile_io;
 mod hosts;
 mod index;
 mod install_order;
