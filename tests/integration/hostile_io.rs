@@ -269,3 +269,122 @@ fn includes_that_leave_the_plan_folder_are_refused_with_the_line() {
         .expect("runs");
     assert_ne!(out.status.code(), Some(2), "{}", err_of(&out));
 }
+
+/// `sh -c SCRIPT` with `$COMPAT` the binary and `$ENV`, `$HOST` a fixture environment and host:
+/// (exit code, stderr).
+fn sh(script: &str, cwd: &Path) -> (i32, String) {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(cwd)
+        .env("COMPAT", env!("CARGO_BIN_EXE_compat"))
+        .env("ENV", fixture("envs/good-cu124"))
+        .env("HOST", fixture("hosts/h100-550.toml"))
+        .env_remove("NO_COLOR")
+        .env_remove("VIRTUAL_ENV")
+        .env_remove("CONDA_PREFIX")
+        .output()
+        .expect("sh runs");
+    (out.status.code().unwrap_or(-1), err_of(&out))
+}
+
+const CHECK: &str = r#""$COMPAT" check --python "$ENV" --host "$HOST""#;
+
+/// A reader that goes away (`| head -1`, `| true`, `| head -c0`) ends compat quietly with the
+/// check's own exit code; `> /dev/full` and `>&-` are errors, exit 2, never a silent 0.
+#[test]
+fn closed_pipes_end_quietly_and_full_or_closed_stdout_is_exit_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for format in ["table", "json", "markdown"] {
+        for reader in ["head -1", "true", "head -c0"] {
+            // The subshell reports compat's own status on stderr.
+            let script = format!(r#"({CHECK} --format {format}; echo "rc=$?" >&2) | {reader}"#);
+            let (_, err) = sh(&script, dir.path());
+            assert!(
+                err.trim_end().ends_with("rc=0") || err.trim_end().ends_with("rc=1"),
+                "{format} | {reader}: {err}"
+            );
+            assert!(!err.contains("panicked") && !err.contains("error"), "{err}");
+        }
+    }
+    if Path::new("/dev/full").exists() {
+        for redirect in ["> /dev/full", "--output /dev/full"] {
+            let (code, err) = sh(&format!("{CHECK} {redirect}"), dir.path());
+            assert_eq!(code, 2, "{redirect}: {err}");
+            assert!(
+                err.to_lowercase().contains("no space left on device"),
+                "{redirect}: {err}"
+            );
+        }
+    }
+    let (code, err) = sh(&format!("{CHECK} >&-"), dir.path());
+    assert_eq!(code, 2, ">&-: {err}");
+    assert!(
+        err.contains("standard output") && err.contains("closed"),
+        "{err}"
+    );
+    // Closed stdout and a file given: the file is written, nothing else is needed of stdout.
+    let (code, err) = sh(&format!("{CHECK} --output r.txt >&-"), dir.path());
+    assert!(code == 0 || code == 1, "{err}");
+    assert!(dir.path().join("r.txt").is_file());
+}
+
+/// `--output`: a device stays a device, a link stays a link (its target replaced, its mode
+/// kept), a new file gets 0666 less the umask, and no temporary file is left.
+#[test]
+fn output_respects_devices_links_modes_and_the_umask() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (code, err) = sh(&format!("{CHECK} --output /dev/null"), dir.path());
+    assert!(code == 0 || code == 1, "{err}");
+    let ft = std::fs::metadata("/dev/null").expect("meta").file_type();
+    assert!(ft.is_char_device(), "/dev/null is still a character device");
+
+    for (umask, mode) in [("077", 0o600), ("022", 0o644), ("027", 0o640)] {
+        let name = format!("new-{umask}.txt");
+        let (code, err) = sh(
+            &format!("umask {umask}; {CHECK} --output {name}"),
+            dir.path(),
+        );
+        assert!(code == 0 || code == 1, "{err}");
+        let m = std::fs::metadata(dir.path().join(&name)).expect("written");
+        assert_eq!(m.permissions().mode() & 0o777, mode, "umask {umask}");
+    }
+
+    let target = dir.path().join("kept.txt");
+    std::fs::write(&target, "old").expect("write");
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    std::os::unix::fs::symlink("kept.txt", dir.path().join("link.txt")).expect("symlink");
+    let (code, err) = sh(&format!("umask 000; {CHECK} --output link.txt"), dir.path());
+    assert!(code == 0 || code == 1, "{err}");
+    let link = std::fs::symlink_metadata(dir.path().join("link.txt")).expect("meta");
+    assert!(link.file_type().is_symlink(), "the link is still a link");
+    let text = std::fs::read_to_string(&target).expect("read");
+    assert!(
+        text.contains("torch"),
+        "the target holds the report: {text}"
+    );
+    let m = std::fs::metadata(&target).expect("meta");
+    assert_eq!(m.permissions().mode() & 0o777, 0o600, "mode kept");
+
+    // A FIFO given as --output is written through (a reader on the other end), not replaced.
+    let fifo = dir.path().join("out.fifo");
+    mkfifo(&fifo);
+    let (code, err) = sh(
+        &format!("cat out.fifo > from-fifo.txt & {CHECK} --output out.fifo; rc=$?; wait; exit $rc"),
+        dir.path(),
+    );
+    assert!(code == 0 || code == 1, "{err}");
+    let ft = std::fs::symlink_metadata(&fifo).expect("meta").file_type();
+    assert!(ft.is_fifo(), "still a FIFO");
+    let through = std::fs::read_to_string(dir.path().join("from-fifo.txt")).expect("read");
+    assert!(through.contains("torch"), "{through}");
+
+    let leftovers: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
