@@ -13,23 +13,19 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::input::{InputError, InputKind};
 use crate::model::Verdict;
 use crate::report::{self, Fleet, Group, GroupKey, ReadError, Report};
-
-/// Bigger than any real report; protects against a hostile file.
-const MAX_BYTES: u64 = 64 * 1024 * 1024;
 
 /// A file that cannot be merged.
 #[derive(Debug, thiserror::Error)]
 pub enum MergeError {
-    #[error("cannot read `{}`", path.display())]
+    /// Not a readable regular file of at most [`InputKind::MergeReport`]'s limit.
+    #[error("{source}")]
     Read {
-        path: PathBuf,
         #[source]
-        source: std::io::Error,
+        source: InputError,
     },
-    #[error("`{}` is larger than 64 MiB: not a compat report", path.display())]
-    TooLarge { path: PathBuf },
     #[error("`{}` is not a compat check report", path.display())]
     NotAReport {
         path: PathBuf,
@@ -147,19 +143,10 @@ pub fn merge(reports: &[(&Path, Report)]) -> Fleet {
     }
 }
 
-/// Reads one report, bounded in size.
+/// Reads one report, through the bounded reader.
 fn read(path: &Path) -> Result<Report, MergeError> {
-    let io = |source| MergeError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    let meta = std::fs::metadata(path).map_err(io)?;
-    if meta.len() > MAX_BYTES {
-        return Err(MergeError::TooLarge {
-            path: path.to_path_buf(),
-        });
-    }
-    let text = std::fs::read_to_string(path).map_err(io)?;
+    let text = crate::input::read_text(path, InputKind::MergeReport)
+        .map_err(|source| MergeError::Read { source })?;
     Report::from_json(&text).map_err(|source| MergeError::NotAReport {
         path: path.to_path_buf(),
         source,

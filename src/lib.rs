@@ -21,7 +21,8 @@
 //! # The layers
 //!
 //! - [`model`]: the shared vocabulary (verdicts, version units, package names, sourced facts,
-//!   smoke check ids, text spans). It imports nothing else of the crate.
+//!   smoke check ids, text spans). It imports nothing else of the crate. Beside it, [`input`]:
+//!   the one bounded reader of untrusted files (regular files only, a byte limit per kind).
 //! - [`matrix`] (the declared model) and [`knowledge`] (public facts as data tables).
 //! - The edges, which do I/O and return plain data: [`env`](mod@env), [`probe`], [`index`],
 //!   [`requirements`], [`smoke`], and [`process`], the one way to run another program.
@@ -40,6 +41,7 @@ pub mod cli;
 pub mod env;
 pub mod fleet;
 pub mod index;
+pub mod input;
 pub mod install_order;
 pub mod knowledge;
 pub mod matrix;

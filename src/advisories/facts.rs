@@ -10,7 +10,6 @@
 //! live in `eval.rs`.
 
 use std::collections::BTreeSet;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::load::Database;
@@ -19,8 +18,6 @@ use crate::env::{Distribution, PythonEnv};
 use crate::model::Vars;
 use crate::probe::HostFacts;
 
-/// The most bytes read from any one small metadata file.
-const MAX_FILE: u64 = 64 * 1024;
 /// The most library file names kept per directory.
 const MAX_LIBRARIES_PER_DIR: usize = 2000;
 /// The most directories listed from one search-path variable.
@@ -110,15 +107,10 @@ fn dist_info_dir(d: &Distribution) -> Option<PathBuf> {
     (name.ends_with(".dist-info") && d.path.is_dir()).then(|| d.path.clone())
 }
 
-/// At most [`MAX_FILE`] bytes of `path`, as text; `None` when missing, larger, or not UTF-8.
+/// The text of a small file of a distribution, through the bounded reader; `None` when
+/// missing, not a regular file, larger than the limit, or not UTF-8.
 fn read_bounded(path: &Path) -> Option<String> {
-    let f = std::fs::File::open(path).ok()?;
-    let mut buf = Vec::new();
-    f.take(MAX_FILE + 1).read_to_end(&mut buf).ok()?;
-    if buf.len() as u64 > MAX_FILE {
-        return None;
-    }
-    String::from_utf8(buf).ok()
+    crate::input::read_text(path, crate::input::InputKind::PackageFile).ok()
 }
 
 /// The wheel file name from `direct_url.json`'s `url` (PEP 610), when it names a `.whl`.

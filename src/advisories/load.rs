@@ -145,12 +145,14 @@ pub fn load_many<'a>(
 /// Loads one family file from disk (for `--advisories PATH` style use and tests).
 pub fn load_file(path: &Path) -> Result<Database, LoadError> {
     let origin = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| LoadError {
-        origin: origin.clone(),
-        line: 0,
-        column: 0,
-        message: format!("cannot read the advisory file: {e}"),
-        hint: "check the path; advisory files are UTF-8 TOML".into(),
+    let text = crate::input::read_text(path, crate::input::InputKind::Advisory).map_err(|e| {
+        LoadError {
+            origin: origin.clone(),
+            line: e.line(),
+            column: 0,
+            message: format!("cannot read the advisory file: {}", e.reason()),
+            hint: "check the path; advisory files are UTF-8 TOML".into(),
+        }
     })?;
     load_many([(origin.as_str(), text.as_str())])
 }

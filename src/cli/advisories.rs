@@ -56,8 +56,8 @@ pub fn ignores(db: &Database, config: &ConfigArg, cli: &[String]) -> anyhow::Res
 }
 
 fn read_config(path: &Path, db: &Database) -> anyhow::Result<Ignore> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| anyhow!("cannot read the config {}: {e}", path.display()))?;
+    let text = crate::input::read_text(path, crate::input::InputKind::Advisory)
+        .map_err(|e| anyhow!("cannot read the config {}: {}", path.display(), e.reason()))?;
     advisories::parse_ignores(&text, &path.display().to_string(), db).map_err(|e| {
         let hint = e.hint.clone();
         hinted(e, hint)

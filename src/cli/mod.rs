@@ -35,6 +35,7 @@ pub use advisories::AdvisoriesArgs;
 pub use check::CheckArgs;
 pub use install_order::InstallOrderArgs;
 pub use merge::MergeArgs;
+pub use output::guard_standard_streams;
 pub use probe::ProbeArgs;
 pub use risk::RiskArgs;
 pub use smoke::SmokeArgs;

@@ -354,7 +354,10 @@ pub fn list_library(path: &Path) -> Result<NativeLibrary, FatbinError> {
         path: path.to_path_buf(),
         source,
     };
-    let file = std::fs::File::open(path).map_err(io)?;
+    // Through the bounded reader's open: a FIFO or a device named like a library would block
+    // or never end; only a regular file is mapped.
+    let (file, _) = crate::input::open_regular(path, crate::input::InputKind::NativeLibrary)
+        .map_err(|e| io(std::io::Error::other(e.reason())))?;
     // SAFETY: the mapping is read-only and lives only inside this call. A file truncated by
     // another process while mapped could fault; installed libraries are not rewritten in place.
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;

@@ -274,7 +274,13 @@ fn from_layout(
     if !cfg!(target_os = "linux") {
         return None;
     }
-    let cfg = parse_pyvenv_cfg(&std::fs::read_to_string(prefix.join("pyvenv.cfg")).ok()?);
+    let cfg = parse_pyvenv_cfg(
+        &crate::input::read_text(
+            &prefix.join("pyvenv.cfg"),
+            crate::input::InputKind::PackageFile,
+        )
+        .ok()?,
+    );
     if cfg.include_system_site_packages {
         return None;
     }
@@ -351,7 +357,8 @@ fn with_pth_paths(site: Vec<PathBuf>) -> Vec<PathBuf> {
             .collect();
         pth.sort();
         for file in pth {
-            let Ok(text) = std::fs::read_to_string(&file) else {
+            let Ok(text) = crate::input::read_text(&file, crate::input::InputKind::PackageFile)
+            else {
                 continue;
             };
             for line in pth_paths(&text) {

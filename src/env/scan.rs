@@ -13,6 +13,7 @@ use super::metadata::{
     CoreMetadata,
 };
 use super::{DistFormat, Distribution, Finding, Interpreter, PythonEnv, TorchVersionPy};
+use crate::input::{self, InputKind};
 use crate::model::normalize;
 
 /// Reads all distributions visible to `interp`, in `sys.path` order: the first copy of a
@@ -140,7 +141,7 @@ fn first_copies(
 fn torch_version(torch: &Distribution, findings: &mut Vec<Finding>) -> TorchVersionPy {
     let site = torch.path.parent().unwrap_or(Path::new("."));
     let file = site.join("torch").join("version.py");
-    match std::fs::read_to_string(&file) {
+    match input::read_text(&file, InputKind::PackageFile) {
         Ok(text) => {
             let v = parse_torch_version_py(&text);
             if v.version.is_none() {
@@ -159,8 +160,9 @@ fn torch_version(torch: &Distribution, findings: &mut Vec<Finding>) -> TorchVers
                 package: Some("torch".into()),
                 path: Some(file.clone()),
                 message: format!(
-                    "{} cannot be read ({e}): torch's CUDA build is unknown",
-                    file.display()
+                    "{} cannot be read ({}): torch's CUDA build is unknown",
+                    file.display(),
+                    e.reason()
                 ),
             });
             Default::default()
@@ -232,7 +234,7 @@ fn library_candidates(d: &Distribution) -> Vec<PathBuf> {
                     .any(|w| w.eq_ignore_ascii_case(b"cuda")))
     };
     let mut out: Vec<PathBuf> = Vec::new();
-    if let Ok(record) = std::fs::read_to_string(d.path.join("RECORD")) {
+    if let Ok(record) = input::read_text(&d.path.join("RECORD"), InputKind::Record) {
         // Most distributions install no shared library at all: one search says so.
         let lines = if record.contains(".so") {
             record.as_str()
@@ -385,9 +387,9 @@ impl<'a> Entry<'a> {
             DistFormat::EggInfo if path.is_dir() => path.join("PKG-INFO"),
             DistFormat::EggInfo => path.to_path_buf(),
         };
-        let bytes = match std::fs::read(&meta_path) {
+        let bytes = match input::read_bytes(&meta_path, InputKind::Metadata) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(e) if e.is_not_found() => {
                 findings.push(self.finding(
                     "missing-metadata",
                     format!(
@@ -405,7 +407,7 @@ impl<'a> Entry<'a> {
             Err(e) => {
                 findings.push(self.finding(
                     "unreadable-entry",
-                    format!("{} cannot be read: {e}", meta_path.display()),
+                    format!("{} cannot be read: {}", meta_path.display(), e.reason()),
                 ));
                 return None;
             }
@@ -430,12 +432,16 @@ impl<'a> Entry<'a> {
     fn requires_dist(&self, md: &CoreMetadata, findings: &mut Vec<Finding>) -> Vec<String> {
         let mut requires_dist = md.requires_dist.clone();
         if self.format == DistFormat::EggInfo && self.path.is_dir() {
-            match std::fs::read_to_string(self.path.join("requires.txt")) {
+            match input::read_text(&self.path.join("requires.txt"), InputKind::PackageFile) {
                 Ok(t) => requires_dist.extend(requires_txt_to_requires_dist(&t)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) if e.is_not_found() => {}
                 Err(e) => findings.push(self.finding(
                     "unreadable-entry",
-                    format!("{}/requires.txt cannot be read: {e}", self.path.display()),
+                    format!(
+                        "{}/requires.txt cannot be read: {}",
+                        self.path.display(),
+                        e.reason()
+                    ),
                 )),
             }
         }
@@ -497,7 +503,7 @@ fn read_dist(path: &Path) -> (Option<Distribution>, Vec<Finding>) {
         },
     };
     let wheel_tags = if entry.format == DistFormat::DistInfo {
-        std::fs::read_to_string(path.join("WHEEL"))
+        input::read_text(&path.join("WHEEL"), InputKind::PackageFile)
             .map(|t| parse_wheel(&t).tags)
             .unwrap_or_default()
     } else {

@@ -333,33 +333,18 @@ fn read_pip_files(paths: &[PathBuf]) -> Vec<ParsedFile> {
     paths
         .iter()
         .filter_map(|p| {
-            let text = read_capped(p, CONFIG_LIMIT).ok()?;
+            let text = read_config(p).ok()?;
             Some((p.clone(), parse_pip_conf(&text)))
         })
         .collect()
 }
 
-/// The largest configuration file read (pip.conf, uv.toml, pyproject.toml, pip's index.py).
-const CONFIG_LIMIT: u64 = 1 << 20;
-
-/// Reads a configuration file: a regular file only (a FIFO or a device would never end), at most
-/// `limit` bytes, UTF-8. Anything else is treated as absent: pip skips what it cannot read too.
-fn read_capped(path: &Path, limit: u64) -> std::io::Result<String> {
-    use std::io::Read;
-    // Checked before opening too: opening a FIFO for reading blocks until a writer comes.
-    if !std::fs::metadata(path)?.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
-    let file = std::fs::File::open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
-    let mut text = String::new();
-    file.take(limit + 1).read_to_string(&mut text)?;
-    if text.len() as u64 > limit {
-        return Err(std::io::Error::other("larger than the limit"));
-    }
-    Ok(text)
+/// Reads a configuration file (pip.conf, uv.toml, pyproject.toml, pip's index.py) through the
+/// bounded reader: a regular file only (a FIFO or a device would never end), at most
+/// [`InputKind::Config`]'s limit, UTF-8. The callers treat a failure as absent: pip skips what it
+/// cannot read too.
+fn read_config(path: &Path) -> Result<String, crate::input::InputError> {
+    crate::input::read_text(path, crate::input::InputKind::Config)
 }
 
 /// `key` under `[install]` in the files (highest precedence first), else under `[global]`; in
@@ -467,7 +452,7 @@ pub fn pip_builtin_default(target: &Target) -> Option<(String, PathBuf, usize)> 
         .iter()
         .map(|d| d.join("pip/_internal/models/index.py"))
         .find_map(|p| {
-            let text = read_capped(&p, CONFIG_LIMIT).ok()?;
+            let text = read_config(&p).ok()?;
             let (url, line) = parse_pip_index_py(&text)?;
             Some((url, p, line))
         })
@@ -508,7 +493,7 @@ fn uv_in_use(vars: &Vars, target: &Target) -> Option<String> {
     }
     if let Some(prefix) = &target.prefix {
         let cfg = prefix.join("pyvenv.cfg");
-        if let Ok(text) = read_capped(&cfg, CONFIG_LIMIT) {
+        if let Ok(text) = read_config(&cfg) {
             let made_by_uv = text
                 .lines()
                 .any(|l| l.split_once('=').is_some_and(|(k, _)| k.trim() == "uv"));
@@ -569,7 +554,7 @@ fn uv_files(
         why,
     };
     let read_uv_toml = |p: &Path| -> Result<Option<(String, UvSettings)>, DiscoverError> {
-        let Ok(text) = read_capped(p, CONFIG_LIMIT) else {
+        let Ok(text) = read_config(p) else {
             return Ok(None);
         };
         let s: UvSettings = toml::from_str(&text).map_err(|e| bad(p, e.to_string()))?;
@@ -584,7 +569,7 @@ fn uv_files(
             break;
         }
         let py = d.join("pyproject.toml");
-        if let Ok(text) = read_capped(&py, CONFIG_LIMIT) {
+        if let Ok(text) = read_config(&py) {
             let p: PyProject = toml::from_str(&text).map_err(|e| bad(&py, e.to_string()))?;
             if let Some(s) = p.tool.and_then(|t| t.uv) {
                 out.push((py, text, s));

@@ -28,7 +28,7 @@ pub struct LoadError {
 #[derive(Debug, thiserror::Error)]
 pub enum LoadCause {
     #[error(transparent)]
-    Read(#[from] std::io::Error),
+    Read(#[from] crate::input::InputError),
     #[error(transparent)]
     Utf8(#[from] std::string::FromUtf8Error),
     #[error(transparent)]
@@ -60,14 +60,15 @@ pub fn load_builtin(id: &str) -> Result<Matrix, LoadError> {
 /// Loads a matrix file.
 pub fn load_file(path: &Path) -> Result<Matrix, LoadError> {
     let origin = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| LoadError {
-        origin: origin.clone(),
-        line: 0,
-        column: 0,
-        message: format!("cannot read the matrix: {e}"),
-        hint: "check the path given to --matrix".into(),
-        source: Some(Box::new(e.into())),
-    })?;
+    let bytes =
+        crate::input::read_bytes(path, crate::input::InputKind::Matrix).map_err(|e| LoadError {
+            origin: origin.clone(),
+            line: 0,
+            column: 0,
+            message: format!("cannot read the matrix: {}", e.reason()),
+            hint: "check the path given to --matrix: a regular TOML file".into(),
+            source: Some(Box::new(e.into())),
+        })?;
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {

@@ -40,11 +40,11 @@ pub enum HostProfileError {
         #[source]
         source: Option<Box<toml::de::Error>>,
     },
-    #[error("cannot read host profile {path}: {source}")]
+    #[error("cannot read host profile {path}: {}", source.reason())]
     Read {
         path: String,
         #[source]
-        source: std::io::Error,
+        source: crate::input::InputError,
     },
     /// An override variable's value does not parse.
     #[error("{var}: {source}")]
@@ -112,10 +112,13 @@ pub struct ProfileGpu {
 /// Reads a host profile into facts whose source is `host-profile`.
 pub fn load_profile(path: &Path) -> Result<HostFacts, HostProfileError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| HostProfileError::Read {
-        path: shown.clone(),
-        source,
-    })?;
+    let text =
+        crate::input::read_text(path, crate::input::InputKind::HostProfile).map_err(|source| {
+            HostProfileError::Read {
+                path: shown.clone(),
+                source,
+            }
+        })?;
     parse_profile(&text, &shown)
 }
 
@@ -276,7 +279,7 @@ mod tests {
         let e = load_profile(Path::new("/nonexistent/h.toml")).expect_err("missing");
         assert!(e
             .source()
-            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .and_then(|s| s.downcast_ref::<crate::input::InputError>())
             .is_some());
         assert!(e
             .to_string()

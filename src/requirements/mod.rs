@@ -27,12 +27,15 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::input::InputKind;
+
 pub use parse::{
     parse_pip_report, parse_pylock, parse_requirements, parse_uv_lock, version_from_filename,
 };
 pub use resolve::resolve_with_pip;
 
-/// Bigger than any real lock or requirements file; protects against a hostile one.
+/// The most bytes of pip's resolver's report read from its output (files are read through
+/// [`crate::input`], each kind with its own limit).
 pub const MAX_BYTES: u64 = 8 * 1024 * 1024;
 const MAX_INCLUDE_DEPTH: usize = 8;
 
@@ -106,34 +109,26 @@ fn err(path: &Path, line: usize, message: impl Into<String>) -> PlanError {
     }
 }
 
-fn read_bounded(path: &Path) -> Result<String, PlanError> {
-    let cannot_read = |e: std::io::Error| err(path, 0, format!("cannot read: {e}")).because(e);
-    let meta = std::fs::metadata(path).map_err(cannot_read)?;
-    if meta.len() > MAX_BYTES {
-        return Err(err(
-            path,
-            0,
-            format!(
-                "{} bytes: larger than the {MAX_BYTES}-byte limit for a plan",
-                meta.len()
-            ),
-        ));
-    }
-    let bytes = std::fs::read(path).map_err(cannot_read)?;
-    String::from_utf8(bytes).map_err(|e| {
-        let at = e.utf8_error().valid_up_to();
-        let line = e.as_bytes()[..at].iter().filter(|b| **b == b'\n').count() + 1;
-        err(path, line, "not valid UTF-8").because(e.utf8_error())
-    })
+/// A plan file's text, read through the one bounded reader (regular files only, at most
+/// `kind`'s limit, UTF-8); a failure is `file:line` (0: the file as a whole).
+fn read_bounded(path: &Path, kind: InputKind) -> Result<String, PlanError> {
+    crate::input::read_text(path, kind).map_err(|e| err(path, e.line(), e.reason()).because(e))
 }
 
 /// Reads a plan, telling the format from the file name and content.
 pub fn read_plan(path: &Path) -> Result<PlanFile, PlanError> {
-    let text = read_bounded(path)?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
+    let kind = if name.ends_with(".json") {
+        InputKind::PipReport
+    } else if name.ends_with(".lock") || name.ends_with(".toml") {
+        InputKind::Lock
+    } else {
+        InputKind::Requirements
+    };
+    let text = read_bounded(path, kind)?;
     if name.ends_with(".json") || text.trim_start().starts_with('{') {
         parse_pip_report(&text, path)
     } else if name == "uv.lock" || name.ends_with(".uv.lock") {

@@ -3,9 +3,10 @@
 //! return a [`PlanFile`] or a [`PlanError`] with the line; the one read they do is a
 //! requirements file's `-r` include, through the same bounded reader as [`super::read_plan`].
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{err, read_bounded, PlanError, PlanFile, PlanFileFormat, Planned, MAX_INCLUDE_DEPTH};
+use crate::input::InputKind;
 
 /// Parses a requirements file (pip's format): one PEP 508 requirement a line, `#` comments,
 /// `\` continuations, `-r`/`--requirement` includes (relative, bounded), `-c` constraints
@@ -76,6 +77,56 @@ fn logical_lines(text: &str) -> Vec<(usize, String)> {
     logical
 }
 
+/// The file a `-r` / `-c` line of `path` names, refused unless it stays inside `path`'s own
+/// folder once `..` and symbolic links are resolved: a plan from a pull request must not make
+/// compat read (or hand pip) a file elsewhere on the machine.
+fn include_path(path: &Path, lineno: usize, opt: &str, val: &str) -> Result<PathBuf, PlanError> {
+    if val.is_empty() {
+        return Err(err(path, lineno, format!("`{opt}` needs a file")));
+    }
+    if val.contains("://") || Path::new(val).is_absolute() {
+        return Err(err(
+            path,
+            lineno,
+            format!("`{opt} {val}`: only files relative to this one are read"),
+        ));
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let inc = dir.join(val);
+    let outside = || {
+        err(
+            path,
+            lineno,
+            format!(
+                "`{opt} {val}` leaves this file's folder (`{}`): includes must stay beside the plan",
+                dir.display()
+            ),
+        )
+    };
+    // Lexically first (`..` climbing above the folder), then for real (symbolic links).
+    let mut depth = 0usize;
+    for c in Path::new(val).components() {
+        match c {
+            std::path::Component::ParentDir => {
+                depth = depth.checked_sub(1).ok_or_else(outside)?;
+            }
+            std::path::Component::Normal(_) => depth += 1,
+            _ => {}
+        }
+    }
+    if let (Ok(real_dir), Ok(real)) = (dir.canonicalize(), inc.canonicalize()) {
+        if !real.starts_with(&real_dir) {
+            return Err(outside());
+        }
+    }
+    Ok(inc)
+}
+
 /// One option line of a requirements file (`-r FILE`, `--index-url URL`, ...), into `out`.
 fn option(
     out: &mut PlanFile,
@@ -97,23 +148,23 @@ fn option(
                     format!("`-r` nested more than {MAX_INCLUDE_DEPTH} deep"),
                 ));
             }
-            if val.contains("://") || Path::new(val).is_absolute() {
-                return Err(err(
-                    path,
-                    lineno,
-                    format!("`-r {val}`: only files relative to this one are read"),
-                ));
-            }
-            let inc = path.parent().unwrap_or(Path::new(".")).join(val);
-            let inner = parse_requirements(&read_bounded(&inc)?, &inc, depth + 1)?;
+            let inc = include_path(path, lineno, opt, val)?;
+            let inner = parse_requirements(
+                &read_bounded(&inc, InputKind::Requirements)?,
+                &inc,
+                depth + 1,
+            )?;
             out.packages.extend(inner.packages);
             out.index_urls.extend(inner.index_urls);
             out.unpinned += inner.unpinned;
             out.notes.extend(inner.notes);
         }
-        "-c" | "--constraint" => out.notes.push(format!(
-            "line {lineno}: constraints file {val} not read (constraints do not add packages)"
-        )),
+        "-c" | "--constraint" => {
+            include_path(path, lineno, opt, val)?;
+            out.notes.push(format!(
+                "line {lineno}: constraints file {val} not read (constraints do not add packages)"
+            ));
+        }
         "-i" | "--index-url" | "--extra-index-url" => {
             if val.is_empty() {
                 return Err(err(path, lineno, format!("`{opt}` needs a URL")));
@@ -508,7 +559,7 @@ mod tests {
         let e = super::super::read_plan(Path::new("/nonexistent/r.txt")).expect_err("missing");
         assert!(e
             .source()
-            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .and_then(|s| s.downcast_ref::<crate::input::InputError>())
             .is_some());
         assert!(
             e.to_string()

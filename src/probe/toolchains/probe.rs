@@ -167,7 +167,8 @@ fn version_from_files(tool: &str, exe: &Path) -> Option<(String, String)> {
     let real = std::fs::canonicalize(exe).unwrap_or_else(|_| exe.to_path_buf());
     let prefix = match tool {
         "pip" => {
-            let head = std::fs::read(&real).ok()?;
+            let head =
+                crate::input::read_bytes(&real, crate::input::InputKind::PackageFile).ok()?;
             let first = String::from_utf8_lossy(&head[..head.len().min(512)])
                 .lines()
                 .next()?

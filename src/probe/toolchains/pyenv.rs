@@ -53,7 +53,10 @@ impl ShimTarget {
     /// folder's name when it is a plain `X.Y.Z`. `None` for `system` and for any other name.
     pub fn python_version(&self) -> Option<String> {
         let prefix = self.prefix.as_ref()?;
-        if let Ok(text) = std::fs::read_to_string(prefix.join("pyvenv.cfg")) {
+        if let Ok(text) = crate::input::read_text(
+            &prefix.join("pyvenv.cfg"),
+            crate::input::InputKind::PackageFile,
+        ) {
             let v = crate::env::metadata::parse_pyvenv_cfg(&text).version?;
             // virtualenv writes `version_info = 3.11.7.final.0`.
             let v: Vec<&str> = v.split('.').take(3).collect();
@@ -98,7 +101,7 @@ fn shim_root(exe: &Path) -> Option<Option<PathBuf>> {
 
 /// The version names a version file lists (words; `#` starts a comment line), in order.
 fn read_version_file(path: &Path) -> Option<Vec<String>> {
-    let text = std::fs::read_to_string(path).ok()?;
+    let text = crate::input::read_text(path, crate::input::InputKind::Config).ok()?;
     Some(
         text.lines()
             .map(str::trim)
