@@ -205,15 +205,13 @@ pub fn discover(
     let path = vars.get_os("PATH");
     match which::which_in("python3", path, &cwd) {
         Ok(p) => {
-            let pyenv = crate::probe::toolchains::PyenvVars {
+            let pyenv = super::pyenv::PyenvVars {
                 version: vars.nonempty("PYENV_VERSION"),
                 root: vars.nonempty_os("PYENV_ROOT").map(PathBuf::from),
                 cwd,
             };
             let real = path
-                .and_then(|path| {
-                    crate::probe::toolchains::pyenv::resolve("python3", &p, path, &pyenv)
-                })
+                .and_then(|path| super::pyenv::resolve("python3", &p, path, &pyenv))
                 .map_or(p, |t| t.exe);
             Ok((real, InterpreterSource::Path))
         }
@@ -413,7 +411,7 @@ impl CacheKey {
     }
 
     fn file(&self, dir: &Path) -> PathBuf {
-        let hash = crate::index::cache::fnv1a(self.path.as_os_str().as_encoded_bytes());
+        let hash = crate::model::fnv1a(self.path.as_os_str().as_encoded_bytes());
         dir.join(format!("{hash:016x}.json"))
     }
 }
@@ -427,7 +425,7 @@ struct CacheEntry {
 /// Where interpreter answers are cached: `interpreters/` beside the index cache
 /// (`$XDG_CACHE_HOME/compat/`, else `~/.cache/compat/`).
 pub fn default_cache_dir(vars: &Vars) -> PathBuf {
-    crate::index::default_cache_dir(vars).with_file_name("interpreters")
+    vars.cache_root().join("interpreters")
 }
 
 /// The one interpreter call, bounded in time, or its cached answer (`cache`: the folder, or

@@ -15,6 +15,7 @@
 pub mod fatbin;
 pub mod interpreter;
 pub mod metadata;
+pub mod pyenv;
 pub mod rfc822;
 mod scan;
 
@@ -221,9 +222,7 @@ pub fn read_environment(
     let interp = interpreter::read(&target, source, Some(&cache))?;
     let mut env = scan(interp);
     // The listing cache sits beside the index cache, in compat's cache folder.
-    let index_dir = crate::index::default_cache_dir(vars);
-    let cache_dir = index_dir.parent().unwrap_or(&index_dir);
-    let (libs, mut found) = scan::native_libraries(&env.distributions, cache_dir);
+    let (libs, mut found) = scan::native_libraries(&env.distributions, &vars.cache_root());
     env.native_libraries = libs;
     env.findings.append(&mut found);
     env.scan_ms = start.elapsed().as_secs_f64() * 1000.0;

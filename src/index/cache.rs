@@ -94,9 +94,10 @@ impl Cache {
             .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+'))
             .take(120)
             .collect();
-        self.dir
-            .join("metadata")
-            .join(format!("{:016x}-{file}.json", fnv1a(key.as_bytes())))
+        self.dir.join("metadata").join(format!(
+            "{:016x}-{file}.json",
+            crate::model::fnv1a(key.as_bytes())
+        ))
     }
 
     /// The entry at `path`, or `None` when there is none or it cannot be read.
@@ -130,19 +131,10 @@ impl Cache {
 /// The folder name for one index: a hash of its URL (password hidden, trailing slash ignored).
 fn index_key(index_url: &str) -> String {
     let url = redact_url(index_url);
-    format!("{:016x}", fnv1a(url.trim_end_matches('/').as_bytes()))
-}
-
-/// FNV-1a, 64 bits: stable across runs and Rust versions, unlike `std`'s hasher, which is what
-/// file names need. Not a security boundary: a collision only means a cache miss or a wrong
-/// hit between two indexes, and every entry records its URL.
-pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
+    format!(
+        "{:016x}",
+        crate::model::fnv1a(url.trim_end_matches('/').as_bytes())
+    )
 }
 
 #[cfg(test)]

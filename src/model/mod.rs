@@ -14,7 +14,7 @@ pub mod units;
 pub mod vars;
 pub mod verdict;
 
-pub use names::{canonical, normalize};
+pub use names::{canonical, fnv1a, normalize};
 pub use smoke_id::SmokeCheckId;
 pub use source::Sourced;
 pub use text::{clean, clean_lines, line_col, span_start, TomlFault};

@@ -29,6 +29,18 @@ pub fn normalize(name: &str) -> String {
     canonical(name).unwrap_or_else(|| name.trim().to_ascii_lowercase())
 }
 
+/// FNV-1a, 64 bits: stable across runs and Rust versions, unlike `std`'s hasher, which is what
+/// file names need. Not a security boundary: a collision only means a cache miss or a wrong
+/// hit between two indexes, and every entry records its URL.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,20 @@ pub struct Vars {
 }
 
 impl Vars {
+    /// compat's cache folder: `$XDG_CACHE_HOME/compat`, else `~/.cache/compat`, else a folder
+    /// under the system's temporary folder (a user without a home still gets a working cache).
+    pub fn cache_root(&self) -> std::path::PathBuf {
+        use std::path::PathBuf;
+        self.nonempty_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| {
+                self.nonempty_os("HOME")
+                    .map(|h| PathBuf::from(h).join(".cache"))
+            })
+            .unwrap_or_else(|| std::env::temp_dir().join("compat-cache"))
+            .join("compat")
+    }
+
     /// The variables of this process, taken now. (Names that are not UTF-8 are left out: no
     /// reader asks for one.)
     pub fn from_process() -> Self {

@@ -762,40 +762,30 @@ type Logged = (String, Option<String>);
 
 type Handler = dyn Fn(&Asked) -> Response<Box<dyn std::io::Read + Send>> + Send + Sync;
 
-/// A server on 127.0.0.1 that answers each request on its own thread with `handler`, and
-/// records every request (path, Range header and bytes sent back).
+/// A server on 127.0.0.1 that answers each connection on its own thread with `handler`, and
+/// records every request (path and Range
+/// header). Its own accept loop rather than tiny_http's: tiny_http hands connections to a pool
+/// of threads, and a connection queued behind the stalls this module makes (a response that
+/// hangs or drips) waited past the client's timeout, which made the timing tests flaky.
 struct Serve {
-    server: Arc<Server>,
     port: u16,
     log: Arc<Mutex<Vec<Logged>>>,
 }
 
 impl Serve {
     fn start(handler: Arc<Handler>) -> Serve {
-        let server = Arc::new(Server::http("127.0.0.1:0").expect("bind 127.0.0.1:0"));
-        let port = server.server_addr().to_ip().expect("an IP listener").port();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = listener.local_addr().expect("an address").port();
         let log = Arc::new(Mutex::new(Vec::new()));
-        let (srv, lg) = (server.clone(), log.clone());
+        let lg = log.clone();
         thread::spawn(move || {
-            for request in srv.incoming_requests() {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
                 let (h, lg) = (handler.clone(), lg.clone());
-                thread::spawn(move || {
-                    let asked = Asked {
-                        path: request.url().to_string(),
-                        range: request
-                            .headers()
-                            .iter()
-                            .find(|h| h.field.equiv("Range"))
-                            .map(|h| h.value.as_str().to_string()),
-                    };
-                    lg.lock()
-                        .expect("lock")
-                        .push((asked.path.clone(), asked.range.clone()));
-                    let _ = request.respond(h(&asked));
-                });
+                thread::spawn(move || serve_connection(stream, &*h, &lg));
             }
         });
-        Serve { server, port, log }
+        Serve { port, log }
     }
 
     fn url(&self, path: &str) -> String {
@@ -811,9 +801,50 @@ impl Serve {
     }
 }
 
-impl Drop for Serve {
-    fn drop(&mut self) {
-        self.server.unblock();
+/// Answers the requests of one connection, one after another (keep-alive), with `handler`,
+/// until the client closes it.
+fn serve_connection(mut stream: std::net::TcpStream, handler: &Handler, log: &Mutex<Vec<Logged>>) {
+    use std::io::Read;
+    let mut pending: Vec<u8> = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let end = loop {
+            if let Some(i) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => pending.extend_from_slice(&buf[..n]),
+            }
+            if pending.len() > 1 << 16 {
+                return;
+            }
+        };
+        let head: Vec<u8> = pending.drain(..end).collect();
+        let text = String::from_utf8_lossy(&head).into_owned();
+        let mut lines = text.split("\r\n");
+        let path = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .unwrap_or("/")
+            .to_string();
+        let range = lines.take_while(|l| !l.is_empty()).find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case("range")
+                .then(|| v.trim().to_string())
+        });
+        let asked = Asked { path, range };
+        log.lock()
+            .expect("lock")
+            .push((asked.path.clone(), asked.range.clone()));
+        let response = handler(&asked);
+        if response
+            .raw_print(&mut stream, tiny_http::HTTPVersion(1, 1), &[], false, None)
+            .is_err()
+        {
+            return;
+        }
     }
 }
 

@@ -117,15 +117,7 @@ impl ClientOptions {
 /// temporary folder (a user without a home still gets a working cache). The variables come
 /// from `vars`.
 pub fn default_cache_dir(vars: &Vars) -> PathBuf {
-    let base = vars
-        .nonempty_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| {
-            vars.nonempty_os("HOME")
-                .map(|h| PathBuf::from(h).join(".cache"))
-        })
-        .unwrap_or_else(|| std::env::temp_dir().join("compat-cache"));
-    base.join("compat").join("index")
+    vars.cache_root().join("index")
 }
 
 type Shared<T> = Arc<OnceCell<Result<T, IndexError>>>;

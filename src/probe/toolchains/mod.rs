@@ -8,7 +8,8 @@
 //!   that hangs is killed and reported as timed out; a missing tool, a tool that fails and output
 //!   without a version are *facts* in [`Toolchain::error`], never an `Err`: a machine without
 //!   `conda` is not a broken machine.
-//! - [`pyenv`]: a pyenv shim's target, from pyenv's version files, so that no shim is run;
+//! - a pyenv shim's target comes from `env::pyenv` (pyenv's version files), so that no shim is
+//!   run;
 //! - [`parse`]: pure parsers, one per tool family, each with a sample of the real output it reads.
 //!
 //! What does not live here: the CUDA toolkit fact itself (the caller takes nvcc's version from
@@ -16,18 +17,17 @@
 
 pub mod parse;
 pub mod probe;
-pub mod pyenv;
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::env::pyenv::PyenvVars;
 pub use parse::{
     parse_cmake, parse_conda, parse_gcc, parse_git, parse_mamba, parse_micromamba, parse_ninja,
     parse_nvcc, parse_pip, parse_python, parse_uv, parse_version,
 };
 pub use probe::{probe, probe_in, probe_with};
-pub use pyenv::PyenvVars;
 
 /// One tool looked up on PATH.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,8 +11,8 @@ use std::thread;
 use std::time::Duration;
 
 use super::parse::{first_line, parse_version};
-use super::pyenv::PyenvVars;
 use super::{Toolchain, NOT_FOUND, NO_VERSION, PYTHON_TOOLS, TOOLS};
+use crate::env::pyenv::{self, PyenvVars};
 use crate::process::{Ran, RunError};
 
 /// How much of each output stream is kept; the rest is read and dropped.
@@ -89,7 +89,7 @@ fn probe_one(
         Ok(exe) => exe,
         Err(_) => return Toolchain::failed(tool, None, NOT_FOUND),
     };
-    if let Some(target) = super::pyenv::resolve(tool, &exe, paths, pyenv) {
+    if let Some(target) = pyenv::resolve(tool, &exe, paths, pyenv) {
         if tool == "python3" {
             if let Some(version) = target.python_version() {
                 return Toolchain {

@@ -13,12 +13,15 @@
 //! or for `system` the tool on PATH after pyenv's own shim folders. A Python's version is then
 //! read from the version folder (`pyvenv.cfg` of a pyenv-virtualenv environment, else a folder
 //! name that is a plain `X.Y.Z`, which is how pyenv names what it builds); pip's from its
-//! `dist-info` (in `super::probe`).
+//! `dist-info` (in `probe::toolchains`).
 //!
 //! When the files do not settle it (a version pyenv would resolve by prefix, a shim compat does
 //! not recognise), nothing is guessed: the caller runs the shim as before.
 //!
-//! What does not live here: running tools and reading versions from output (`super::probe`).
+//! Used by the interpreter discovery here and by the toolchain probe (`probe::toolchains`).
+//!
+//! What does not live here: running tools and reading versions from output
+//! (`probe::toolchains`).
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
@@ -327,8 +330,12 @@ mod tests {
             root: None,
             cwd: dir.path().to_path_buf(),
         };
-        let tools =
-            super::super::probe_in(Some(&path), &vars, std::time::Duration::from_secs(5), true);
+        let tools = crate::probe::toolchains::probe_in(
+            Some(&path),
+            &vars,
+            std::time::Duration::from_secs(5),
+            true,
+        );
         let get = |name: &str| tools.iter().find(|t| t.name == name).expect("reported");
         let py = get("python3");
         assert_eq!(py.version.as_deref(), Some("3.11.7"), "{py:?}");
