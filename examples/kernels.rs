@@ -51,7 +51,7 @@ impl Evict {
     }
 
     fn mib(&self) -> usize {
-        self.buf.len() * 8 >> 20
+        (self.buf.len() * 8) >> 20
     }
 
     fn run(&self) {
@@ -164,8 +164,7 @@ fn main() {
     let bw = metrics::cpu_read_bandwidth(ev.mib());
     let threads = rayon::current_num_threads();
     println!(
-        "CPU kernels vs candle {} quantized matmul — {} threads, compat's kernels on {}, memory read bandwidth {bw:.1} GB/s (compat's probe over {} MiB, twice the last-level cache)",
-        "0.11",
+        "CPU kernels vs candle 0.11 quantized matmul — {} threads, compat's kernels on {}, memory read bandwidth {bw:.1} GB/s (compat's probe over {} MiB, twice the last-level cache)",
         threads,
         Isa::best().name(),
         ev.mib()

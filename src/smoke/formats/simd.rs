@@ -155,7 +155,7 @@ pub const CHUNK_COLS: usize = 1024;
 pub fn nf4_rows(isa: Isa, packed: &[u8], scales: &[f32], x: &Split, chunk: usize, out: &mut [f32]) {
     let (half, batch) = (x.half, x.batch);
     assert!(half % 32 == 0 && chunk % 64 == 0 && chunk > 0, "NF4 blocks");
-    let nr = if half == 0 { 0 } else { packed.len() / half };
+    let nr = packed.len().checked_div(half).unwrap_or(0);
     assert_eq!(packed.len(), nr * half, "NF4 rows");
     assert_eq!(scales.len() * 32, packed.len(), "NF4 blocks per row");
     assert_eq!(out.len(), nr * batch, "NF4 outputs");
@@ -308,11 +308,7 @@ pub fn dot_i8_rows(
         x16.len() == x.len() && chunk % 32 == 0 && chunk > 0,
         "int8 inputs"
     );
-    let nr = if cols == 0 {
-        out.len() / batch
-    } else {
-        w.len() / cols
-    };
+    let nr = w.len().checked_div(cols).unwrap_or(out.len() / batch);
     assert!(w.len() == nr * cols && out.len() == nr * batch, "int8 rows");
     out.fill(0);
     for k0 in (0..cols.max(1)).step_by(chunk) {
@@ -387,7 +383,12 @@ fn i8_tile<const R: usize, const B: usize>(
     }
 }
 
+// The AVX-512 intrinsics are stable since Rust 1.89, above the `rust-version` (1.85) in
+// Cargo.toml; candle-core 0.11.1, a dependency, uses them as well, so building compat already
+// needs 1.89. Raising `rust-version` turns on newer lints across the whole crate: a separate
+// change.
 #[cfg(target_arch = "x86_64")]
+#[allow(clippy::incompatible_msrv)]
 mod x86 {
     use std::arch::x86_64::*;
 
@@ -493,8 +494,8 @@ mod x86 {
         let mut out = [0f32; B];
         for b in 0..B {
             let mut s = acc[b][0];
-            for c in 1..nc {
-                s = _mm256_add_ps(s, acc[b][c]);
+            for a in &acc[b][1..nc] {
+                s = _mm256_add_ps(s, *a);
             }
             let h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
             let h = _mm_add_ps(h, _mm_movehl_ps(h, h));
@@ -636,8 +637,8 @@ mod x86 {
         let mut out = [0i32; B];
         for b in 0..B {
             let mut s = acc[b][0];
-            for c in 1..nc {
-                s = _mm256_add_epi32(s, acc[b][c]);
+            for a in &acc[b][1..nc] {
+                s = _mm256_add_epi32(s, *a);
             }
             let h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
             let h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0b01_00_11_10));
