@@ -15,7 +15,7 @@
 //! table: one `vpermps` with AVX-512, two `vpermps` and a blend by bit 3 with AVX2.
 //!
 //! int8: the exact i32 dot product, by sign-extending to i16 and `pmaddwd` (AVX2 / AVX-512BW),
-//! `vpdpbusd` on activations offset by 128 (AVX-512 VNNI, for groups of 4 or 8 batch rows), or
+//! `vpdpbusd` on activations offset by 128 (AVX-512 VNNI, where the CPU has it), or
 //! `smull` + `sadalp` (NEON): exact for every i8 value, -128 included.
 //!
 //! AVX-512 multiplies 2 or 4 weight rows per activation load ([`row_tile`]); a batch above 2
@@ -358,7 +358,7 @@ fn i8_tile<const R: usize, const B: usize>(
         #[cfg(target_arch = "x86_64")]
         // SAFETY: AVX-512F/BW/VNNI checked at run time; every slice of the tile is `k1 - k0`
         // long.
-        Isa::Avx512 if B >= 4 && isa.supported() && x86::has_vnni() => unsafe {
+        Isa::Avx512 if isa.supported() && x86::has_vnni() => unsafe {
             x86::i8_vnni::<R, B>(&wr, &xs)
         },
         #[cfg(target_arch = "x86_64")]
@@ -825,6 +825,43 @@ mod tests {
                         );
                     }
                 }
+            }
+        }
+    }
+
+    /// Both AVX-512 int8 kernels (pmaddwd, and VNNI where the CPU has it: the dispatch takes
+    /// VNNI then, so the other is called directly here), exact on every length and tile.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn both_avx512_int8_kernels_are_exact() {
+        if !Isa::Avx512.supported() {
+            return;
+        }
+        let mut rng = Rng::new(19);
+        for n in [0usize, 1, 31, 32, 63, 64, 65, 200, 1024] {
+            let w: Vec<Vec<i8>> = (0..4)
+                .map(|_| (0..n).map(|_| rng.next_u64() as i8).collect())
+                .collect();
+            let x: Vec<Vec<i8>> = (0..2)
+                .map(|_| (0..n).map(|_| rng.next_u64() as i8).collect())
+                .collect();
+            let x16: Vec<Vec<i16>> = x
+                .iter()
+                .map(|r| r.iter().map(|&v| i16::from(v)).collect())
+                .collect();
+            let wr: [&[i8]; 4] = [&w[0], &w[1], &w[2], &w[3]];
+            let xr: [&[i8]; 2] = [&x[0], &x[1]];
+            let xw: [&[i16]; 2] = [&x16[0], &x16[1]];
+            let want: [[i32; 2]; 4] = std::array::from_fn(|i| {
+                std::array::from_fn(|b| super::super::int8::dot_i8(wr[i], xr[b]))
+            });
+            // SAFETY: AVX-512F/BW checked above; all rows are `n` long.
+            let got = unsafe { x86::i8_avx512::<4, 2>(&wr, &xw) };
+            assert_eq!(got, want, "pmaddwd n {n}");
+            if x86::has_vnni() {
+                // SAFETY: AVX-512 VNNI checked; all rows are `n` long.
+                let got = unsafe { x86::i8_vnni::<4, 2>(&wr, &xr) };
+                assert_eq!(got, want, "vnni n {n}");
             }
         }
     }
