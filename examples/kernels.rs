@@ -24,22 +24,78 @@ use compat::smoke::metrics;
 use compat::smoke::model::{self, ModelConfig};
 
 struct Timing {
+    /// Median with the weights evicted from every cache before each call (what a decoder
+    /// reading layer after layer sees).
     ms: f64,
+    /// Median with the weights left in cache by the previous call.
+    hot_ms: f64,
     bytes: u64,
 }
 
-/// The median of `reps` timed calls after one untimed call, with at least `min` calls and up to
-/// `budget_s` seconds in all.
-fn time<R>(budget_s: f64, min: usize, mut f: impl FnMut() -> R) -> f64 {
-    std::hint::black_box(f());
-    let mut v = Vec::new();
-    let t_all = Instant::now();
-    while v.len() < min || (t_all.elapsed().as_secs_f64() < budget_s && v.len() < 200) {
-        let t0 = Instant::now();
-        std::hint::black_box(f());
-        v.push(t0.elapsed().as_secs_f64() * 1e3);
+/// Reads a buffer larger than the last-level cache (twice its size, from sysfs; 1 GiB when it
+/// cannot be read), so the next call finds its weights in memory, not in cache.
+struct Evict {
+    buf: Vec<u64>,
+}
+
+impl Evict {
+    fn new() -> Evict {
+        let l3 = std::fs::read_to_string("/sys/devices/system/cpu/cpu0/cache/index3/size")
+            .ok()
+            .and_then(|s| s.trim().trim_end_matches('K').parse::<usize>().ok())
+            .map_or(512 << 20, |k| k << 10);
+        let bytes = (2 * l3).clamp(64 << 20, 2 << 30);
+        Evict {
+            buf: vec![1u64; bytes / 8],
+        }
     }
-    metrics::median(&mut v)
+
+    fn mib(&self) -> usize {
+        (self.buf.len() * 8) >> 20
+    }
+
+    fn run(&self) {
+        use rayon::prelude::*;
+        let s: u64 = self
+            .buf
+            .par_chunks(1 << 16)
+            .map(|c| c.iter().sum::<u64>())
+            .sum();
+        std::hint::black_box(s);
+    }
+}
+
+/// How long to time each kernel: at least `min` calls, more while they take less than
+/// `budget_s` in all.
+#[derive(Clone, Copy)]
+struct Reps {
+    budget_s: f64,
+    min: usize,
+}
+
+/// The medians (cold, hot) in ms of timed calls after one untimed call: at least `min` calls
+/// each, more while the calls themselves take less than `budget_s`.
+fn time<R>(ev: &Evict, reps: Reps, mut f: impl FnMut() -> R) -> (f64, f64) {
+    let Reps { budget_s, min } = reps;
+    std::hint::black_box(f());
+    let mut run = |cold: bool| {
+        let mut v = Vec::new();
+        let mut spent = 0.0;
+        while v.len() < min || (spent < budget_s && v.len() < 100) {
+            if cold {
+                ev.run();
+            }
+            let t0 = Instant::now();
+            std::hint::black_box(f());
+            let dt = t0.elapsed().as_secs_f64();
+            spent += dt;
+            v.push(dt * 1e3);
+        }
+        metrics::median(&mut v)
+    };
+    let cold = run(true);
+    let hot = run(false);
+    (cold, hot)
 }
 
 /// The worst relative difference of `y` from the f64 product of the decoded weight `w`.
@@ -65,19 +121,20 @@ fn check(name: &str, y: &[f32], w: &[f32], x: &[f32], rows: usize, cols: usize, 
 }
 
 fn candle_time(
+    ev: &Evict,
     dtype: GgmlDType,
     w: &Tensor,
     x: &[f32],
     batch: usize,
     cols: usize,
-    budget: f64,
+    reps: Reps,
 ) -> candle_core::Result<Timing> {
     let q = QTensor::quantize(w, dtype)?;
     let bytes = q.storage_size_in_bytes() as u64;
     let mm = QMatMul::from_qtensor(q)?;
     let xt = Tensor::from_slice(x, (batch, cols), &Device::Cpu)?;
     let mut err = None;
-    let ms = time(budget, 5, || match mm.forward(&xt) {
+    let (ms, hot_ms) = time(ev, reps, || match mm.forward(&xt) {
         Ok(y) => Some(y),
         Err(e) => {
             err = Some(e);
@@ -86,24 +143,48 @@ fn candle_time(
     });
     match err {
         Some(e) => Err(e),
-        None => Ok(Timing { ms, bytes }),
+        None => Ok(Timing { ms, hot_ms, bytes }),
     }
 }
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    let budget = if quick { 0.15 } else { 0.6 };
-    let bw = metrics::cpu_read_bandwidth(512);
+    let reps = if quick {
+        Reps {
+            budget_s: 0.02,
+            min: 3,
+        }
+    } else {
+        Reps {
+            budget_s: 0.1,
+            min: 7,
+        }
+    };
+    let ev = Evict::new();
+    let bw = metrics::cpu_read_bandwidth(ev.mib());
     let threads = rayon::current_num_threads();
     println!(
-        "CPU kernels vs candle {} quantized matmul — {} threads, compat's kernels on {}, memory read bandwidth {bw:.1} GB/s (compat's probe, 512 MiB)",
-        "0.11",
+        "CPU kernels vs candle 0.11 quantized matmul — {} threads, compat's kernels on {}, memory read bandwidth {bw:.1} GB/s (compat's probe over {} MiB, twice the last-level cache)",
         threads,
-        Isa::best().name()
+        Isa::best().name(),
+        ev.mib()
     );
     println!(
-        "{:<10} {:>13} {:>5}  {:<8} {:>8} {:>8} {:>6}  {:>10} {:>10}  target",
-        "shape", "", "batch", "kernel", "ms", "GB/s", "of bw", "vs Q4_0", "vs Q8_0"
+        "ms: median with the caches emptied before each call (GB/s, share of bandwidth and ratios are of it); hot: the weights left in cache by the previous call; ratio: candle's time / compat's"
+    );
+    println!(
+        "{:<10} {:>13} {:>5}  {:<8} {:>8} {:>8} {:>6} {:>8}  {:>8} {:>8} {:>8}  target",
+        "shape",
+        "",
+        "batch",
+        "kernel",
+        "ms",
+        "GB/s",
+        "of bw",
+        "hot ms",
+        "vs Q4_0",
+        "vs Q4K",
+        "vs Q8_0"
     );
     let projs = ModelConfig::mistral_7b_v01().projections(0);
     let mut met_all = true;
@@ -137,29 +218,34 @@ fn main() {
                 cols,
                 batch,
             );
+            let (ms, hot_ms) = time(&ev, reps, nf4_mm);
             rows_out.push((
                 "nf4",
                 Timing {
-                    ms: time(budget, 5, nf4_mm),
+                    ms,
+                    hot_ms,
                     bytes: q4.bytes(),
                 },
             ));
             let dq_mm = || nf4::matmul(&dq.nf4, &Absmax::Double(&dq.dq), rows, cols, &x, batch);
             let deq = nf4::dequantize(&dq.nf4, &dq.dq.dequantize());
             check("nf4-dq", &dq_mm(), &deq, &x, rows, cols, batch);
+            let (ms, hot_ms) = time(&ev, reps, dq_mm);
             rows_out.push((
                 "nf4-dq",
                 Timing {
-                    ms: time(budget, 5, dq_mm),
+                    ms,
+                    hot_ms,
                     bytes: dq.dq.bytes(dq.nf4.packed.len()),
                 },
             ));
             let i8_mm = || int8::matmul(&i8w, &x, batch, int8::THRESHOLD);
-            let i8_ms = time(budget, 5, i8_mm);
+            let (ms, hot_ms) = time(&ev, reps, i8_mm);
             rows_out.push((
                 "int8",
                 Timing {
-                    ms: i8_ms,
+                    ms,
+                    hot_ms,
                     bytes: i8w.bytes(),
                 },
             ));
@@ -168,23 +254,23 @@ fn main() {
                 ("q4k", GgmlDType::Q4K),
                 ("q8_0", GgmlDType::Q8_0),
             ] {
-                match candle_time(dt, &wt, &x, batch, cols, budget) {
+                match candle_time(&ev, dt, &wt, &x, batch, cols, reps) {
                     Ok(tm) => rows_out.push((name, tm)),
                     Err(e) => eprintln!("kernels: candle {name}: {e}"),
                 }
             }
             let ms_of = |n: &str| rows_out.iter().find(|(k, _)| *k == n).map(|(_, t)| t.ms);
-            let (q40, q80) = (ms_of("q4_0"), ms_of("q8_0"));
+            let (q40, q4k, q80) = (ms_of("q4_0"), ms_of("q4k"), ms_of("q8_0"));
             for (name, tm) in &rows_out {
                 let gbs = tm.bytes as f64 / (tm.ms / 1e3) / 1e9;
                 let frac = gbs / bw;
                 let ratio =
                     |c: Option<f64>| c.map_or("—".to_string(), |c| format!("{:.2}x", c / tm.ms));
                 let ours = !name.starts_with('q');
-                let (v4, v8) = if ours {
-                    (ratio(q40), ratio(q80))
+                let (v4, vk, v8) = if ours {
+                    (ratio(q40), ratio(q4k), ratio(q80))
                 } else {
-                    (String::new(), String::new())
+                    (String::new(), String::new(), String::new())
                 };
                 // the targets, at batch 1 (memory-bound)
                 let target = match (*name, batch) {
@@ -207,7 +293,7 @@ fn main() {
                     _ => String::new(),
                 };
                 println!(
-                    "{:<10} {:>13} {:>5}  {:<8} {:>8.2} {:>8.1} {:>5.0}%  {:>10} {:>10}  {target}",
+                    "{:<10} {:>13} {:>5}  {:<8} {:>8.2} {:>8.1} {:>5.0}% {:>8.2}  {:>8} {:>8} {:>8}  {target}",
                     short,
                     format!("{rows}x{cols}"),
                     batch,
@@ -215,7 +301,9 @@ fn main() {
                     tm.ms,
                     gbs,
                     100.0 * frac,
+                    tm.hot_ms,
                     v4,
+                    vk,
                     v8
                 );
             }

@@ -157,7 +157,7 @@ pub fn workload(
     };
     if let Some(n) = rows_limit.filter(|n| projections.iter().any(|p| p.rows > *n)) {
         weights_desc.push_str(&format!(
-            "; quick level: the first {n} rows of each projection (all its columns), --level full for whole tensors"
+            "; quick level: the first {n} rows of each projection (all its columns; its GB/s are partly cache bandwidth), --level full for whole tensors"
         ));
     }
     Ok(Workload {

@@ -14,8 +14,12 @@
 //! times the block's absmax (one rounding, as `code * absmax` dequantizes), are a 16-entry f32
 //! table: one `vpermps` with AVX-512, two `vpermps` and a blend by bit 3 with AVX2.
 //!
-//! int8: the exact i32 dot product, by sign-extending to i16 and `pmaddwd` (AVX2 / AVX-512BW) or
+//! int8: the exact i32 dot product, by sign-extending to i16 and `pmaddwd` (AVX2 / AVX-512BW),
+//! `vpdpbusd` on activations offset by 128 (AVX-512 VNNI, where the CPU has it), or
 //! `smull` + `sadalp` (NEON): exact for every i8 value, -128 included.
+//!
+//! AVX-512 multiplies 2 or 4 weight rows per activation load ([`row_tile`]); a batch above 2
+//! takes [`CHUNK_COLS`] columns at a time so its activations stay in the L1 cache.
 
 use std::sync::OnceLock;
 
@@ -151,7 +155,7 @@ pub const CHUNK_COLS: usize = 1024;
 pub fn nf4_rows(isa: Isa, packed: &[u8], scales: &[f32], x: &Split, chunk: usize, out: &mut [f32]) {
     let (half, batch) = (x.half, x.batch);
     assert!(half % 32 == 0 && chunk % 64 == 0 && chunk > 0, "NF4 blocks");
-    let nr = if half == 0 { 0 } else { packed.len() / half };
+    let nr = packed.len().checked_div(half).unwrap_or(0);
     assert_eq!(packed.len(), nr * half, "NF4 rows");
     assert_eq!(scales.len() * 32, packed.len(), "NF4 blocks per row");
     assert_eq!(out.len(), nr * batch, "NF4 outputs");
@@ -304,11 +308,7 @@ pub fn dot_i8_rows(
         x16.len() == x.len() && chunk % 32 == 0 && chunk > 0,
         "int8 inputs"
     );
-    let nr = if cols == 0 {
-        out.len() / batch
-    } else {
-        w.len() / cols
-    };
+    let nr = w.len().checked_div(cols).unwrap_or(out.len() / batch);
     assert!(w.len() == nr * cols && out.len() == nr * batch, "int8 rows");
     out.fill(0);
     for k0 in (0..cols.max(1)).step_by(chunk) {
@@ -356,6 +356,12 @@ fn i8_tile<const R: usize, const B: usize>(
     let xw: [&[i16]; B] = std::array::from_fn(|j| &x16[(t.b0 + j) * cols..][k0..k1]);
     let res: [[i32; B]; R] = match isa {
         #[cfg(target_arch = "x86_64")]
+        // SAFETY: AVX-512F/BW/VNNI checked at run time; every slice of the tile is `k1 - k0`
+        // long.
+        Isa::Avx512 if isa.supported() && x86::has_vnni() => unsafe {
+            x86::i8_vnni::<R, B>(&wr, &xs)
+        },
+        #[cfg(target_arch = "x86_64")]
         // SAFETY: AVX-512F/BW checked at run time; every slice of the tile is `k1 - k0` long.
         Isa::Avx512 if isa.supported() => unsafe { x86::i8_avx512::<R, B>(&wr, &xw) },
         #[cfg(target_arch = "x86_64")]
@@ -377,7 +383,12 @@ fn i8_tile<const R: usize, const B: usize>(
     }
 }
 
+// The AVX-512 intrinsics are stable since Rust 1.89, above the `rust-version` (1.85) in
+// Cargo.toml; candle-core 0.11.1, a dependency, uses them as well, so building compat already
+// needs 1.89. Raising `rust-version` turns on newer lints across the whole crate: a separate
+// change.
 #[cfg(target_arch = "x86_64")]
+#[allow(clippy::incompatible_msrv)]
 mod x86 {
     use std::arch::x86_64::*;
 
@@ -483,8 +494,8 @@ mod x86 {
         let mut out = [0f32; B];
         for b in 0..B {
             let mut s = acc[b][0];
-            for c in 1..nc {
-                s = _mm256_add_ps(s, acc[b][c]);
+            for a in &acc[b][1..nc] {
+                s = _mm256_add_ps(s, *a);
             }
             let h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
             let h = _mm_add_ps(h, _mm_movehl_ps(h, h));
@@ -557,6 +568,56 @@ mod x86 {
         out
     }
 
+    /// Whether the CPU has AVX-512 VNNI (`vpdpbusd`).
+    pub fn has_vnni() -> bool {
+        is_x86_feature_detected!("avx512vnni")
+    }
+
+    /// `R` int8 rows against `B` batch rows with `vpdpbusd` (u8 × i8, four products into each
+    /// i32, exact): the activations are made unsigned by adding 128 (`x ^ 0x80`), and `128 ·
+    /// Σ w` (summed with the same instruction against ones) is taken off again, so the result
+    /// is the exact `Σ x · w` for every i8 value.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    pub unsafe fn i8_vnni<const R: usize, const B: usize>(
+        w: &[&[i8]; R],
+        x: &[&[i8]; B],
+    ) -> [[i32; B]; R] {
+        let n = w[0].len();
+        let full = n - n % 64;
+        let flip = _mm512_set1_epi8(-128);
+        let ones = _mm512_set1_epi8(1);
+        let mut acc = [[_mm512_setzero_si512(); B]; R];
+        let mut wsum = [_mm512_setzero_si512(); R];
+        let mut k = 0;
+        while k < full {
+            let mut wv = [_mm512_setzero_si512(); R];
+            for i in 0..R {
+                wv[i] = _mm512_loadu_si512(w[i].as_ptr().add(k) as *const _);
+                wsum[i] = _mm512_dpbusd_epi32(wsum[i], ones, wv[i]);
+            }
+            for b in 0..B {
+                let xu =
+                    _mm512_xor_si512(_mm512_loadu_si512(x[b].as_ptr().add(k) as *const _), flip);
+                for i in 0..R {
+                    acc[i][b] = _mm512_dpbusd_epi32(acc[i][b], xu, wv[i]);
+                }
+            }
+            k += 64;
+        }
+        let mut out = [[0i32; B]; R];
+        for i in 0..R {
+            let ws = _mm512_reduce_add_epi32(wsum[i]);
+            for b in 0..B {
+                let mut t = _mm512_reduce_add_epi32(acc[i][b]).wrapping_sub(ws.wrapping_mul(128));
+                for j in full..n {
+                    t += i32::from(w[i][j]) * i32::from(x[b][j]);
+                }
+                out[i][b] = t;
+            }
+        }
+        out
+    }
+
     #[target_feature(enable = "avx2")]
     pub unsafe fn i8_avx2<const B: usize>(w: &[i8], x16: &[&[i16]; B]) -> [i32; B] {
         let nc = chains(B);
@@ -576,8 +637,8 @@ mod x86 {
         let mut out = [0i32; B];
         for b in 0..B {
             let mut s = acc[b][0];
-            for c in 1..nc {
-                s = _mm256_add_epi32(s, acc[b][c]);
+            for a in &acc[b][1..nc] {
+                s = _mm256_add_epi32(s, *a);
             }
             let h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
             let h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0b01_00_11_10));
@@ -764,6 +825,43 @@ mod tests {
                         );
                     }
                 }
+            }
+        }
+    }
+
+    /// Both AVX-512 int8 kernels (pmaddwd, and VNNI where the CPU has it: the dispatch takes
+    /// VNNI then, so the other is called directly here), exact on every length and tile.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn both_avx512_int8_kernels_are_exact() {
+        if !Isa::Avx512.supported() {
+            return;
+        }
+        let mut rng = Rng::new(19);
+        for n in [0usize, 1, 31, 32, 63, 64, 65, 200, 1024] {
+            let w: Vec<Vec<i8>> = (0..4)
+                .map(|_| (0..n).map(|_| rng.next_u64() as i8).collect())
+                .collect();
+            let x: Vec<Vec<i8>> = (0..2)
+                .map(|_| (0..n).map(|_| rng.next_u64() as i8).collect())
+                .collect();
+            let x16: Vec<Vec<i16>> = x
+                .iter()
+                .map(|r| r.iter().map(|&v| i16::from(v)).collect())
+                .collect();
+            let wr: [&[i8]; 4] = [&w[0], &w[1], &w[2], &w[3]];
+            let xr: [&[i8]; 2] = [&x[0], &x[1]];
+            let xw: [&[i16]; 2] = [&x16[0], &x16[1]];
+            let want: [[i32; 2]; 4] = std::array::from_fn(|i| {
+                std::array::from_fn(|b| super::super::int8::dot_i8(wr[i], xr[b]))
+            });
+            // SAFETY: AVX-512F/BW checked above; all rows are `n` long.
+            let got = unsafe { x86::i8_avx512::<4, 2>(&wr, &xw) };
+            assert_eq!(got, want, "pmaddwd n {n}");
+            if x86::has_vnni() {
+                // SAFETY: AVX-512 VNNI checked; all rows are `n` long.
+                let got = unsafe { x86::i8_vnni::<4, 2>(&wr, &xr) };
+                assert_eq!(got, want, "vnni n {n}");
             }
         }
     }
