@@ -26,9 +26,11 @@ pub enum MergeError {
         #[source]
         source: InputError,
     },
-    #[error("`{}` is not a compat check report", path.display())]
+    #[error("{}{}: not a compat check report", path.display(), at.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default())]
     NotAReport {
         path: PathBuf,
+        /// Line and column at fault, where the JSON parser names one.
+        at: Option<(usize, usize)>,
         #[source]
         source: ReadError,
     },
@@ -149,6 +151,7 @@ fn read(path: &Path) -> Result<Report, MergeError> {
         .map_err(|source| MergeError::Read { source })?;
     Report::from_json(&text).map_err(|source| MergeError::NotAReport {
         path: path.to_path_buf(),
+        at: source.line_col(),
         source,
     })
 }

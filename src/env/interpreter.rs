@@ -112,6 +112,17 @@ pub enum InterpreterError {
     Missing(PathBuf),
     #[error("`{0}` is a folder with neither pyvenv.cfg nor bin/python3 in it")]
     NotAnEnvironment(PathBuf),
+    /// A `pyvenv.cfg` whose `version` is not a Python version, in an environment without an
+    /// interpreter to ask instead.
+    #[error("{}:{line}: `{value}` is not a Python version (pyvenv.cfg's `version` or `version_info` must read like `3.11.7`), and the environment has no bin/python3 to ask instead", path.display())]
+    BadPyvenvVersion {
+        path: PathBuf,
+        line: usize,
+        value: String,
+    },
+    /// A `pyvenv.cfg` without a `version`, in an environment without an interpreter.
+    #[error("{}: no `version` line, and the environment has no bin/python3 to ask instead", path.display())]
+    NoPyvenvVersion { path: PathBuf },
     #[error("running `{path}` failed: {source}")]
     Call {
         path: PathBuf,
@@ -259,8 +270,30 @@ pub fn read(
     }
     match exe {
         Some(exe) => call(&exe, source, cache),
-        None => Err(InterpreterError::NotAnEnvironment(target.to_path_buf())),
+        None => Err(prefix
+            .as_deref()
+            .and_then(pyvenv_fault)
+            .unwrap_or_else(|| InterpreterError::NotAnEnvironment(target.to_path_buf()))),
     }
+}
+
+/// What is wrong with the `version` of `prefix`'s `pyvenv.cfg`, if anything.
+fn pyvenv_fault(prefix: &Path) -> Option<InterpreterError> {
+    let path = prefix.join("pyvenv.cfg");
+    let text = crate::input::read_text(&path, crate::input::InputKind::PackageFile).ok()?;
+    let cfg = parse_pyvenv_cfg(&text);
+    let Some(value) = cfg.version else {
+        return Some(InterpreterError::NoPyvenvVersion { path });
+    };
+    let release_ok = value
+        .trim()
+        .parse::<Version>()
+        .is_ok_and(|v| v.release().len() >= 2);
+    (!release_ok).then(|| InterpreterError::BadPyvenvVersion {
+        path,
+        line: cfg.version_line,
+        value: crate::model::clean(&value).into_owned(),
+    })
 }
 
 /// The fast path: a Linux virtual environment read from `pyvenv.cfg` and its folders.

@@ -164,6 +164,8 @@ pub fn requires_txt_to_requires_dist(text: &str) -> Vec<String> {
 pub struct PyvenvCfg {
     pub home: Option<String>,
     pub version: Option<String>,
+    /// The line (1-based) `version` was read from; 0 when there is none.
+    pub version_line: usize,
     pub implementation: Option<String>,
     pub include_system_site_packages: bool,
 }
@@ -171,15 +173,21 @@ pub struct PyvenvCfg {
 /// Parses `pyvenv.cfg` (`key = value` lines). CPython writes `version`, uv `version_info`.
 pub fn parse_pyvenv_cfg(text: &str) -> PyvenvCfg {
     let mut c = PyvenvCfg::default();
-    for line in text.lines() {
+    for (n, line) in text.lines().enumerate() {
         let Some((k, v)) = line.split_once('=') else {
             continue;
         };
         let v = v.trim().to_string();
         match k.trim().to_ascii_lowercase().as_str() {
             "home" => c.home = Some(v),
-            "version" => c.version = Some(v),
-            "version_info" if c.version.is_none() => c.version = Some(v),
+            "version" => {
+                c.version = Some(v);
+                c.version_line = n + 1;
+            }
+            "version_info" if c.version.is_none() => {
+                c.version = Some(v);
+                c.version_line = n + 1;
+            }
             "implementation" => c.implementation = Some(v),
             "include-system-site-packages" => {
                 c.include_system_site_packages = v.eq_ignore_ascii_case("true")
@@ -316,6 +324,7 @@ mod tests {
             "home = /usr/bin\ninclude-system-site-packages = false\nversion = 3.11.7\n",
         );
         assert_eq!(c.version.as_deref(), Some("3.11.7"));
+        assert_eq!(c.version_line, 3);
         assert!(!c.include_system_site_packages);
         let uv = parse_pyvenv_cfg("home = /x\nimplementation = CPython\nversion_info = 3.12.4\ninclude-system-site-packages = true\n");
         assert_eq!(uv.version.as_deref(), Some("3.12.4"));

@@ -129,6 +129,7 @@ pub fn load_str(text: &str, origin: &str) -> Result<Matrix, LoadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::matrix::{MAX_LIBRARIES, MAX_STAGES, MAX_TABLES};
 
     const BUILTIN: &str = include_str!("../../matrices/llm-compression.toml");
 
@@ -168,6 +169,57 @@ mod tests {
             .spec("torch")
             .expect("torch spec")
             .contains(&"2.3.1".parse().expect("v")));
+    }
+
+    /// The built-in matrix with `n` more libraries of the `core` table.
+    fn with_libraries(n: usize) -> String {
+        let mut t = BUILTIN.to_string();
+        for i in 0..n {
+            t.push_str(&format!(
+                "\n[[libraries]]\nname = \"extra{i}\"\ntable = \"core\"\nversion = \">=1\"\nclaims = {{ pytorch = \"yes\", cuda = \"yes\", python = \"yes\" }}\n"
+            ));
+        }
+        t
+    }
+
+    #[test]
+    fn entry_counts_are_bounded() {
+        let builtin = load_str(BUILTIN, "b").expect("builtin").doc.libraries.len();
+        let fits = with_libraries(MAX_LIBRARIES - builtin);
+        assert!(load_str(&fits, "m.toml").is_ok());
+        let over = with_libraries(MAX_LIBRARIES - builtin + 5);
+        let e = fails(&over);
+        let line = over
+            .lines()
+            .position(|l| l == format!("name = \"extra{}\"", MAX_LIBRARIES - builtin))
+            .expect("line")
+            + 1;
+        assert_eq!((e.line, e.column), (line, 8), "{e}");
+        assert!(
+            e.message
+                .contains(&format!("too many libraries: {} here", MAX_LIBRARIES + 5)),
+            "{e}"
+        );
+
+        let mut stages = BUILTIN.to_string();
+        for i in 0..MAX_STAGES {
+            stages.push_str(&format!(
+                "\n[[install.stages]]\norder = {}\ntitle = \"s\"\nlibraries = []\n",
+                100 + i
+            ));
+        }
+        let e = fails(&stages);
+        assert!(e.message.contains("too many install stages"), "{e}");
+
+        let mut tables = BUILTIN.to_string();
+        for i in 0..MAX_TABLES {
+            tables.push_str(&format!(
+                "\n[[tables]]\nid = \"t{i}\"\ntitle = \"T\"\ncolumns = []\n"
+            ));
+        }
+        let e = fails(&tables);
+        assert!(e.message.contains("too many tables"), "{e}");
+        assert!(e.to_string().starts_with("m.toml:"), "{e}");
     }
 
     #[test]

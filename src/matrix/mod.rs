@@ -14,6 +14,9 @@ mod validate;
 
 pub use load::{load_builtin, load_file, load_str, LoadCause, LoadError};
 pub use model::*;
+pub use validate::{
+    MAX_COLUMNS_PER_TABLE, MAX_GRAPH_NODES, MAX_ISSUES, MAX_LIBRARIES, MAX_STAGES, MAX_TABLES,
+};
 
 /// The matrices compiled into the binary: `(id, TOML text)`.
 pub const BUILTIN: &[(&str, &str)] = &[(

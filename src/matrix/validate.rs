@@ -34,6 +34,7 @@ pub(super) type Specs = HashMap<String, VersionSpecifiers>;
 /// Checks a parsed matrix and returns its libraries' version specifiers.
 pub(super) fn validate(doc: &MatrixDoc) -> Result<Specs, Invalid> {
     schema(doc)?;
+    counts(doc)?;
     let tables = tables(doc)?;
     let (libs, specs) = libraries(doc, &tables)?;
     let refs = References { libs: &libs };
@@ -52,6 +53,69 @@ pub(super) fn validate(doc: &MatrixDoc) -> Result<Specs, Invalid> {
     }
     graph(doc, &refs)?;
     Ok(specs)
+}
+
+/// The most entries of each kind a matrix may hold. The built-in matrix has 3 tables of at
+/// most 4 columns, 16 libraries, 3 known issues, 5 install stages and 5 risks; the limits are
+/// far above any real matrix, and keep the tables, the install script and the graph that are
+/// printed from it to a size a person can read. (The file itself is bounded by
+/// [`crate::input::InputKind::Matrix`]'s byte limit.)
+pub const MAX_TABLES: usize = 64;
+/// See [`MAX_TABLES`].
+pub const MAX_COLUMNS_PER_TABLE: usize = 64;
+/// See [`MAX_TABLES`].
+pub const MAX_LIBRARIES: usize = 2000;
+/// See [`MAX_TABLES`]: known issues, and current conflicts.
+pub const MAX_ISSUES: usize = 1000;
+/// See [`MAX_TABLES`].
+pub const MAX_STAGES: usize = 200;
+/// See [`MAX_TABLES`]: nodes of all graph groups together.
+pub const MAX_GRAPH_NODES: usize = 5000;
+
+/// Each list within its bound; the error points at the first entry past it.
+fn counts(doc: &MatrixDoc) -> Result<(), Invalid> {
+    fn bound<T>(
+        items: &[T],
+        max: usize,
+        what: &str,
+        span: impl Fn(&T) -> Range<usize>,
+    ) -> Result<(), Invalid> {
+        match items.get(max) {
+            None => Ok(()),
+            Some(past) => Err(invalid(
+                span(past),
+                format!(
+                    "too many {what}: {} here, and a matrix may have at most {max}",
+                    items.len()
+                ),
+                format!("split the matrix into several files of at most {max} {what}"),
+            )),
+        }
+    }
+    bound(&doc.tables, MAX_TABLES, "tables", |t| t.id.span())?;
+    for t in &doc.tables {
+        bound(
+            &t.columns,
+            MAX_COLUMNS_PER_TABLE,
+            "columns in a table",
+            |c| c.id.span(),
+        )?;
+    }
+    bound(&doc.libraries, MAX_LIBRARIES, "libraries", |l| {
+        l.name.span()
+    })?;
+    bound(&doc.known_issues, MAX_ISSUES, "known issues", |i| {
+        i.id.span()
+    })?;
+    if let Some(c) = &doc.conflicts {
+        bound(&c.current, MAX_ISSUES, "current conflicts", |i| i.id.span())?;
+    }
+    if let Some(i) = &doc.install {
+        bound(&i.stages, MAX_STAGES, "install stages", |s| s.order.span())?;
+    }
+    let nodes: Vec<&GraphNode> = doc.graph.iter().flat_map(|g| &g.nodes).collect();
+    bound(&nodes, MAX_GRAPH_NODES, "graph nodes", |n| n.name.span())?;
+    Ok(())
 }
 
 fn schema(doc: &MatrixDoc) -> Result<(), Invalid> {

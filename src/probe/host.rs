@@ -78,8 +78,17 @@ pub struct Profile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub toolkit: Option<ProfileToolkit>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub gpus: Vec<ProfileGpu>,
+    pub gpus: Vec<toml::Spanned<ProfileGpu>>,
 }
+
+/// The most GPUs one `[[gpus]]` entry may count. The largest single nodes sold hold 16 GPUs
+/// (and a few 32); a larger count is a typo or a hostile profile, and each GPU is a fact kept
+/// in memory and printed.
+pub const MAX_GPUS_PER_ENTRY: u32 = 64;
+
+/// The most GPUs a host profile may describe, all `[[gpus]]` entries together (so also the
+/// most entries, as each counts at least one GPU).
+pub const MAX_GPUS: u32 = 256;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -104,9 +113,9 @@ pub struct ProfileGpu {
     pub memory_total_mib: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uuid: Option<String>,
-    /// Identical GPUs on the host.
+    /// Identical GPUs on the host: 1 to [`MAX_GPUS_PER_ENTRY`], 1 when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub count: Option<u32>,
+    pub count: Option<toml::Spanned<u32>>,
 }
 
 /// Reads a host profile into facts whose source is `host-profile`.
@@ -150,9 +159,46 @@ pub fn parse_profile(text: &str, origin: &str) -> Result<HostFacts, HostProfileE
         });
     }
     let src: String = Source::Profile(origin.to_string()).into();
+    let invalid_at = |at: usize, message: String| {
+        let (line, column) = crate::model::line_col(text, at);
+        HostProfileError::Invalid {
+            path: origin.to_string(),
+            line,
+            column,
+            message,
+            source: None,
+        }
+    };
+    let mut total: u32 = 0;
+    for entry in &p.gpus {
+        let (count, at) = match &entry.get_ref().count {
+            Some(c) => (*c.get_ref(), c.span().start),
+            None => (1, entry.span().start),
+        };
+        if count == 0 {
+            return Err(invalid_at(
+                at,
+                "`count = 0`: a [[gpus]] entry describes at least one GPU (remove the entry for none)".into(),
+            ));
+        }
+        if count > MAX_GPUS_PER_ENTRY {
+            return Err(invalid_at(
+                at,
+                format!("`count = {count}` is more GPUs than one entry may count ({MAX_GPUS_PER_ENTRY})"),
+            ));
+        }
+        total += count;
+        if total > MAX_GPUS {
+            return Err(invalid_at(
+                at,
+                format!("the [[gpus]] entries up to here count {total} GPUs, more than a host profile may describe ({MAX_GPUS})"),
+            ));
+        }
+    }
     let mut gpus = Vec::new();
-    for g in &p.gpus {
-        for _ in 0..g.count.unwrap_or(1).max(1) {
+    for g in p.gpus.iter().map(toml::Spanned::get_ref) {
+        let count = g.count.as_ref().map_or(1, |c| *c.get_ref());
+        for _ in 0..count {
             gpus.push(Gpu {
                 index: gpus.len() as u32,
                 name: g.name.clone(),
@@ -200,15 +246,18 @@ pub fn parse_profile(text: &str, origin: &str) -> Result<HostFacts, HostProfileE
 
 /// Writes facts as a host profile that [`parse_profile`] reads back.
 pub fn to_profile_toml(f: &HostFacts) -> String {
-    let mut gpus: Vec<ProfileGpu> = Vec::new();
+    let mut gpus: Vec<toml::Spanned<ProfileGpu>> = Vec::new();
     for g in &f.gpus {
-        gpus.push(ProfileGpu {
-            name: g.name.clone(),
-            compute_capability: g.compute_capability,
-            memory_total_mib: g.memory_total_mib,
-            uuid: g.uuid.clone(),
-            count: None,
-        });
+        gpus.push(toml::Spanned::new(
+            0..0,
+            ProfileGpu {
+                name: g.name.clone(),
+                compute_capability: g.compute_capability,
+                memory_total_mib: g.memory_total_mib,
+                uuid: g.uuid.clone(),
+                count: None,
+            },
+        ));
     }
     let p = Profile {
         schema: 1,
@@ -271,6 +320,64 @@ mod tests {
             e.to_string().contains("p.toml:5:1: unknown field `vram`"),
             "{e}"
         );
+    }
+
+    fn gpus(entries: &[&str]) -> String {
+        let mut t = String::from("schema = 1\n");
+        for e in entries {
+            t.push_str("[[gpus]]\nname = \"G\"\ncompute_capability = \"9.0\"\n");
+            t.push_str(e);
+            t.push('\n');
+        }
+        t
+    }
+
+    #[test]
+    fn gpu_counts_are_bounded_and_point_at_the_count() {
+        let e = parse_profile(&gpus(&["count = 0"]), "p.toml").expect_err("zero");
+        assert!(e.to_string().starts_with("p.toml:5:9: `count = 0`"), "{e}");
+        let e = parse_profile(&gpus(&["count = 4294967295"]), "p.toml").expect_err("huge");
+        assert!(
+            e.to_string().starts_with(
+                "p.toml:5:9: `count = 4294967295` is more GPUs than one entry may count (64)"
+            ),
+            "{e}"
+        );
+        let e = parse_profile(&gpus(&["count = 65"]), "p.toml").expect_err("65");
+        assert!(e.to_string().contains("(64)"), "{e}");
+        assert!(matches!(
+            parse_profile(&gpus(&["count = 4294967296"]), "p.toml"),
+            Err(HostProfileError::Invalid { line: 5, .. })
+        ));
+        let e = parse_profile(&gpus(&["count = -1"]), "p.toml").expect_err("negative");
+        assert!(e.to_string().starts_with("p.toml:5:"), "{e}");
+        // 4 × 64 = 256 is the most; one GPU more, in a fifth entry without a count, is refused
+        // at that entry.
+        let four = ["count = 64"; 4];
+        assert_eq!(
+            parse_profile(&gpus(&four), "p").expect("256").gpus.len(),
+            256
+        );
+        let mut five = four.to_vec();
+        five.push("");
+        let e = parse_profile(&gpus(&five), "p.toml").expect_err("257");
+        assert!(
+            e.to_string()
+                .starts_with("p.toml:18:1: the [[gpus]] entries up to here count 257 GPUs"),
+            "{e}"
+        );
+        // Many entries of one GPU each: the 257th is refused.
+        let many = vec![""; 300];
+        let e = parse_profile(&gpus(&many), "p.toml").expect_err("300 entries");
+        assert!(e.to_string().contains("count 257 GPUs"), "{e}");
+        assert_eq!(
+            parse_profile(&gpus(&["count = 64"]), "p")
+                .expect("64")
+                .gpus
+                .len(),
+            64
+        );
+        assert_eq!(parse_profile(&gpus(&[""]), "p").expect("1").gpus.len(), 1);
     }
 
     #[test]

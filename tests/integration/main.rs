@@ -8,6 +8,7 @@ mod cli;
 mod escapes;
 mod fixture_envs;
 mod ground_truth;
+mod hostile_bounds;
 mod hostile_io;
 mod hosts;
 mod index;

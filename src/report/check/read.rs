@@ -14,10 +14,24 @@ pub enum ReadError {
     Json(#[source] serde_json::Error),
     #[error("it has no `schema` of the form `compat.check/N`: not a `compat check --format json` report")]
     NotAReport,
+    #[error("its schema is `{found}`, not `{SCHEMA}`: not a `compat check --format json` report")]
+    OtherSchema { found: String },
     #[error("its schema is `{found}`, and this compat reads `{SCHEMA}`")]
     Version { found: String },
     #[error("it does not follow schema `{SCHEMA}`")]
     Shape(#[source] serde_json::Error),
+}
+
+impl ReadError {
+    /// The line and column (1-based) at fault, where serde_json names one.
+    pub fn line_col(&self) -> Option<(usize, usize)> {
+        match self {
+            ReadError::Json(e) | ReadError::Shape(e) if e.line() > 0 => {
+                Some((e.line(), e.column()))
+            }
+            _ => None,
+        }
+    }
 }
 
 impl Report {
@@ -31,7 +45,12 @@ impl Report {
                     found: other.to_string(),
                 })
             }
-            _ => return Err(ReadError::NotAReport),
+            Some(other) => {
+                return Err(ReadError::OtherSchema {
+                    found: crate::model::clean(other).chars().take(200).collect(),
+                })
+            }
+            None => return Err(ReadError::NotAReport),
         }
         // From the text again, not from `head`: serde_json's errors then carry line and column.
         serde_json::from_str(text).map_err(ReadError::Shape)
@@ -50,10 +69,10 @@ mod tests {
     fn what_is_wrong_is_named() {
         assert!(matches!(err("{\"schema\": "), ReadError::Json(_)));
         assert!(matches!(err("[1, 2]"), ReadError::NotAReport));
-        assert!(matches!(
-            err("{\"schema\": \"other\"}"),
-            ReadError::NotAReport
-        ));
+        match err("{\"schema\": \"other\"}") {
+            ReadError::OtherSchema { found } => assert_eq!(found, "other"),
+            e => panic!("{e}"),
+        }
         assert!(matches!(err("{\"schema\": 1}"), ReadError::NotAReport));
         match err("{\"schema\": \"compat.check/2\"}") {
             ReadError::Version { found } => assert_eq!(found, "compat.check/2"),
