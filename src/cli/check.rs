@@ -169,6 +169,8 @@ fn planned_env(
         return Ok((env, None));
     };
     let mut plan = requirements::read_plan(path).hint("requirements files are PEP 508 lines; locks are pylock.toml or uv.lock; reports come from `pip install --dry-run --report`")?;
+    let (client, choice) = args.index.client(&env.interpreter)?;
+    let index_line = args.index.describe(&choice);
     if plan.unpinned > 0 && plan.format == PlanFileFormat::Requirements {
         let Some(py) = env.interpreter.executable.clone() else {
             return Err(hinted(
@@ -180,11 +182,18 @@ fn planned_env(
                 "pin every requirement (==), or pass --python with an interpreter",
             ));
         };
-        plan = requirements::resolve_with_pip(&py, path, Duration::from_secs(300)).hint(
+        let index = requirements::ResolverIndex {
+            urls: choice.search_order(),
+            offline: args.index.offline,
+            request_timeout: Duration::from_secs_f64(args.index.index_timeout),
+            deadline: Duration::from_secs(300),
+        };
+        plan = requirements::resolve_with_pip(&py, &env.interpreter.site_packages, &plan, &index)
+            .hint(
             "pin every requirement, or pass a lock file or a `pip install --dry-run --report` JSON",
         )?;
     }
-    let (lookup, index_line) = planned_metadata(&args.index, &env.interpreter, &plan)?;
+    let lookup = planned_metadata(&client, &plan);
     let mut info = PlanInfo::new(path, &plan);
     info.notes.push(format!("package index: {index_line}"));
     info.index = Some(index_line);
@@ -195,14 +204,11 @@ fn planned_env(
 /// How planned packages' metadata is looked up: every pinned package without metadata in the
 /// plan is fetched from the index first, concurrently under one deadline (PEP 658 metadata
 /// files, else the wheel's METADATA by range requests); the lookup then answers from those
-/// results, each failure with its own reason. Also the line saying which index it was.
+/// results, each failure with its own reason.
 fn planned_metadata(
-    index: &IndexArgs,
-    interp: &crate::env::Interpreter,
+    client: &crate::index::Client,
     plan: &requirements::PlanFile,
-) -> anyhow::Result<(Box<planned::MetadataFn>, String)> {
-    let (client, choice) = index.client(interp)?;
-    let line = index.describe(&choice);
+) -> Box<planned::MetadataFn> {
     let mut wanted: Vec<(String, String)> = Vec::new();
     for p in &plan.packages {
         if let (None, Some(v)) = (&p.requires_dist, &p.version) {
@@ -229,7 +235,7 @@ fn planned_metadata(
             .cloned()
             .unwrap_or_else(|| Err("it was not asked of the index (an internal error)".into()))
     };
-    Ok((Box::new(lookup), line))
+    Box::new(lookup)
 }
 
 /// With `--smoke quick|full`: the smoke compressions on this host.

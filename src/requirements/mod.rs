@@ -32,7 +32,7 @@ use crate::input::InputKind;
 pub use parse::{
     parse_pip_report, parse_pylock, parse_requirements, parse_uv_lock, version_from_filename,
 };
-pub use resolve::resolve_with_pip;
+pub use resolve::{resolve_with_pip, ResolverIndex};
 
 /// The most bytes of pip's resolver's report read from its output (files are read through
 /// [`crate::input`], each kind with its own limit).
@@ -77,13 +77,39 @@ pub struct PlanFile {
     /// Entries that are not pinned to one version (need pip's resolver).
     pub unpinned: usize,
     pub notes: Vec<String>,
+    /// What pip's resolver would be handed, for a requirements file (empty for other formats).
+    #[serde(skip)]
+    pub resolver: ResolverInput,
+}
+
+/// A requirements file as pip's resolver may see it: every requirement rebuilt from its parse
+/// (name, extras, specifiers, marker), never the line as written, with where it was written;
+/// the constraints of its `-c` files the same way; and the one option passed on (`--pre`).
+/// Everything else a file says (index URLs, `-f`, `--trusted-host`, `--no-binary`, ...) stays
+/// here, unobeyed.
+#[derive(Debug, Clone, Default)]
+pub struct ResolverInput {
+    pub requirements: Vec<ResolverLine>,
+    pub constraints: Vec<ResolverLine>,
+    pub pre: bool,
+}
+
+/// One requirement for the resolver: `file:line`, the PEP 508 text rebuilt from the parse, and
+/// the URL when it is a direct reference (a path, a VCS or an archive URL), which the resolver
+/// is never handed.
+#[derive(Debug, Clone)]
+pub struct ResolverLine {
+    pub path: PathBuf,
+    pub line: usize,
+    pub requirement: String,
+    pub direct: Option<String>,
 }
 
 /// Why a plan cannot be had: the file and line (0: the file as a whole), the message (which
 /// names the cause), and the cause itself when there is one (an I/O, TOML, JSON or PEP 508
 /// error, or the resolver's run).
 #[derive(Debug, thiserror::Error)]
-#[error("{path}:{line}: {message}")]
+#[error("{path}{}: {message}", if *.line == 0 { String::new() } else { format!(":{}", .line) })]
 pub struct PlanError {
     pub path: String,
     pub line: usize,

@@ -5,7 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{err, read_bounded, PlanError, PlanFile, PlanFileFormat, Planned, MAX_INCLUDE_DEPTH};
+use super::{
+    err, read_bounded, PlanError, PlanFile, PlanFileFormat, Planned, ResolverLine,
+    MAX_INCLUDE_DEPTH,
+};
 use crate::input::InputKind;
 
 /// Parses a requirements file (pip's format): one PEP 508 requirement a line, `#` comments,
@@ -25,6 +28,7 @@ pub fn parse_requirements(text: &str, path: &Path, depth: usize) -> Result<PlanF
         index_urls: Vec::new(),
         unpinned: 0,
         notes: Vec::new(),
+        resolver: Default::default(),
     };
     for (lineno, line) in logical_lines(text) {
         // Comments: `#` at the start or after whitespace.
@@ -45,11 +49,12 @@ pub fn parse_requirements(text: &str, path: &Path, depth: usize) -> Result<PlanF
         }
         // Drop per-requirement options (`--hash=...`).
         let req_text = content.split(" --").next().unwrap_or(content).trim();
-        let p = requirement(req_text, path, lineno)?;
+        let (p, line) = requirement(req_text, path, lineno)?;
         if p.version.is_none() {
             out.unpinned += 1;
         }
         out.packages.push(p);
+        out.resolver.requirements.push(line);
     }
     Ok(out)
 }
@@ -158,18 +163,47 @@ fn option(
             out.index_urls.extend(inner.index_urls);
             out.unpinned += inner.unpinned;
             out.notes.extend(inner.notes);
+            out.resolver
+                .requirements
+                .extend(inner.resolver.requirements);
+            out.resolver.constraints.extend(inner.resolver.constraints);
+            out.resolver.pre |= inner.resolver.pre;
         }
         "-c" | "--constraint" => {
-            include_path(path, lineno, opt, val)?;
-            out.notes.push(format!(
-                "line {lineno}: constraints file {val} not read (constraints do not add packages)"
-            ));
+            if depth >= MAX_INCLUDE_DEPTH {
+                return Err(err(
+                    path,
+                    lineno,
+                    format!("`-c` nested more than {MAX_INCLUDE_DEPTH} deep"),
+                ));
+            }
+            // Read (bounded, beside the plan) for pip's resolver only: constraints narrow
+            // versions, they add no packages.
+            let inc = include_path(path, lineno, opt, val)?;
+            let inner = parse_requirements(
+                &read_bounded(&inc, InputKind::Requirements)?,
+                &inc,
+                depth + 1,
+            )?;
+            out.notes.extend(inner.notes);
+            let r = inner.resolver;
+            out.resolver
+                .constraints
+                .extend(r.requirements.into_iter().chain(r.constraints));
         }
         "-i" | "--index-url" | "--extra-index-url" => {
             if val.is_empty() {
                 return Err(err(path, lineno, format!("`{opt}` needs a URL")));
             }
             out.index_urls.push(val.to_string());
+            out.notes.push(format!(
+                "line {lineno}: `{opt}` is read for torch's CUDA tag only, never asked: compat and \
+                 pip's resolver ask the index of compat's own settings (--index-url, \
+                 COMPAT_INDEX_URL, pip's or uv's configuration)"
+            ));
+        }
+        "--pre" => {
+            out.resolver.pre = true;
         }
         "-e" | "--editable" => {
             return Err(err(
@@ -178,18 +212,34 @@ fn option(
                 "editable requirements (`-e`) cannot be checked before they are built",
             ))
         }
-        "-f" | "--find-links" | "--no-index" | "--pre" | "--prefer-binary" | "--only-binary"
+        "-f" | "--find-links" | "--no-index" | "--prefer-binary" | "--only-binary"
         | "--no-binary" | "--trusted-host" => out.notes.push(format!(
-            "line {lineno}: option `{opt}` noted, not needed for the check"
+            "line {lineno}: option `{opt}` not obeyed: options in a plan never reach pip's \
+             resolver, which takes only wheels from compat's own index"
         )),
         _ => return Err(err(path, lineno, format!("unknown option `{opt}`"))),
     }
     Ok(())
 }
 
-/// One requirement line (options already dropped) as a planned package: its exact version
-/// when it pins one (`==`, `===`, or a file URL that names it).
-fn requirement(req_text: &str, path: &Path, lineno: usize) -> Result<Planned, PlanError> {
+/// One requirement line (options already dropped) as a planned package — its exact version
+/// when it pins one (`==`, `===`, or a file URL that names it) — and as the resolver's line.
+fn requirement(
+    req_text: &str,
+    path: &Path,
+    lineno: usize,
+) -> Result<(Planned, ResolverLine), PlanError> {
+    if bare_reference(req_text) {
+        return Err(err(
+            path,
+            lineno,
+            format!(
+                "`{req_text}` is a direct reference (a path or URL) without a name: pip would \
+                 build it to learn what it is, which compat never lets happen; write it \
+                 `NAME @ URL`, or pin NAME==VERSION"
+            ),
+        ));
+    }
     let req = crate::env::metadata::parse_requirement(req_text)
         .map_err(|e| err(path, lineno, format!("not a PEP 508 requirement: {e}")).because(e))?;
     let marker = req.marker.contents().map(|m| m.to_string());
@@ -211,7 +261,13 @@ fn requirement(req_text: &str, path: &Path, lineno: usize) -> Result<Planned, Pl
         }
         None => (None, None),
     };
-    Ok(Planned {
+    let line = ResolverLine {
+        path: path.to_path_buf(),
+        line: lineno,
+        requirement: req.to_string(),
+        direct: source.clone(),
+    };
+    let planned = Planned {
         name: req.name.to_string(),
         requirement: version.is_none().then(|| req_text.to_string()),
         version,
@@ -219,7 +275,25 @@ fn requirement(req_text: &str, path: &Path, lineno: usize) -> Result<Planned, Pl
         requires_python: None,
         source,
         marker,
-    })
+    };
+    Ok((planned, line))
+}
+
+/// A requirement line that pip reads as a path or URL rather than a name: `./project`,
+/// `/abs/path`, `~/x`, `file:...`, `git+https://...`, `https://.../x.whl`, `project.zip`.
+fn bare_reference(t: &str) -> bool {
+    let head = t
+        .split([' ', '@', ';', '[', '<', '>', '=', '!', '~', '('])
+        .next()
+        .unwrap_or(t);
+    head.contains(['/', '\\'])
+        || t.starts_with(['.', '/', '~', '\\'])
+        || t.split_once("://")
+            .is_some_and(|(scheme, _)| !scheme.contains([' ', '@', ';']))
+        || t.starts_with("file:")
+        || [".whl", ".tar.gz", ".zip", ".tgz"]
+            .iter()
+            .any(|e| t.trim_end().ends_with(e) && !t.contains('@'))
 }
 
 /// The version in a wheel or sdist file name or URL (`torch-2.4.1+cu124-cp311-...whl`).
@@ -331,6 +405,7 @@ pub fn parse_pylock(text: &str, path: &Path) -> Result<PlanFile, PlanError> {
         packages,
         index_urls: Vec::new(),
         notes: Vec::new(),
+        resolver: Default::default(),
     })
 }
 
@@ -421,6 +496,7 @@ pub fn parse_uv_lock(text: &str, path: &Path) -> Result<PlanFile, PlanError> {
         packages,
         index_urls: Vec::new(),
         notes: vec!["uv.lock records dependency names without their version ranges: only presence is checked between planned packages".into()],
+        resolver: Default::default(),
     })
 }
 
@@ -471,6 +547,7 @@ pub fn parse_pip_report(text: &str, path: &Path) -> Result<PlanFile, PlanError> 
         packages,
         index_urls: Vec::new(),
         notes: Vec::new(),
+        resolver: Default::default(),
     })
 }
 
@@ -563,7 +640,7 @@ mod tests {
             .is_some());
         assert!(
             e.to_string()
-                .starts_with("/nonexistent/r.txt:0: cannot read: "),
+                .starts_with("/nonexistent/r.txt: cannot read: "),
             "{e}"
         );
     }
