@@ -348,6 +348,56 @@ mod tests {
     }
 
     #[test]
+    fn includes_and_constraints_reach_the_resolver_rebuilt_with_their_own_lines() {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(
+            dir.path().join("base.txt"),
+            "# base\nNumPy >=1.26\n--extra-index-url http://127.0.0.1:7/\n",
+        )
+        .expect("write");
+        std::fs::write(dir.path().join("pins.txt"), "numpy<2\n-c more.txt\n").expect("write");
+        std::fs::write(dir.path().join("more.txt"), "\n\nsafetensors==0.4.5\n").expect("write");
+        let top = dir.path().join("requirements.txt");
+        std::fs::write(&top, "-r base.txt\n-c pins.txt\ntransformers\n").expect("write");
+        let p = crate::requirements::read_plan(&top).expect("reads");
+        let r = &p.resolver;
+        let reqs: Vec<(String, usize, String)> = r
+            .requirements
+            .iter()
+            .map(|l| {
+                let file = l.path.file_name().map(|f| f.to_string_lossy().into_owned());
+                (file.unwrap_or_default(), l.line, l.requirement.clone())
+            })
+            .collect();
+        assert_eq!(
+            reqs,
+            vec![
+                ("base.txt".to_string(), 2, "numpy>=1.26".to_string()),
+                (
+                    "requirements.txt".to_string(),
+                    3,
+                    "transformers".to_string()
+                ),
+            ]
+        );
+        let cons: Vec<(usize, &str)> = r
+            .constraints
+            .iter()
+            .map(|l| (l.line, l.requirement.as_str()))
+            .collect();
+        assert_eq!(cons, vec![(1, "numpy<2"), (3, "safetensors==0.4.5")]);
+        // Constraints add no packages to the plan.
+        assert_eq!(p.packages.len(), 2);
+        // A direct reference in a constraints file is refused at its own file:line.
+        std::fs::write(dir.path().join("more.txt"), "evil @ file:///tmp/evil\n").expect("write");
+        let p = crate::requirements::read_plan(&top).expect("reads");
+        let e = resolve_with_pip(Path::new("/nonexistent/python"), &[], &p, &index())
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains("more.txt:1: "), "{e}");
+    }
+
+    #[test]
     fn offline_or_no_index_starts_nothing() {
         let off = ResolverIndex {
             offline: true,
