@@ -10,6 +10,7 @@ mod fixture_envs;
 mod ground_truth;
 mod hostile_bounds;
 mod hostile_io;
+mod hostile_robust;
 mod hosts;
 mod index;
 mod install_order;
