@@ -120,7 +120,7 @@ pub const FINDING_CODES: &[(&str, &str)] = &[
         "an installed shared library's GPU code (its .nv_fatbin) cannot be read",
     ),
     (
-        "non-utf8-path",
+        "non-unicode-path",
         "a file or folder name in the environment is not UTF-8; it is shown with replacement characters",
     ),
     (

@@ -89,11 +89,11 @@ fn list_entries(site_packages: &[PathBuf]) -> (Vec<PathBuf>, Vec<Finding>) {
     (entries, findings)
 }
 
-/// A `non-utf8-path` finding: `path`'s name is not UTF-8, so reports show it with replacement
+/// A `non-unicode-path` finding: `path`'s name is not UTF-8, so reports show it with replacement
 /// characters (the file itself is still read by its real name).
 fn non_utf8_finding(package: Option<&str>, path: &Path) -> Finding {
     Finding {
-        code: "non-utf8-path",
+        code: "non-unicode-path",
         package: package.map(str::to_string),
         path: Some(path.to_path_buf()),
         message: format!(
@@ -243,7 +243,7 @@ fn is_shared_library(name: &str) -> bool {
 /// The shared libraries a distribution installed, as paths: from its `RECORD`, plus (for
 /// installs without one) `torch/lib` and bitsandbytes' folder. `RECORD` is read as bytes: a
 /// line naming a file that is not UTF-8 still names that file (by its bytes), and a library
-/// so named is a `non-utf8-path` finding.
+/// so named is a `non-unicode-path` finding.
 fn library_candidates(d: &Distribution) -> (Vec<PathBuf>, Vec<Finding>) {
     use std::os::unix::ffi::OsStrExt;
     let mut findings = Vec::new();

@@ -3,7 +3,7 @@
 //! CUDA library found by listing or named in `RECORD`, the venv's own folder), and NVIDIA
 //! driver libraries that lack symbols (stubs built here with `cc` and found through
 //! `LD_LIBRARY_PATH`). Each run must exit with its normal code, print a complete JSON report,
-//! and say what is odd: a `non-utf8-path` finding, or a note naming the library and symbol.
+//! and say what is odd: a `non-unicode-path` finding, or a note naming the library and symbol.
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -86,13 +86,13 @@ fn check_json(env: &Path, vars: &[(&str, &OsStr)]) -> (i32, serde_json::Value) {
     (code, v)
 }
 
-/// The `non-utf8-path` findings of a report's `findings` array, as `(path, message)`.
+/// The `non-unicode-path` findings of a report's `findings` array, as `(path, message)`.
 fn non_utf8(findings: &serde_json::Value) -> Vec<(String, String)> {
     findings
         .as_array()
         .expect("findings array")
         .iter()
-        .filter(|f| f["code"] == "non-utf8-path")
+        .filter(|f| f["code"] == "non-unicode-path")
         .map(|f| {
             (
                 f["path"].as_str().unwrap_or("").to_string(),
@@ -107,7 +107,7 @@ fn assert_finding(found: &[(String, String)], lossy_tail: &str) {
         found
             .iter()
             .any(|(p, m)| p.ends_with(lossy_tail) && m.contains("is not UTF-8")),
-        "no non-utf8-path finding for …{lossy_tail} in {found:?}"
+        "no non-unicode-path finding for …{lossy_tail} in {found:?}"
     );
 }
 
@@ -217,7 +217,9 @@ fn non_utf8_names_in_site_packages_are_reported_lossily_in_check_json() {
         &[],
     );
     assert_eq!(out.status.code(), Some(clean_code), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("non-utf8-path") || text(&out.stdout).contains("not UTF-8"));
+    assert!(
+        text(&out.stdout).contains("non-unicode-path") || text(&out.stdout).contains("not UTF-8")
+    );
 }
 
 #[test]
