@@ -109,6 +109,13 @@ pub fn run(args: &SmokeArgs) -> anyhow::Result<ExitCode> {
         lora_alpha: args.lora_alpha,
         ..options(args.level)
     };
+    // `--device cuda` with a driver that lacks symbols cudarc needs: the tool cannot do what
+    // was asked (exit 2), rather than GPU checks that would only say so.
+    if opts.device == DeviceChoice::Cuda {
+        if let Some(why) = smoke::gpu::driver_unusable() {
+            anyhow::bail!("the CUDA driver cannot be used: {why}");
+        }
+    }
     let r = smoke::run(&opts, &host)
         .hint("--config takes a model config.json; --weights a safetensors file or folder")?;
     let text = match args.format {

@@ -84,8 +84,10 @@ impl Markers {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Interpreter {
     /// The interpreter executable, when there is one.
+    #[serde(serialize_with = "crate::model::paths::ser_opt")]
     pub executable: Option<PathBuf>,
     /// The environment prefix (`sys.prefix`).
+    #[serde(serialize_with = "crate::model::paths::ser")]
     pub prefix: PathBuf,
     pub source: InterpreterSource,
     /// `pyvenv.cfg` or `interpreter call`.
@@ -94,6 +96,7 @@ pub struct Interpreter {
     pub implementation: String,
     pub markers: Markers,
     /// The folders searched for distributions, in `sys.path` order.
+    #[serde(serialize_with = "crate::model::paths::ser_vec")]
     pub site_packages: Vec<PathBuf>,
 }
 

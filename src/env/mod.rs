@@ -52,6 +52,7 @@ pub struct Distribution {
     pub requires_python_spec: Option<VersionSpecifiers>,
     pub wheel_tags: Vec<String>,
     /// The `.dist-info` / `.egg-info` path (`plan:FILE` for a planned package).
+    #[serde(serialize_with = "crate::model::paths::ser")]
     pub path: PathBuf,
     /// Whether its metadata (Requires-Dist, Requires-Python) was read; false for a planned
     /// package whose metadata could not be had.
@@ -73,6 +74,7 @@ pub struct Finding {
     #[serde(deserialize_with = "finding_code")]
     pub code: FindingCode,
     pub package: Option<String>,
+    #[serde(serialize_with = "crate::model::paths::ser_opt")]
     pub path: Option<PathBuf>,
     pub message: String,
 }
@@ -118,6 +120,10 @@ pub const FINDING_CODES: &[(&str, &str)] = &[
         "an installed shared library's GPU code (its .nv_fatbin) cannot be read",
     ),
     (
+        "non-unicode-path",
+        "a file or folder name in the environment is not UTF-8; it is shown with replacement characters",
+    ),
+    (
         "plan-without-metadata",
         "a planned package's metadata could not be had: its requirements are not checked",
     ),
@@ -150,6 +156,7 @@ fn finding_code<'de, D: serde::Deserializer<'de>>(d: D) -> Result<&'static str, 
 pub struct NativeLibraryFact {
     /// The distribution that installed it (normalized name).
     pub package: String,
+    #[serde(serialize_with = "crate::model::paths::ser")]
     pub path: PathBuf,
     /// `sm_80` style, as `cuobjdump --list-elf` names them.
     pub sass: Vec<String>,

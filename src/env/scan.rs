@@ -14,7 +14,7 @@ use super::metadata::{
 };
 use super::{DistFormat, Distribution, Finding, Interpreter, PythonEnv, TorchVersionPy};
 use crate::input::{self, InputKind};
-use crate::model::normalize;
+use crate::model::{normalize, paths};
 
 /// Reads all distributions visible to `interp`, in `sys.path` order: the first copy of a
 /// package wins, as it does for Python's import system and `importlib.metadata`.
@@ -50,12 +50,20 @@ fn list_entries(site_packages: &[PathBuf]) -> (Vec<PathBuf>, Vec<Finding>) {
     let mut findings = Vec::new();
     let mut entries: Vec<PathBuf> = Vec::new();
     for dir in site_packages {
+        if !paths::is_utf8(dir) {
+            findings.push(non_utf8_finding(None, dir));
+        }
         match std::fs::read_dir(dir) {
             Ok(rd) => {
                 for e in rd {
                     match e {
                         Ok(e) => {
                             let name = e.file_name();
+                            // Python reads such names too (with surrogate escapes): the entry
+                            // is read, and the report says its name is shown lossily.
+                            if name.to_str().is_none() {
+                                findings.push(non_utf8_finding(None, &e.path()));
+                            }
                             let name = name.to_string_lossy();
                             if name.ends_with(".dist-info") || name.ends_with(".egg-info") {
                                 entries.push(e.path());
@@ -79,6 +87,20 @@ fn list_entries(site_packages: &[PathBuf]) -> (Vec<PathBuf>, Vec<Finding>) {
         }
     }
     (entries, findings)
+}
+
+/// A `non-unicode-path` finding: `path`'s name is not UTF-8, so reports show it with replacement
+/// characters (the file itself is still read by its real name).
+fn non_utf8_finding(package: Option<&str>, path: &Path) -> Finding {
+    Finding {
+        code: "non-unicode-path",
+        package: package.map(str::to_string),
+        path: Some(path.to_path_buf()),
+        message: format!(
+            "the name of {} is not UTF-8: it is shown here with replacement characters (U+FFFD)",
+            paths::lossy(path)
+        ),
+    }
 }
 
 /// [`read_dist`] of every entry, in order. Read in parallel: metadata files are small, but
@@ -170,7 +192,8 @@ fn torch_version(torch: &Distribution, findings: &mut Vec<Finding>) -> TorchVers
     }
 }
 
-/// The native libraries bitsandbytes ships, sorted by name.
+/// The native libraries bitsandbytes ships, sorted by name (a name that is not UTF-8 is
+/// written lossily; [`library_candidates`] makes its finding).
 fn bnb_libraries(distributions: &BTreeMap<String, Distribution>) -> Vec<String> {
     distributions
         .get("bitsandbytes")
@@ -218,10 +241,14 @@ fn is_shared_library(name: &str) -> bool {
 }
 
 /// The shared libraries a distribution installed, as paths: from its `RECORD`, plus (for
-/// installs without one) `torch/lib` and bitsandbytes' folder.
-fn library_candidates(d: &Distribution) -> Vec<PathBuf> {
+/// installs without one) `torch/lib` and bitsandbytes' folder. `RECORD` is read as bytes: a
+/// line naming a file that is not UTF-8 still names that file (by its bytes), and a library
+/// so named is a `non-unicode-path` finding.
+fn library_candidates(d: &Distribution) -> (Vec<PathBuf>, Vec<Finding>) {
+    use std::os::unix::ffi::OsStrExt;
+    let mut findings = Vec::new();
     let Some(site) = d.path.parent() else {
-        return Vec::new();
+        return (Vec::new(), findings);
     };
     let known = CUDA_PACKAGES.contains(&d.normalized.as_str());
     let wanted = |rel: &str| {
@@ -234,21 +261,27 @@ fn library_candidates(d: &Distribution) -> Vec<PathBuf> {
                     .any(|w| w.eq_ignore_ascii_case(b"cuda")))
     };
     let mut out: Vec<PathBuf> = Vec::new();
-    if let Ok(record) = input::read_text(&d.path.join("RECORD"), InputKind::Record) {
+    if let Ok(record) = input::read_bytes(&d.path.join("RECORD"), InputKind::Record) {
         // Most distributions install no shared library at all: one search says so.
-        let lines = if record.contains(".so") {
-            record.as_str()
+        let lines: &[u8] = if record.windows(3).any(|w| w == b".so") {
+            &record
         } else {
-            ""
+            b""
         };
-        for line in lines.lines() {
-            let rel = line.split(',').next().unwrap_or("");
+        for line in lines.split(|b| *b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let rel_bytes = line.split(|b| *b == b',').next().unwrap_or(b"");
+            let rel = String::from_utf8_lossy(rel_bytes);
             // Only files inside the site folder: never `..` paths (scripts, data files).
             if rel.is_empty() || rel.starts_with('/') || rel.split('/').any(|c| c == "..") {
                 continue;
             }
-            if wanted(rel) {
-                out.push(site.join(rel));
+            if wanted(&rel) {
+                let path = site.join(std::ffi::OsStr::from_bytes(rel_bytes));
+                if std::str::from_utf8(rel_bytes).is_err() {
+                    findings.push(non_utf8_finding(Some(&d.name), &path));
+                }
+                out.push(path);
             }
         }
     }
@@ -262,14 +295,20 @@ fn library_candidates(d: &Distribution) -> Vec<PathBuf> {
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
                 if is_shared_library(&name) {
-                    out.push(e.path());
+                    let path = e.path();
+                    if e.file_name().to_str().is_none() {
+                        findings.push(non_utf8_finding(Some(&d.name), &path));
+                    }
+                    out.push(path);
                 }
             }
         }
     }
     out.sort();
     out.dedup();
-    out
+    findings.sort_by(|a, b| a.path.cmp(&b.path));
+    findings.dedup();
+    (out, findings)
 }
 
 /// The GPU code of every CUDA library the distributions installed (bounded by
@@ -292,6 +331,12 @@ pub fn native_libraries(
         let all: Vec<&Distribution> = distributions.values().collect();
         all.par_iter()
             .map(|d| (*d, library_candidates(d)))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|(d, (paths, mut f))| {
+                findings.append(&mut f);
+                (d, paths)
+            })
             .collect()
     };
     'outer: for (d, paths) in candidates {

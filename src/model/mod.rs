@@ -7,6 +7,7 @@
 //! when two layers that must not know each other both need it.
 
 pub mod names;
+pub mod paths;
 pub mod smoke_id;
 pub mod source;
 pub mod text;

@@ -3,14 +3,21 @@
 //! Sources, in order: NVML (`libnvidia-ml.so.1`, through nvml-wrapper) for the driver, its CUDA
 //! version and every GPU; then the CUDA driver API (`libcuda.so.1`, through cudarc) to
 //! cross-check the driver's CUDA version; then, when NVML cannot be loaded, `nvidia-smi` if it
-//! is on the PATH handed in. Each library is looked for before its first call (cudarc panics on
-//! a missing library), so a machine with no NVIDIA software at all gets facts that say so, and
-//! no panic: "no driver" comes back as data ([`super::NoDriver`]) with its sentence in the notes.
+//! is on the PATH handed in. Each library is looked for, and checked for every symbol compat
+//! calls in it ([`super::driver_libs`]), before its first call (cudarc panics on a missing
+//! library or symbol, nvml-wrapper on a missing `nvmlShutdown`), so a machine with no NVIDIA
+//! software at all, or a broken one, gets facts that say so, and no panic: "no driver" comes
+//! back as data ([`super::NoDriver`]) with its sentence in the notes, and a library that lacks
+//! a symbol is a note naming the library and the symbol. Behind the checks, each crate's calls
+//! run under `catch_unwind`: a panic there is a note too.
 
 use std::ffi::OsStr;
 use std::process::Command;
 use std::time::Duration;
 
+use super::driver_libs::{
+    self, LIBCUDA_PROBE, LIBCUDA_SMOKE, NVML_NAME, NVML_OPTIONAL, NVML_REQUIRED,
+};
 use super::{Gpu, NoDriver, Source};
 use crate::model::units::{ComputeCapability, CudaVersion, DriverVersion};
 use crate::model::Sourced;
@@ -49,8 +56,14 @@ impl std::fmt::Display for NvmlDown {
 /// Probes the driver and GPUs of this machine; `path` (the value of PATH) is where
 /// `nvidia-smi` is looked for.
 pub fn probe(path: Option<&OsStr>) -> GpuProbe {
-    let mut p = GpuProbe::default();
-    match nvml(&mut p) {
+    // What NVML gave before a panic is lost with it: the probe starts again from nothing.
+    let (mut p, nvml_result) = driver_libs::catch("NVML (nvml-wrapper)", || {
+        let mut q = GpuProbe::default();
+        let r = nvml(&mut q);
+        (q, r)
+    })
+    .unwrap_or_else(|panic| (GpuProbe::default(), Err(NvmlDown::Failed(panic))));
+    match nvml_result {
         Ok(()) => {}
         Err(why) => {
             p.notes.push(why.to_string());
@@ -60,12 +73,35 @@ pub fn probe(path: Option<&OsStr>) -> GpuProbe {
             nvidia_smi(&mut p, path);
         }
     }
-    libcuda(&mut p);
+    let mut notes = Vec::new();
+    match driver_libs::catch("the CUDA driver API (cudarc)", || {
+        let mut q = GpuProbe::default();
+        libcuda(&mut q, p.driver_cuda.as_ref().map(|d| d.value));
+        q
+    }) {
+        Ok(q) => {
+            p.libcuda_cuda = q.libcuda_cuda;
+            notes = q.notes;
+        }
+        Err(panic) => notes.push(panic),
+    }
+    p.notes.extend(notes);
     p
 }
 
 fn nvml(p: &mut GpuProbe) -> Result<(), NvmlDown> {
     use nvml_wrapper::error::NvmlError;
+    let all: Vec<&'static str> = NVML_REQUIRED.iter().chain(NVML_OPTIONAL).copied().collect();
+    let Some(lib) = driver_libs::check_first(&[NVML_NAME], &all) else {
+        return Err(NvmlDown::NoDriver(NoDriver::NoLibrary));
+    };
+    if let Some(lacks) = lib.lacks_of(NVML_REQUIRED) {
+        return Err(NvmlDown::Failed(format!("{lacks}: NVML is not used")));
+    }
+    if let Some(lacks) = lib.lacks_of(NVML_OPTIONAL) {
+        p.notes
+            .push(format!("{lacks}: the facts they give are unknown"));
+    }
     let nvml = match nvml_wrapper::Nvml::init() {
         Ok(n) => n,
         Err(NvmlError::LibloadingError(_)) => return Err(NvmlDown::NoDriver(NoDriver::NoLibrary)),
@@ -130,22 +166,34 @@ fn nvml(p: &mut GpuProbe) -> Result<(), NvmlDown> {
     Ok(())
 }
 
-/// The CUDA driver API's own version, a cross-check of NVML's.
-fn libcuda(p: &mut GpuProbe) {
-    // SAFETY: `is_culib_present` only tries to dlopen the candidate library names; it does not
-    // call into the library.
-    if !unsafe { cudarc::driver::sys::is_culib_present() } {
+/// The CUDA driver API's own version, a cross-check of NVML's (`nvml_cuda`). A libcuda that
+/// lacks what the GPU smoke test needs is a note too, though the probe itself needs only two
+/// symbols.
+fn libcuda(p: &mut GpuProbe, nvml_cuda: Option<CudaVersion>) {
+    let Some(lib) = driver_libs::check_first(&driver_libs::libcuda_names(), LIBCUDA_SMOKE) else {
         p.notes
             .push("no CUDA driver library: libcuda.so.1 not found".into());
         return;
+    };
+    if let Some(lacks) = lib.lacks_of(LIBCUDA_PROBE) {
+        p.notes
+            .push(format!("{lacks}: the CUDA driver API is not used"));
+        return;
+    }
+    if let Some(lacks) = lib.lacks() {
+        p.notes.push(format!(
+            "{lacks}: `compat smoke --device cuda` cannot use this driver"
+        ));
     }
     if let Err(e) = cudarc::driver::result::init() {
-        p.notes.push(format!("libcuda: cuInit failed: {e:?}"));
+        // `e.0`, not `e`: cudarc's `Debug` of the error calls cuGetErrorString, which the
+        // probe does not require.
+        p.notes.push(format!("libcuda: cuInit failed: {:?}", e.0));
         return;
     }
     let mut v: std::ffi::c_int = 0;
-    // SAFETY: libcuda is present (checked above) and initialised; cuDriverGetVersion writes one
-    // int through the pointer, which points at a live local.
+    // SAFETY: libcuda exports cuDriverGetVersion (checked above) and is initialised;
+    // cuDriverGetVersion writes one int through the pointer, which points at a live local.
     let r = unsafe { cudarc::driver::sys::cuDriverGetVersion(&mut v) };
     if r != cudarc::driver::sys::CUresult::CUDA_SUCCESS {
         p.notes
@@ -154,11 +202,10 @@ fn libcuda(p: &mut GpuProbe) {
     }
     match CudaVersion::from_int(v) {
         Some(c) => {
-            if let Some(n) = &p.driver_cuda {
-                if n.value != c {
+            if let Some(n) = nvml_cuda {
+                if n != c {
                     p.notes.push(format!(
-                        "NVML says the driver supports CUDA {}, libcuda says {c}",
-                        n.value
+                        "NVML says the driver supports CUDA {n}, libcuda says {c}"
                     ));
                 }
             }

@@ -19,6 +19,7 @@
 //! [`source`] (the source strings). What does not: any judgement of the facts (`verify`,
 //! `install_order`, `risk`) and their presentation (`report::probe`).
 
+pub mod driver_libs;
 pub mod gpu;
 pub mod host;
 pub mod overrides;

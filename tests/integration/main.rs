@@ -11,6 +11,7 @@ mod ground_truth;
 mod hostile_bounds;
 mod hostile_io;
 mod hostile_resolver;
+mod hostile_robust;
 mod hosts;
 mod index;
 mod install_order;

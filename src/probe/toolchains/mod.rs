@@ -35,6 +35,7 @@ pub struct Toolchain {
     /// The name looked up, e.g. `nvcc`.
     pub name: String,
     /// Where it was found.
+    #[serde(serialize_with = "crate::model::paths::ser_opt")]
     pub path: Option<PathBuf>,
     /// The parsed version, e.g. `12.4.131` or `12.2.0`.
     pub version: Option<String>,

@@ -3,8 +3,11 @@
 //! building compat needs no CUDA toolkit).
 //!
 //! Order of business, each step a skip or a failed check, never a crash:
-//! 1. `libcuda.so.1` present? (cudarc panics on a missing library, so ask first) — if not, every
-//!    GPU check is `unverified`: "skipped: no NVIDIA driver (libcuda.so.1 not found)";
+//! 1. `libcuda.so.1` present, with every symbol cudarc will resolve for these calls? (cudarc
+//!    panics on a missing library or symbol, so ask first: [`crate::probe::driver_libs`]) — if
+//!    not there, every GPU check is `unverified`: "skipped: no NVIDIA driver (libcuda.so.1 not
+//!    found)"; if it lacks a symbol, they are `unverified` with the library and the symbol's
+//!    name, and `compat smoke --device cuda` refuses to run (exit 2, see [`driver_unusable`]);
 //! 2. the driver opens GPU 0 (no device is a skip; any other error fails the checks with it);
 //! 3. NVRTC 13 or 12 present? Each kernel file compiles to a CUBIN for `sm_XY`; a compile error
 //!    fails that file's checks with the compiler log;
@@ -43,6 +46,18 @@ pub use device::{Gpu, GpuError};
 
 /// The reason every GPU check gives on a machine without the NVIDIA driver.
 pub const NO_DRIVER: &str = "skipped: no NVIDIA driver (libcuda.so.1 not found)";
+
+/// Why the CUDA driver found is unusable for these checks: `libcuda.so.1 (PATH) lacks
+/// cuLaunchKernel, ...`; `None` when it has every symbol, or when there is no libcuda at all
+/// (that is [`NO_DRIVER`], a skip).
+pub fn driver_unusable() -> Option<String> {
+    use crate::probe::driver_libs::{check_first, libcuda_names, LIBCUDA_SMOKE};
+    check_first(&libcuda_names(), LIBCUDA_SMOKE)
+        .and_then(|l| l.lacks())
+        .map(|lacks| {
+            format!("{lacks}: the GPU checks need them (a stub or incomplete NVIDIA driver?)")
+        })
+}
 
 /// The GPU as a [`Backend`](crate::smoke::backend::Backend).
 pub struct Cuda {
@@ -94,8 +109,8 @@ pub fn run(
     tensors: &[LayerTensor],
     progress: &Progress,
 ) -> GpuRun {
-    // SAFETY: only tries to dlopen the candidate names of libcuda; calls nothing in it.
-    if !unsafe { cudarc::driver::sys::is_culib_present() } {
+    use crate::probe::driver_libs::{check_first, libcuda_names, LIBCUDA_SMOKE};
+    let Some(lib) = check_first(&libcuda_names(), LIBCUDA_SMOKE) else {
         let evidence: Vec<String> = if host.gpus.is_empty() {
             Vec::new()
         } else {
@@ -108,6 +123,13 @@ pub fn run(
         return GpuRun {
             summary: NO_DRIVER.into(),
             checks: all(NO_DRIVER, Verdict::Unverified, &evidence),
+        };
+    };
+    if let Some(lacks) = lib.lacks() {
+        let why = format!("skipped: {lacks}: cudarc would panic at the first call");
+        return GpuRun {
+            summary: why.clone(),
+            checks: all(&why, Verdict::Unverified, &[]),
         };
     }
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
