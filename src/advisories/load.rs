@@ -12,7 +12,7 @@ use pep440_rs::VersionSpecifiers;
 use toml::Spanned;
 
 use super::model::*;
-use crate::model::{line_col, normalize, span_start, TomlFault};
+use crate::model::{normalize, span_start, LineIndex, TomlFault};
 
 /// A database file that cannot be used, with the place in it that is at fault.
 #[derive(Debug, thiserror::Error)]
@@ -125,8 +125,9 @@ pub fn load_many<'a>(
                 "name each family file after its family (matrices/advisories/<family>.toml)",
             ));
         }
+        let lines = LineIndex::new(text);
         for a in &doc.advisories {
-            let adv = advisory(a, doc.family.get_ref(), text, origin)?;
+            let adv = advisory(a, doc.family.get_ref(), text, origin, &lines)?;
             if let Some(first) = seen.get(&adv.id) {
                 return Err(err(
                     a.id.span(),
@@ -215,6 +216,7 @@ fn valid_name(name: &str) -> bool {
 struct Src<'a> {
     text: &'a str,
     origin: &'a str,
+    lines: &'a LineIndex,
 }
 
 impl Src<'_> {
@@ -223,7 +225,7 @@ impl Src<'_> {
     }
 
     fn place(&self, span: Range<usize>) -> String {
-        let (l, c) = line_col(self.text, span.start);
+        let (l, c) = self.lines.line_col(self.text, span.start);
         format!("{}:{l}:{c}", self.origin)
     }
 
@@ -258,8 +260,13 @@ fn advisory(
     family: &str,
     text: &str,
     origin: &str,
+    lines: &LineIndex,
 ) -> Result<Advisory, LoadError> {
-    let src = Src { text, origin };
+    let src = Src {
+        text,
+        origin,
+        lines,
+    };
     let id = a.id.get_ref().clone();
     if !valid_id(&id) {
         return Err(src.err(

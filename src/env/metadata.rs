@@ -69,7 +69,7 @@ pub struct CoreMetadata {
 ///
 /// The text is already decoded (the scanner reports bytes that are not UTF-8 as a finding).
 pub fn parse_core_metadata(text: &str) -> CoreMetadata {
-    let md = super::rfc822::parse_text(text);
+    let md = super::rfc822::parse_fields(text);
     // A folded Summary is one line for people: its lines joined by one space.
     let summary = md
         .get("Summary")

@@ -166,6 +166,29 @@ fn is_header_line(line: &str) -> bool {
 
 /// Parses decoded text: universal newlines, then the `compat32` header grammar.
 pub(crate) fn parse_text(text: &str) -> Metadata {
+    parse_with(text, false)
+}
+
+/// The headers [`parse_fields`] keeps.
+const FIELDS: [&str; 7] = [
+    "Metadata-Version",
+    "Name",
+    "Version",
+    "Requires-Python",
+    "Requires-Dist",
+    "Provides-Extra",
+    "Summary",
+];
+
+/// The same grammar as [`parse_text`], keeping only the fields a scan uses ([`FIELDS`], in
+/// `headers` too) and no body: a large environment's METADATA files are mostly classifiers and
+/// long descriptions, which a check never reads. Every kept field is what [`parse_text`] gives.
+pub(crate) fn parse_fields(text: &str) -> Metadata {
+    parse_with(text, true)
+}
+
+fn parse_with(text: &str, lean: bool) -> Metadata {
+    let keep = |name: &str| !lean || FIELDS.iter().any(|f| f.eq_ignore_ascii_case(name));
     // Copied only when there is a carriage return to turn into a line feed.
     let text: std::borrow::Cow<'_, str> = if text.contains('\r') {
         text.replace("\r\n", "\n").replace('\r', "\n").into()
@@ -197,16 +220,20 @@ pub(crate) fn parse_text(text: &str) -> Metadata {
     let mut raw: Vec<(String, String)> = Vec::new();
     let mut current: Option<(String, String)> = None;
     let mut pushed_back: Option<&str> = None;
+    // A header that is not kept (lean): its continuation lines are skipped with it.
+    let mut skipping = false;
     for (lineno, line) in headers.iter().enumerate() {
         if line.starts_with([' ', '\t']) {
             match current.as_mut() {
                 Some((_, value)) => value.push_str(line),
+                None if skipping => {}
                 None => md
                     .defects
                     .push(Defect::FirstLineIsContinuation { line: lineno + 1 }),
             }
             continue;
         }
+        skipping = false;
         if let Some(h) = current.take() {
             raw.push(h);
         }
@@ -231,6 +258,10 @@ pub(crate) fn parse_text(text: &str) -> Metadata {
                 .push(Defect::MissingHeaderName { line: lineno + 1 });
             continue;
         }
+        if !keep(name) {
+            skipping = true;
+            continue;
+        }
         current = Some((
             name.to_string(),
             value.trim_start_matches([' ', '\t']).to_string(),
@@ -239,11 +270,13 @@ pub(crate) fn parse_text(text: &str) -> Metadata {
     if let Some(h) = current.take() {
         raw.push(h);
     }
-    md.body = format!(
-        "{}{}",
-        pushed_back.unwrap_or_default(),
-        text.get(body_start..).unwrap_or_default()
-    );
+    if !lean {
+        md.body = format!(
+            "{}{}",
+            pushed_back.unwrap_or_default(),
+            text.get(body_start..).unwrap_or_default()
+        );
+    }
 
     md.headers = raw
         .into_iter()
@@ -314,6 +347,65 @@ fn dedent(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every METADATA and PKG-INFO under fixtures/ (real packages' files and hostile ones) and
+    /// the metadata fuzz seeds: the lean parse keeps exactly what the full one says of its
+    /// fields, in order, with the same defects.
+    #[test]
+    fn the_lean_parse_agrees_with_the_full_one_on_every_kept_field() {
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else if p.is_file() {
+                    out.push(p);
+                }
+            }
+        }
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        walk(&root.join("fixtures"), &mut files);
+        files.retain(|p| {
+            p.file_name()
+                .is_some_and(|n| n == "METADATA" || n == "PKG-INFO")
+        });
+        walk(&root.join("fuzz/corpus/metadata"), &mut files);
+        assert!(files.len() > 20, "only {} files", files.len());
+        let mut texts: Vec<String> = files
+            .iter()
+            .map(|p| String::from_utf8_lossy(&std::fs::read(p).expect("read")).into_owned())
+            .collect();
+        texts.extend(
+            [
+                "Name: a\nClassifier: x\n  folded\n\tmore\nRequires-Dist: b\n   \n  c\n\nbody",
+                " lead\nName: a\nSummary: one\n two\n",
+                "From x\nName: a\nbad line\nVersion: 1\n",
+                "Name: a\r\nLicense: x\r\n  y\rVersion: 2\r\n\r\nbody\r\n",
+                ":x\nname: lower\nREQUIRES-DIST: up\nFrom late\n",
+            ]
+            .map(String::from),
+        );
+        for text in &texts {
+            let (full, lean) = (parse_text(text), parse_fields(text));
+            let head = text.chars().take(60).collect::<String>();
+            assert_eq!(lean.metadata_version, full.metadata_version, "{head:?}");
+            assert_eq!(lean.name, full.name, "{head:?}");
+            assert_eq!(lean.version, full.version, "{head:?}");
+            assert_eq!(lean.requires_python, full.requires_python, "{head:?}");
+            assert_eq!(lean.requires_dist, full.requires_dist, "{head:?}");
+            assert_eq!(lean.provides_extra, full.provides_extra, "{head:?}");
+            assert_eq!(lean.get("Summary"), full.get("Summary"), "{head:?}");
+            assert_eq!(lean.defects, full.defects, "{head:?}");
+            let kept: Vec<_> = full
+                .headers
+                .iter()
+                .filter(|(k, _)| FIELDS.iter().any(|f| f.eq_ignore_ascii_case(k)))
+                .cloned()
+                .collect();
+            assert_eq!(lean.headers, kept, "{head:?}");
+        }
+    }
 
     fn parse(s: &str) -> Metadata {
         match parse_metadata(s.as_bytes()) {

@@ -18,6 +18,6 @@ pub mod verdict;
 pub use names::{canonical, fnv1a, normalize};
 pub use smoke_id::SmokeCheckId;
 pub use source::Sourced;
-pub use text::{clean, clean_lines, line_col, span_start, TomlFault};
+pub use text::{clean, clean_lines, line_col, span_start, LineIndex, TomlFault};
 pub use vars::Vars;
 pub use verdict::Verdict;

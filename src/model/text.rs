@@ -67,6 +67,35 @@ pub fn push_escape(out: &mut String, c: char) {
     }
 }
 
+/// Where each line of a text starts, for many [`line_col`] answers on one text without
+/// counting from its start each time (a load that records the place of every entry).
+#[derive(Debug, Clone)]
+pub struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    pub fn new(text: &str) -> LineIndex {
+        let mut starts = vec![0];
+        starts.extend(
+            text.bytes()
+                .enumerate()
+                .filter(|(_, b)| *b == b'\n')
+                .map(|(i, _)| i + 1),
+        );
+        LineIndex { starts }
+    }
+
+    /// The same answer as [`line_col`]`(text, offset)`, for the `text` the index was made of.
+    pub fn line_col(&self, text: &str, offset: usize) -> (usize, usize) {
+        let offset = text.floor_char_boundary_compat(offset.min(text.len()));
+        let line = self.starts.partition_point(|&s| s <= offset);
+        let start = self.starts.get(line.wrapping_sub(1)).copied().unwrap_or(0);
+        let col = text.get(start..offset).map_or(0, |t| t.chars().count()) + 1;
+        (line.max(1), col)
+    }
+}
+
 /// 1-based line and column (in characters) of a byte offset.
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
@@ -130,7 +159,28 @@ impl FloorBoundary for str {
 
 #[cfg(test)]
 mod tests {
-    use super::{clean, clean_lines, line_col, span_start, TomlFault};
+    use super::{clean, clean_lines, line_col, span_start, LineIndex, TomlFault};
+
+    #[test]
+    fn the_line_index_answers_as_line_col_does_at_every_offset() {
+        for text in [
+            "",
+            "a",
+            "\n",
+            "a\nbé c\n\nxyz",
+            "\n\nééé\r\nq",
+            "no newline at all",
+        ] {
+            let index = LineIndex::new(text);
+            for offset in 0..=text.len() + 2 {
+                assert_eq!(
+                    index.line_col(text, offset),
+                    line_col(text, offset),
+                    "{text:?} at {offset}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn controls_and_bidi_overrides_become_visible_escapes() {
