@@ -188,20 +188,49 @@ pub(crate) fn parse_fields(text: &str) -> Metadata {
 }
 
 fn parse_with(text: &str, lean: bool) -> Metadata {
+    // Universal newlines: a carriage return becomes a line feed, in a copy made only when there
+    // is one. The lean parse reads no body, so it copies only when the header block (or the
+    // line that ends it) holds one, which its line loop finds: a carriage return further on
+    // cannot move where the block ends.
+    let universal = |t: &str| t.replace("\r\n", "\n").replace('\r', "\n");
+    if !lean && text.contains('\r') {
+        return parse_lines(&universal(text), lean, false).unwrap_or_default();
+    }
+    match parse_lines(text, lean, lean) {
+        Some(md) => md,
+        None => parse_lines(&universal(text), lean, false).unwrap_or_default(),
+    }
+}
+
+/// The lines of `text`, each with its `\n` (the last one may lack it): `split_inclusive`,
+/// found with memchr (METADATA lines are short; the search's setup was most of the cost).
+fn lines_inclusive(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = memchr::memchr(b'\n', rest.as_bytes()).map_or(rest.len(), |i| i + 1);
+        let (line, tail) = rest.split_at(end);
+        rest = tail;
+        Some(line)
+    })
+}
+
+/// The header grammar on `text`; `None` when `stop_at_cr` and a header line (or the line that
+/// ends the block) holds a carriage return, which needs the universal-newline copy first.
+fn parse_lines(text: &str, lean: bool, stop_at_cr: bool) -> Option<Metadata> {
     let keep = |name: &str| !lean || FIELDS.iter().any(|f| f.eq_ignore_ascii_case(name));
-    // Copied only when there is a carriage return to turn into a line feed.
-    let text: std::borrow::Cow<'_, str> = if text.contains('\r') {
-        text.replace("\r\n", "\n").replace('\r', "\n").into()
-    } else {
-        text.into()
-    };
     let mut md = Metadata::default();
     // The header lines with their `\n` (the last one may lack it), as the feed parser yields
     // them; the body (often a whole README) is not split into lines.
     let mut headers: Vec<&str> = Vec::new();
     let mut body_start = text.len();
     let mut pos = 0;
-    for (i, line) in text.split_inclusive('\n').enumerate() {
+    for (i, line) in lines_inclusive(text).enumerate() {
+        if stop_at_cr && line.contains('\r') {
+            return None;
+        }
         if !is_header_line(line) {
             if line == "\n" {
                 body_start = pos + 1;
@@ -296,7 +325,7 @@ fn parse_with(text: &str, lean: bool) -> Metadata {
     md.requires_python = md.get("Requires-Python").map(str::to_string);
     md.requires_dist = md.get_all("Requires-Dist").map(str::to_string).collect();
     md.provides_extra = md.get_all("Provides-Extra").map(str::to_string).collect();
-    md
+    Some(md)
 }
 
 /// Python's `textwrap.dedent`: whitespace-only lines emptied, then the longest common leading
@@ -383,6 +412,10 @@ mod tests {
                 "From x\nName: a\nbad line\nVersion: 1\n",
                 "Name: a\r\nLicense: x\r\n  y\rVersion: 2\r\n\r\nbody\r\n",
                 ":x\nname: lower\nREQUIRES-DIST: up\nFrom late\n",
+                "Name: a\nVersion: 1\n\nbody\r\nmore\rx",
+                "Name: a\nVersion: 1\r\n\r\nbody",
+                "Name: a\nVersion: 1\rRequires-Dist: b\n\n",
+                "Name: a\nnot a header\r\nVersion: 2\n",
             ]
             .map(String::from),
         );

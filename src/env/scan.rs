@@ -261,9 +261,18 @@ fn library_candidates(d: &Distribution) -> (Vec<PathBuf>, Vec<Finding>) {
                     .any(|w| w.eq_ignore_ascii_case(b"cuda")))
     };
     let mut out: Vec<PathBuf> = Vec::new();
-    if let Ok(record) = input::read_bytes(&d.path.join("RECORD"), InputKind::Record) {
+    // A wheel whose every tag is `…-none-any` is pure Python by its own name: a wheel with
+    // compiled code must carry a platform tag, so its RECORD (most of a large environment's
+    // RECORD bytes) is not read. The CUDA packages are read whatever their tags say.
+    let pure = !d.wheel_tags.is_empty() && d.wheel_tags.iter().all(|t| t.ends_with("-none-any"));
+    let record = if pure && !known {
+        Err(())
+    } else {
+        input::read_bytes(&d.path.join("RECORD"), InputKind::Record).map_err(|_| ())
+    };
+    if let Ok(record) = record {
         // Most distributions install no shared library at all: one search says so.
-        let lines: &[u8] = if record.windows(3).any(|w| w == b".so") {
+        let lines: &[u8] = if memchr::memmem::find(&record, b".so").is_some() {
             &record
         } else {
             b""
