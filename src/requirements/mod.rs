@@ -79,14 +79,17 @@ pub struct PlanFile {
     pub notes: Vec<String>,
 }
 
-/// Why a plan cannot be had: the file and line (0: the file as a whole), the message (which
-/// names the cause), and the cause itself when there is one (an I/O, TOML, JSON or PEP 508
-/// error, or the resolver's run).
+/// Why a plan cannot be had: the file and line (0: the file as a whole), the column where the
+/// parser names one (pip's JSON report: `file:line:column:`), the message (which names the
+/// cause), and the cause itself when there is one (an I/O, TOML, JSON or PEP 508 error, or the
+/// resolver's run).
 #[derive(Debug, thiserror::Error)]
-#[error("{path}:{line}: {message}")]
+#[error("{path}:{line}{}: {message}", .column.map(|c| format!(":{c}")).unwrap_or_default())]
 pub struct PlanError {
     pub path: String,
     pub line: usize,
+    /// 1-based, in characters; `None` for the formats whose errors name a line only.
+    pub column: Option<usize>,
     pub message: String,
     #[source]
     pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
@@ -104,6 +107,7 @@ fn err(path: &Path, line: usize, message: impl Into<String>) -> PlanError {
     PlanError {
         path: path.display().to_string(),
         line,
+        column: None,
         message: message.into(),
         source: None,
     }
