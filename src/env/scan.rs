@@ -135,19 +135,32 @@ fn first_copies(
         findings.append(&mut f);
         let Some(dist) = dist else { continue };
         if let Some(first) = distributions.get(&dist.normalized) {
+            // The command only for a PEP 508 name and a PEP 440 version, as one shell word;
+            // METADATA text that is neither gets words, never a command.
+            let valid = crate::model::names::canonical(&dist.normalized).is_some()
+                && first.version_text.parse::<Version>().is_ok();
+            let reinstall = if valid {
+                format!(
+                    "`pip install --force-reinstall {}`",
+                    crate::model::text::shell_word(&format!(
+                        "{}=={}",
+                        dist.normalized, first.version_text
+                    ))
+                )
+            } else {
+                format!("{} {} from its wheel", dist.name, first.version_text)
+            };
             findings.push(Finding {
                 code: "duplicate-distribution",
                 package: Some(dist.name.clone()),
                 path: Some(dist.path.clone()),
                 message: format!(
-                    "{} is installed twice: {} ({}) and {} ({}); Python loads {}. Reinstall it: `pip install --force-reinstall {}=={}` after removing the stale folder",
+                    "{} is installed twice: {} ({}) and {} ({}); Python loads {}. Reinstall it: {reinstall} after removing the stale folder",
                     dist.name,
                     first.version_text,
                     first.path.display(),
                     dist.version_text,
                     dist.path.display(),
-                    first.version_text,
-                    dist.normalized,
                     first.version_text,
                 ),
             });

@@ -2,28 +2,10 @@
 //! CUDA index and pins it in a constraints file; every later step installs under that file.
 
 use super::{InstallOrderOptions, Tool, TorchChoice};
+use crate::model::text::{quote, shell_word};
 
 /// The constraints file that pins torch and its CUDA wheels for the later steps.
 const CONSTRAINTS: &str = "compat-constraints.txt";
-
-/// Single-quotes a word for a POSIX shell: inside single quotes nothing is special, and a
-/// quote itself is closed, escaped and reopened.
-fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
-}
-
-/// A word as the shell must see it: as it is when it holds only characters no shell treats
-/// specially (`python`, `/opt/py/bin/python3.11`, an https URL), else [`quote`]d.
-pub(crate) fn shell_word(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c));
-    if plain {
-        s.to_string()
-    } else {
-        quote(s)
-    }
-}
 
 /// What every step's commands are made from.
 pub(super) struct Commands<'a> {

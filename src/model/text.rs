@@ -10,6 +10,10 @@
 //! backspace overwrites what was printed, U+202E reverses it — so every human format passes its
 //! text through these functions, which replace each such character with a visible escape
 //! (`\x1b`, `\u{202e}`). JSON needs none (serde escapes it); XML gets the same treatment.
+//!
+//! Text pasted into a shell command compat prints (a fix line, an install-order script) goes
+//! through [`shell_word`] instead: one POSIX `sh` word, whatever the package name, version,
+//! spec or path holds.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -96,6 +100,26 @@ impl LineIndex {
     }
 }
 
+/// Single-quotes `s` for a POSIX shell: inside single quotes nothing is special (`$`, `` ` ``,
+/// `;`, `\\`, a newline), and a quote itself is closed, escaped and reopened (`'\\''`).
+pub(crate) fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// `s` as one POSIX shell word: as it is when it holds only characters no shell treats
+/// specially (`python`, `/opt/py/bin/python3.11`, an https URL, `torch==2.4.1+cu124`), else
+/// [`quote`]d. Every value compat pastes into a command it prints goes through this.
+pub(crate) fn shell_word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c));
+    if plain {
+        s.to_string()
+    } else {
+        quote(s)
+    }
+}
+
 /// 1-based line and column (in characters) of a byte offset.
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
@@ -159,7 +183,7 @@ impl FloorBoundary for str {
 
 #[cfg(test)]
 mod tests {
-    use super::{clean, clean_lines, line_col, span_start, LineIndex, TomlFault};
+    use super::{clean, clean_lines, line_col, shell_word, span_start, LineIndex, TomlFault};
 
     #[test]
     fn the_line_index_answers_as_line_col_does_at_every_offset() {
@@ -180,6 +204,26 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn shell_words_are_quoted_only_when_needed() {
+        for plain in [
+            "fixtures/hosts/h100.toml",
+            "python3.11",
+            "https://download.pytorch.org/whl/cu124",
+            "torch==2.4.1+cu124",
+        ] {
+            assert_eq!(shell_word(plain), plain);
+        }
+        assert_eq!(shell_word("my host.toml"), "'my host.toml'");
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
+        assert_eq!(shell_word("$(rm -rf ~)"), "'$(rm -rf ~)'");
+        assert_eq!(shell_word("`id`"), "'`id`'");
+        assert_eq!(shell_word("1.0; rm -rf /"), "'1.0; rm -rf /'");
+        assert_eq!(shell_word("a\nb"), "'a\nb'");
+        assert_eq!(shell_word("torch>=2.4"), "'torch>=2.4'");
+        assert_eq!(shell_word(""), "''");
     }
 
     #[test]

@@ -105,17 +105,29 @@ pub struct ResolverLine {
     pub direct: Option<String>,
 }
 
-/// Why a plan cannot be had: the file and line (0: the file as a whole), the message (which
-/// names the cause), and the cause itself when there is one (an I/O, TOML, JSON or PEP 508
-/// error, or the resolver's run).
+/// Why a plan cannot be had: the file and line (0: the file as a whole), the column where the
+/// parser names one (pip's JSON report: `file:line:column:`), the message (which names the
+/// cause), and the cause itself when there is one (an I/O, TOML, JSON or PEP 508 error, or the
+/// resolver's run).
 #[derive(Debug, thiserror::Error)]
-#[error("{path}{}: {message}", if *.line == 0 { String::new() } else { format!(":{}", .line) })]
+#[error("{path}{}: {message}", place(*.line, *.column))]
 pub struct PlanError {
     pub path: String,
     pub line: usize,
+    /// 1-based, in characters; `None` for the formats whose errors name a line only.
+    pub column: Option<usize>,
     pub message: String,
     #[source]
     pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+/// `:LINE:COLUMN`, `:LINE`, or nothing for the file as a whole (line 0).
+fn place(line: usize, column: Option<usize>) -> String {
+    match (line, column) {
+        (0, _) => String::new(),
+        (l, Some(c)) => format!(":{l}:{c}"),
+        (l, None) => format!(":{l}"),
+    }
 }
 
 impl PlanError {
@@ -130,6 +142,7 @@ fn err(path: &Path, line: usize, message: impl Into<String>) -> PlanError {
     PlanError {
         path: path.display().to_string(),
         line,
+        column: None,
         message: message.into(),
         source: None,
     }

@@ -502,44 +502,75 @@ pub fn parse_uv_lock(text: &str, path: &Path) -> Result<PlanFile, PlanError> {
 
 /// The JSON report of `pip install --dry-run --ignore-installed --report FILE`: every package
 /// pip would install, with its full metadata.
+///
+/// ```text
+/// {"version": "1", "install": [{"download_info": {"url": "https://h/peft-0.12.0-py3-none-any.whl"},
+///   "metadata": {"name": "peft", "version": "0.12.0", "requires_dist": ["torch>=1.13.0"]}}]}
+/// ```
+///
+/// Read into typed structs, so a field of the wrong type (`"install": {}`, `"version": 3`,
+/// `"requires_dist": "x"`) or a missing `metadata.name`/`metadata.version` is an error at its
+/// `line:column` naming the field's path (`install[0].metadata.version`), never a field silently
+/// dropped; a `metadata.version` that is not PEP 440 is one too. Fields compat does not read are
+/// ignored (pip adds new ones).
 pub fn parse_pip_report(text: &str, path: &Path) -> Result<PlanFile, PlanError> {
-    let v: serde_json::Value = serde_json::from_str(text)
-        .map_err(|e| err(path, e.line(), format!("not JSON: {e}")).because(e))?;
-    if v.get("install").and_then(|i| i.as_array()).is_none() {
-        return Err(err(
-            path,
-            1,
-            "no `install` list: not a `pip install --report` file",
-        ));
+    #[derive(serde::Deserialize)]
+    struct Report {
+        install: Vec<Obj<Item>>,
     }
-    let mut packages = Vec::new();
-    for item in v["install"].as_array().into_iter().flatten() {
-        let md = &item["metadata"];
-        let Some(name) = md["name"].as_str() else {
-            return Err(err(path, 1, "an `install` entry has no metadata.name"));
-        };
-        let strings = |k: &str| -> Option<Vec<String>> {
-            md[k].as_array().map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str().map(str::to_string))
-                    .collect()
-            })
-        };
-        let url = item["download_info"]["url"].as_str().map(str::to_string);
-        let version = url
-            .as_deref()
-            .and_then(version_from_filename)
-            .or_else(|| md["version"].as_str().map(str::to_string));
-        packages.push(Planned {
-            name: name.to_string(),
-            version,
-            requirement: None,
-            requires_dist: Some(strings("requires_dist").unwrap_or_default()),
-            requires_python: md["requires_python"].as_str().map(str::to_string),
-            source: url,
-            marker: None,
-        });
+    #[derive(serde::Deserialize)]
+    struct Item {
+        metadata: Obj<Metadata>,
+        download_info: Option<Obj<DownloadInfo>>,
     }
+    #[derive(serde::Deserialize)]
+    struct Metadata {
+        name: String,
+        version: Pep440,
+        requires_dist: Option<Vec<String>>,
+        requires_python: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct DownloadInfo {
+        url: String,
+    }
+
+    // Syntax first, so a JSON error is told as one; then the shape, from the text again so
+    // that serde_json's errors carry line and column.
+    if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
+        return Err(json_err(e, text, path, "not JSON"));
+    }
+    let report: Obj<Report> = serde_json::from_str(text).map_err(|e| {
+        let no_install = e.to_string().starts_with("missing field `install`");
+        let mut pe = json_err(e, text, path, "");
+        if no_install {
+            pe.message = "no `install` list: not a `pip install --report` file".into();
+        }
+        pe
+    })?;
+    let packages = report
+        .0
+        .install
+        .into_iter()
+        .map(|Obj(item)| {
+            let md = item.metadata.0;
+            let url = item.download_info.map(|d| d.0.url);
+            // A local version (+cu124) lives only in the file name.
+            let version = url
+                .as_deref()
+                .and_then(version_from_filename)
+                .unwrap_or(md.version.0);
+            Planned {
+                name: md.name,
+                version: Some(version),
+                requirement: None,
+                requires_dist: Some(md.requires_dist.unwrap_or_default()),
+                requires_python: md.requires_python,
+                source: url,
+                marker: None,
+            }
+        })
+        .collect();
     Ok(PlanFile {
         path: path.to_path_buf(),
         format: PlanFileFormat::PipReport,
@@ -549,6 +580,182 @@ pub fn parse_pip_report(text: &str, path: &Path) -> Result<PlanFile, PlanError> 
         notes: Vec::new(),
         resolver: Default::default(),
     })
+}
+
+/// A JSON object read into `T`: serde's derived structs also take an array (the fields by
+/// position), which a pip report never has, so this asks for a map and nothing else.
+struct Obj<T>(T);
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Obj<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for V<T> {
+            type Value = Obj<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Obj<T>, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Obj)
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
+/// A version string that parses as PEP 440, checked as the string is read so that the error
+/// is at its position.
+struct Pep440(String);
+
+impl<'de> serde::Deserialize<'de> for Pep440 {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Pep440;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a PEP 440 version string")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Pep440, E> {
+                match s.parse::<pep440_rs::Version>() {
+                    Ok(_) => Ok(Pep440(s.to_string())),
+                    Err(e) => Err(E::custom(format!(
+                        "`{}` is not a PEP 440 version: {e}",
+                        crate::model::clean(s).chars().take(200).collect::<String>()
+                    ))),
+                }
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// A serde_json error as `file:line:column: <field path>: <what>`: serde_json's message
+/// without its own ` at line L column C` tail, the column counted in characters, and the path
+/// of the field at that position ([`json_path_at`]); `prefix` (`not JSON`) leads when given.
+fn json_err(e: serde_json::Error, text: &str, path: &Path, prefix: &str) -> PlanError {
+    let full = e.to_string();
+    let what = match full.rfind(" at line ") {
+        Some(i) if e.line() > 0 => &full[..i],
+        _ => full.as_str(),
+    };
+    let (line, column, field) = if e.line() == 0 {
+        (1, 1, String::new())
+    } else {
+        // serde_json's column counts bytes: the last byte it read (1-based), or, when it
+        // stopped at a value it only peeked at (`"install": {}`), that value's (0-based).
+        let line_start: usize = text
+            .split_inclusive('\n')
+            .take(e.line() - 1)
+            .map(str::len)
+            .sum();
+        let end = (line_start + e.column()).min(text.len());
+        let peeked = text.as_bytes().get(end).is_some_and(|b| {
+            matches!(
+                b,
+                b'{' | b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n'
+            )
+        });
+        let at = if peeked { end } else { end.saturating_sub(1) };
+        let (l, c) = crate::model::line_col(text, at);
+        (l, c, json_path_at(&text[..floor_boundary(text, end)]))
+    };
+    let mut message = String::new();
+    if !prefix.is_empty() {
+        message.push_str(prefix);
+        message.push_str(": ");
+    }
+    if !field.is_empty() {
+        message.push_str(&field);
+        message.push_str(": ");
+    }
+    message.push_str(what);
+    PlanError {
+        path: path.display().to_string(),
+        line,
+        column: Some(column),
+        message,
+        source: None,
+    }
+    .because(e)
+}
+
+fn floor_boundary(text: &str, mut i: usize) -> usize {
+    while i > 0 && !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// The path (`install[3].metadata.version`) of the JSON value being read at the end of
+/// `prefix` (the text up to where serde_json stopped): object keys and array indices of the
+/// containers still open there (a missing field is reported after its object's `}`, so its
+/// path is the object's). Empty at the top level.
+fn json_path_at(prefix: &str) -> String {
+    enum Frame {
+        Obj { key: Option<String>, want_key: bool },
+        Arr { index: usize },
+    }
+    let mut stack: Vec<Frame> = Vec::new();
+    let b = prefix.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'{' => stack.push(Frame::Obj {
+                key: None,
+                want_key: true,
+            }),
+            b'[' => stack.push(Frame::Arr { index: 0 }),
+            b'}' | b']' => {
+                stack.pop();
+            }
+            b',' => match stack.last_mut() {
+                Some(Frame::Arr { index }) => *index += 1,
+                Some(Frame::Obj { want_key, .. }) => *want_key = true,
+                None => {}
+            },
+            b':' => {
+                if let Some(Frame::Obj { want_key, .. }) = stack.last_mut() {
+                    *want_key = false;
+                }
+            }
+            b'"' => {
+                let start = i;
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                let end = (i + 1).min(b.len());
+                if let Some(Frame::Obj {
+                    key,
+                    want_key: true,
+                }) = stack.last_mut()
+                {
+                    let raw = &prefix[start..floor_boundary(prefix, end)];
+                    *key = Some(
+                        serde_json::from_str::<String>(raw)
+                            .unwrap_or_else(|_| raw.trim_matches('"').to_string()),
+                    );
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    let mut out = String::new();
+    for f in &stack {
+        match f {
+            Frame::Obj { key: Some(k), .. } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(&crate::model::clean(k));
+            }
+            Frame::Obj { key: None, .. } => {}
+            Frame::Arr { index } => {
+                out.push_str(&format!("[{index}]"));
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -623,6 +830,73 @@ mod tests {
             Some(&["torch>=1.13.0".to_string()][..])
         );
         assert!(parse_pip_report("{\"x\": 1}", Path::new("r.json")).is_err());
+    }
+
+    /// Each wrong-typed or missing field of a pip report is an error at its `line:column`,
+    /// naming the field's path.
+    #[test]
+    fn pip_report_fields_of_the_wrong_type_are_errors_at_their_position() {
+        let good =
+            r#"{"version": "1", "install": [{"metadata": {"name": "peft", "version": "0.12.0"}}]}"#;
+        assert!(parse_pip_report(good, Path::new("r.json")).is_ok());
+        for (text, at, field) in [
+            ("{\n  \"install\": {}\n}", "2:14", "install: invalid type: map"),
+            (
+                "{\"install\": [{\"metadata\": [\"a\", \"1.0\"]}]}",
+                "1:27",
+                "install[0].metadata: invalid type: sequence",
+            ),
+            (
+                "{\"install\": [\n {\"metadata\": {\"name\": \"a\", \"version\": 3}}]}",
+                "2:40",
+                "install[0].metadata.version: invalid type: integer `3`",
+            ),
+            (
+                "{\"install\": [{\"metadata\": {\"name\": \"a\", \"version\": \"1\"}},\n {\"metadata\": {\"name\": \"b\", \"version\": \"1\",\n   \"requires_dist\": \"x\"}}]}",
+                "3:23",
+                "install[1].metadata.requires_dist: invalid type: string \"x\"",
+            ),
+            (
+                "{\"install\": [{\"metadata\": {\"name\": \"a\", \"version\": \"1\", \"requires_dist\": [\"x\", 5]}}]}",
+                "1:80",
+                "install[0].metadata.requires_dist[1]: invalid type: integer `5`",
+            ),
+            (
+                "{\"install\": [{\"download_info\": 5, \"metadata\": {\"name\": \"a\", \"version\": \"1\"}}]}",
+                "1:32",
+                "install[0].download_info: invalid type: integer `5`",
+            ),
+            (
+                "{\"install\": [{\"metadata\": {\"name\": [\"a\"], \"version\": \"1\"}}]}",
+                "1:36",
+                "install[0].metadata.name: invalid type: sequence, expected a string",
+            ),
+            (
+                "{\"install\": [{\"metadata\": {\"name\": \"a\"}}]}",
+                "1:39",
+                "install[0].metadata: missing field `version`",
+            ),
+            (
+                "{\"install\": [{\"metadata\": {\"version\": \"1.0\"}}]}",
+                "1:44",
+                "install[0].metadata: missing field `name`",
+            ),
+            (
+                "{\"install\": [{\"metadata\": {\"name\": \"a\", \"version\": \"1.0; rm -rf /\"}}]}",
+                "1:66",
+                "install[0].metadata.version: `1.0; rm -rf /` is not a PEP 440 version",
+            ),
+            ("{\"x\": 1}", "1:8", "no `install` list"),
+            ("[1]", "1:1", "invalid type: sequence, expected an object"),
+            ("{\"install\": [\n{\"metadata\": }]}", "2:14", "not JSON: install[0]: expected value"),
+        ] {
+            let e = parse_pip_report(text, Path::new("r.json")).expect_err(text);
+            let shown = e.to_string();
+            assert!(
+                shown.starts_with(&format!("r.json:{at}: {field}")),
+                "{text}\n{shown}"
+            );
+        }
     }
 
     #[test]

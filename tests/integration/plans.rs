@@ -150,6 +150,54 @@ fn malformed_plans_are_bad_input_with_file_and_line() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("limit"));
 }
 
+/// A pip report with a field of the wrong type, a missing `name`/`version`, or a version that
+/// is not PEP 440 is bad input (exit 2) at the field's `file:line:column`, naming its path; before,
+/// such fields were dropped and the check went on.
+#[test]
+fn pip_reports_with_wrong_typed_fields_are_bad_input_at_line_and_column() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (text, at) in [
+        ("{\"version\": \"1\",\n \"install\": {}}", "2:13: install: invalid type: map"),
+        (
+            "{\"install\": [\n  {\"metadata\": {\"name\": \"peft\", \"version\": 3}}]}",
+            "2:44: install[0].metadata.version: invalid type: integer `3`",
+        ),
+        (
+            "{\"install\": [{\"metadata\": {\"name\": \"peft\", \"version\": \"0.12.0\",\n    \"requires_dist\": \"torch\"}}]}",
+            "2:28: install[0].metadata.requires_dist: invalid type: string \"torch\"",
+        ),
+        (
+            "{\"install\": [{\"download_info\": 5,\n  \"metadata\": {\"name\": \"peft\", \"version\": \"0.12.0\"}}]}",
+            "1:32: install[0].download_info: invalid type: integer `5`",
+        ),
+        (
+            "{\"install\": [\n{\"metadata\": {\"name\": 7, \"version\": \"0.12.0\"}}]}",
+            "2:23: install[0].metadata.name: invalid type: integer `7`",
+        ),
+        (
+            "{\"install\": [\n{\"metadata\": {\"name\": \"peft\"}}]}",
+            "2:29: install[0].metadata: missing field `version`",
+        ),
+        (
+            "{\"install\": [\n{\"metadata\": {\"name\": \"peft\", \"version\": \"$(touch x)\"}}]}",
+            "2:53: install[0].metadata.version: `$(touch x)` is not a PEP 440 version",
+        ),
+    ] {
+        let p = dir.path().join("report.json");
+        std::fs::write(&p, text).expect("write");
+        let out = compat()
+            .args(["check", "--offline", "--requirements"])
+            .arg(&p)
+            .arg("--python")
+            .arg(fixture("envs/good-cu124"))
+            .output()
+            .expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{text}: {err}");
+        assert!(err.contains(&format!("report.json:{at}")), "{text}\n{err}");
+    }
+}
+
 #[test]
 fn junit_has_one_case_per_cell() {
     let out = compat()

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::advisories::{Hit, IgnoredHit};
 use crate::env::{Finding, Interpreter, PythonEnv, TorchVersionPy};
 use crate::matrix::Matrix;
+use crate::model::text::shell_word;
 
 use crate::probe::HostFacts;
 use crate::requirements::{PlanFile, PlanFileFormat};
@@ -218,17 +219,6 @@ impl Report {
     }
 }
 
-/// `word` as one POSIX shell word: as it is when it holds only characters no shell treats
-/// specially, else in single quotes (a quote inside becomes `'\''`).
-fn shell_word(word: &str) -> String {
-    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./=:,+@%".contains(c);
-    if !word.is_empty() && word.chars().all(plain) {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', "'\\''"))
-    }
-}
-
 /// How strict the gate is: which outcomes make `compat check` exit 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum FailOn {
@@ -321,19 +311,6 @@ mod tests {
         assert_eq!(FailOn::Failed.exit_code(&failed, None), 1);
         let verified = verification(Verdict::Verified, true);
         assert_eq!(FailOn::Unverified.exit_code(&verified, None), 0);
-    }
-
-    #[test]
-    fn shell_words_are_quoted_only_when_needed() {
-        assert_eq!(
-            shell_word("fixtures/hosts/h100.toml"),
-            "fixtures/hosts/h100.toml"
-        );
-        assert_eq!(shell_word("my host.toml"), "'my host.toml'");
-        assert_eq!(shell_word("it's"), "'it'\\''s'");
-        assert_eq!(shell_word("$(rm -rf ~)"), "'$(rm -rf ~)'");
-        assert_eq!(shell_word("a\nb"), "'a\nb'");
-        assert_eq!(shell_word(""), "''");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::fmt;
 
 use super::{ArchFix, Reason};
+use crate::model::text::shell_word;
 use crate::model::units::ComputeCapability;
 use crate::model::SmokeCheckId;
 
@@ -12,7 +13,12 @@ impl Reason {
     pub fn fix(&self) -> Option<String> {
         use Reason as R;
         Some(match self {
-            R::VersionOutsideSpec { package, spec, .. } => format!("pip install '{package}{spec}'"),
+            R::VersionOutsideSpec { package, spec, .. } => {
+                match pip_install("", package, &spec.to_string()) {
+                    Some(cmd) => cmd,
+                    None => format!("install a release of {package} that satisfies {spec}"),
+                }
+            }
             R::RequiresPythonExcludes {
                 package,
                 target: (major, minor),
@@ -21,8 +27,22 @@ impl Reason {
                 "install a release of {package} whose Requires-Python admits {major}.{minor}"
             ),
             R::WheelTagMismatch {
-                package, version, ..
-            } => format!("pip install --force-reinstall {package}=={version}"),
+                package,
+                version,
+                target: (major, minor),
+                ..
+            } => {
+                let pinned = version
+                    .parse::<pep440_rs::Version>()
+                    .ok()
+                    .and_then(|_| pip_install("--force-reinstall ", package, &format!("=={version}")));
+                match pinned {
+                    Some(cmd) => cmd,
+                    None => format!(
+                        "reinstall {package} {version} from a wheel built for CPython {major}.{minor}"
+                    ),
+                }
+            }
             R::TorchOutsideTarget { spec, .. } => format!(
                 "install torch{spec} from the CUDA wheel index that fits the driver (`compat install-order` prints the command)"
             ),
@@ -464,5 +484,127 @@ impl Reason {
             ),
             _ => return None,
         })
+    }
+}
+
+/// `pip install <flags><package><rest>` as a line a POSIX shell runs as meant: the requirement
+/// is one [`shell_word`], so nothing in it (`;`, `$(...)`, a backtick, a newline) is run.
+/// `None` when `package` is not a PEP 508 name: such a name has no command that installs it,
+/// and one that starts with `-` would be read by pip as an option, quoted or not. `flags` are
+/// compat's own (`--force-reinstall `), never input.
+fn pip_install(flags: &str, package: &str, rest: &str) -> Option<String> {
+    crate::model::names::canonical(package)?;
+    Some(format!(
+        "pip install {flags}{}",
+        shell_word(&format!("{}{rest}", package.trim()))
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The words a POSIX shell splits `line` into, or `None` when the line holds anything the
+    /// shell would treat as more than words (an unquoted `;`, `$`, backtick, `|`, `&`, `<`,
+    /// `>`, `(`, newline, a backslash or double quote outside single quotes, an open quote).
+    fn sh_words(line: &str) -> Option<Vec<String>> {
+        let mut words = Vec::new();
+        let mut cur: Option<String> = None;
+        let mut chars = line.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                ' ' => words.extend(cur.take()),
+                '\'' => {
+                    let w = cur.get_or_insert_with(String::new);
+                    loop {
+                        match chars.next()? {
+                            '\'' => break,
+                            c => w.push(c),
+                        }
+                    }
+                }
+                c if c.is_ascii_alphanumeric() || "_-./:=@%+,~".contains(c) => {
+                    cur.get_or_insert_with(String::new).push(c)
+                }
+                _ => return None,
+            }
+        }
+        words.extend(cur);
+        Some(words)
+    }
+
+    const HOSTILE: [&str; 6] = [
+        "1.0; rm -rf /",
+        "$(touch x)",
+        "`touch x`",
+        "1.0\nrm -rf /",
+        "it's",
+        "\"; touch x; \"",
+    ];
+
+    #[test]
+    fn a_version_that_is_not_pep_440_never_reaches_a_command() {
+        for version in HOSTILE {
+            let r = Reason::WheelTagMismatch {
+                package: "torch".into(),
+                version: version.into(),
+                tags: vec!["cp310".into()],
+                target: (3, 11),
+            };
+            let fix = r.fix().expect("a fix");
+            assert!(!fix.contains("pip install"), "{fix}");
+            assert!(
+                fix.starts_with("reinstall torch ") && fix.ends_with("for CPython 3.11"),
+                "{fix}"
+            );
+        }
+        let r = Reason::WheelTagMismatch {
+            package: "torch".into(),
+            version: "2.4.1+cu124".into(),
+            tags: vec!["cp310".into()],
+            target: (3, 11),
+        };
+        assert_eq!(
+            r.fix().as_deref(),
+            Some("pip install --force-reinstall torch==2.4.1+cu124")
+        );
+    }
+
+    #[test]
+    fn a_hostile_package_name_never_reaches_a_command_unquoted() {
+        for package in
+            HOSTILE
+                .iter()
+                .copied()
+                .chain(["--index-url=http://evil", "-rrequirements.txt", "a b"])
+        {
+            let spec: pep440_rs::VersionSpecifiers = ">=1.0".parse().expect("spec");
+            for r in [
+                Reason::VersionOutsideSpec {
+                    package: package.into(),
+                    installed: "0.1".into(),
+                    spec,
+                },
+                Reason::WheelTagMismatch {
+                    package: package.into(),
+                    version: "1.0".into(),
+                    tags: vec!["cp310".into()],
+                    target: (3, 11),
+                },
+            ] {
+                let fix = r.fix().expect("a fix");
+                assert!(!fix.contains("pip install"), "{package:?}: {fix}");
+            }
+        }
+        // A valid name is one word, quoted when the spec needs it.
+        let r = Reason::VersionOutsideSpec {
+            package: "Flash_Attn".into(),
+            installed: "2.5".into(),
+            spec: ">=2.6,<3".parse().expect("spec"),
+        };
+        let fix = r.fix().expect("a fix");
+        let words = sh_words(&fix).expect("plain words");
+        assert_eq!(words.len(), 3, "{fix}");
+        assert!(words[2].starts_with("Flash_Attn>=2.6"), "{fix}");
     }
 }
