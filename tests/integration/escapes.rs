@@ -284,3 +284,160 @@ fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// The `pip install …` commands in a text, each to the end of its line or to the backtick that
+/// closes it in markdown.
+fn commands(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let mut rest = line;
+        while let Some(i) = rest.find("pip install") {
+            let cmd = &rest[i..];
+            let end = cmd.find('`').unwrap_or(cmd.len());
+            out.push(cmd[..end].to_string());
+            rest = &cmd[end..];
+        }
+    }
+    out
+}
+
+/// Splits `cmd` as POSIX sh would split plain words and single-quoted strings, and fails on
+/// anything a shell would treat as more than a word: `;`, `|`, `&`, `$`, a backtick, `<`, `>`,
+/// parentheses, a double quote or a backslash outside single quotes.
+fn sh_words(cmd: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut chars = cmd.chars();
+    let mut in_word = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(q) => cur.push(q),
+                        None => return Err(format!("unclosed quote in {cmd:?}")),
+                    }
+                }
+            }
+            ' ' | '\t' => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            ';' | '|' | '&' | '$' | '`' | '<' | '>' | '(' | ')' | '"' | '\\' | '\n' | '!' => {
+                return Err(format!("{c:?} outside quotes in {cmd:?}"))
+            }
+            c => {
+                in_word = true;
+                cur.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    Ok(words)
+}
+
+#[test]
+fn a_version_that_is_not_pep_440_never_reaches_a_command() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let env = tmp.path().join("env");
+    copy_tree(&fixture("envs/good-cu124"), &env);
+    let site = env.join("lib/python3.11/site-packages");
+    // numpy: built for another CPython (a reinstall fix), its version a command.
+    let numpy = site.join("numpy-1.26.4.dist-info");
+    let wheel = std::fs::read_to_string(numpy.join("WHEEL")).expect("WHEEL");
+    std::fs::write(
+        numpy.join("WHEEL"),
+        wheel.replace("cp311-cp311", "cp310-cp310"),
+    )
+    .expect("write");
+    // A second copy of urllib3 (a duplicate fix), also with a command for a version.
+    let urllib3 = site.join("urllib3-2.8.0.dist-info");
+    let stale = site.join("urllib3-2.7.0.dist-info");
+    copy_tree(&urllib3, &stale);
+    let cases = [
+        "1.26.4;touch PWNED",
+        "1.26.4$(touch PWNED)",
+        "1.26.4`touch PWNED`",
+        "1.26.4 && touch PWNED",
+        "1.26.4'; touch PWNED; '",
+    ];
+    for version in cases {
+        // The copy Python loads (the duplicate fix would name its version).
+        for (dir, old) in [(&numpy, "Version: 1.26.4"), (&urllib3, "Version: 2.8.0")] {
+            let md = std::fs::read_to_string(fixture(&format!(
+                "envs/good-cu124/lib/python3.11/site-packages/{}/METADATA",
+                if dir == &numpy {
+                    "numpy-1.26.4.dist-info"
+                } else {
+                    "urllib3-2.8.0.dist-info"
+                }
+            )))
+            .expect("METADATA");
+            std::fs::write(
+                dir.join("METADATA"),
+                md.replacen(old, &format!("Version: {version}"), 1),
+            )
+            .expect("write");
+        }
+        let e = env.to_str().expect("utf-8");
+        for format in ["table", "markdown", "json"] {
+            let out = run_in(&[
+                "check", "--color", "never", "--format", format, "--python", e,
+            ]);
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.code().is_some_and(|c| c < 2), "{format}: {text}");
+            assert!(
+                text.contains("PWNED"),
+                "{version:?} {format}: the hostile version is not in the report at all:\n{text}"
+            );
+            for cmd in commands(&text) {
+                assert!(
+                    !cmd.contains("PWNED"),
+                    "{version:?} {format}: a non-PEP 440 version in a command: {cmd}"
+                );
+                if format != "json" {
+                    sh_words(cmd.trim_end_matches(['.', ',']))
+                        .unwrap_or_else(|e| panic!("{version:?} {format}: not plain words: {e}"));
+                }
+            }
+        }
+    }
+    // A valid version that a shell would still expand (`!` is history expansion in bash) is
+    // quoted: the command stays, one word.
+    let md = std::fs::read_to_string(fixture(
+        "envs/good-cu124/lib/python3.11/site-packages/urllib3-2.8.0.dist-info/METADATA",
+    ))
+    .expect("METADATA");
+    std::fs::write(
+        urllib3.join("METADATA"),
+        md.replacen("Version: 2.8.0", "Version: 1!2.8.0", 1),
+    )
+    .expect("write");
+    let out = run_in(&[
+        "check",
+        "--color",
+        "never",
+        "--python",
+        env.to_str().expect("utf-8"),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let cmds: Vec<String> = commands(&text)
+        .into_iter()
+        .filter(|c| c.contains("urllib3"))
+        .collect();
+    assert!(
+        !cmds.is_empty(),
+        "no reinstall command for urllib3 1!2.8.0:\n{text}"
+    );
+    for cmd in cmds {
+        let words = sh_words(cmd.trim_end_matches(['.', ','])).expect("plain words");
+        assert!(words.iter().any(|w| w == "urllib3==1!2.8.0"), "{cmd}");
+        assert!(cmd.contains("'urllib3==1!2.8.0'"), "{cmd}");
+    }
+}

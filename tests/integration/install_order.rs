@@ -416,4 +416,25 @@ fn hostile_interpreters_and_titles_stay_words_and_comments() {
         assert!(!dir.path().join("pwned").exists());
         let _ = argv;
     }
+    // The table: every cell one line, so the injected line never stands on a line of its own.
+    let out = compat()
+        .env_remove("COMPAT_TORCH_INDEX_URL")
+        .args(["install-order", "--format", "table", "--matrix"])
+        .arg(&mpath)
+        .arg("--host")
+        .arg(&hpath)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let table = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(
+        table.contains("touch"),
+        "the hostile title is shown: {table}"
+    );
+    for line in table.lines().filter(|l| l.contains("touch")) {
+        assert!(
+            line.contains("PyTorch") || line.contains("H100"),
+            "a title or GPU name broke onto a line of its own: {line}\n{table}"
+        );
+    }
 }
