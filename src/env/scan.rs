@@ -137,19 +137,11 @@ fn first_copies(
         if let Some(first) = distributions.get(&dist.normalized) {
             // The command only for a PEP 508 name and a PEP 440 version, as one shell word;
             // METADATA text that is neither gets words, never a command.
-            let valid = crate::model::names::canonical(&dist.normalized).is_some()
-                && first.version_text.parse::<Version>().is_ok();
-            let reinstall = if valid {
-                format!(
-                    "`pip install --force-reinstall {}`",
-                    crate::model::text::shell_word(&format!(
-                        "{}=={}",
-                        dist.normalized, first.version_text
-                    ))
-                )
-            } else {
-                format!("{} {} from its wheel", dist.name, first.version_text)
-            };
+            let reinstall =
+                match crate::model::text::reinstall_pinned(&dist.normalized, &first.version_text) {
+                    Some(cmd) => format!("`{cmd}`"),
+                    None => format!("{} {} from its wheel", dist.name, first.version_text),
+                };
             findings.push(Finding {
                 code: "duplicate-distribution",
                 package: Some(dist.name.clone()),

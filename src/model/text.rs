@@ -120,6 +120,26 @@ pub(crate) fn shell_word(s: &str) -> String {
     }
 }
 
+/// `pip install <flags><package><rest>` as a line a POSIX shell runs as meant: the requirement
+/// is one [`shell_word`], so nothing in it (`;`, `$(...)`, a backtick, a newline) is run.
+/// `None` when `package` is not a PEP 508 name: such a name has no command that installs it,
+/// and one that starts with `-` would be read by pip as an option, quoted or not. `flags` are
+/// compat's own (`--force-reinstall `), never input.
+pub(crate) fn pip_install(flags: &str, package: &str, rest: &str) -> Option<String> {
+    super::names::canonical(package)?;
+    Some(format!(
+        "pip install {flags}{}",
+        shell_word(&format!("{}{rest}", package.trim()))
+    ))
+}
+
+/// `pip install --force-reinstall 'package==version'`, or `None` when `version` is not
+/// PEP 440 (METADATA text that never reaches a command) or `package` is not a PEP 508 name.
+pub(crate) fn reinstall_pinned(package: &str, version: &str) -> Option<String> {
+    version.parse::<pep440_rs::Version>().ok()?;
+    pip_install("--force-reinstall ", package, &format!("=={version}"))
+}
+
 /// 1-based line and column (in characters) of a byte offset.
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());

@@ -132,6 +132,30 @@ fn include_path(path: &Path, lineno: usize, opt: &str, val: &str) -> Result<Path
     Ok(inc)
 }
 
+/// The file a `-r` / `-c` line names, parsed as a requirements file one level deeper
+/// (depth-bounded, beside the plan, through the bounded reader).
+fn include(
+    path: &Path,
+    lineno: usize,
+    opt: &str,
+    val: &str,
+    depth: usize,
+) -> Result<PlanFile, PlanError> {
+    if depth >= MAX_INCLUDE_DEPTH {
+        return Err(err(
+            path,
+            lineno,
+            format!("`{opt}` nested more than {MAX_INCLUDE_DEPTH} deep"),
+        ));
+    }
+    let inc = include_path(path, lineno, opt, val)?;
+    parse_requirements(
+        &read_bounded(&inc, InputKind::Requirements)?,
+        &inc,
+        depth + 1,
+    )
+}
+
 /// One option line of a requirements file (`-r FILE`, `--index-url URL`, ...), into `out`.
 fn option(
     out: &mut PlanFile,
@@ -146,19 +170,7 @@ fn option(
     };
     match opt {
         "-r" | "--requirement" => {
-            if depth >= MAX_INCLUDE_DEPTH {
-                return Err(err(
-                    path,
-                    lineno,
-                    format!("`-r` nested more than {MAX_INCLUDE_DEPTH} deep"),
-                ));
-            }
-            let inc = include_path(path, lineno, opt, val)?;
-            let inner = parse_requirements(
-                &read_bounded(&inc, InputKind::Requirements)?,
-                &inc,
-                depth + 1,
-            )?;
+            let inner = include(path, lineno, opt, val, depth)?;
             out.packages.extend(inner.packages);
             out.index_urls.extend(inner.index_urls);
             out.unpinned += inner.unpinned;
@@ -170,21 +182,9 @@ fn option(
             out.resolver.pre |= inner.resolver.pre;
         }
         "-c" | "--constraint" => {
-            if depth >= MAX_INCLUDE_DEPTH {
-                return Err(err(
-                    path,
-                    lineno,
-                    format!("`-c` nested more than {MAX_INCLUDE_DEPTH} deep"),
-                ));
-            }
             // Read (bounded, beside the plan) for pip's resolver only: constraints narrow
             // versions, they add no packages.
-            let inc = include_path(path, lineno, opt, val)?;
-            let inner = parse_requirements(
-                &read_bounded(&inc, InputKind::Requirements)?,
-                &inc,
-                depth + 1,
-            )?;
+            let inner = include(path, lineno, opt, val, depth)?;
             out.notes.extend(inner.notes);
             let r = inner.resolver;
             out.resolver

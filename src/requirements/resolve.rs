@@ -301,6 +301,15 @@ mod tests {
             .to_string()
     }
 
+    /// `e` refuses a direct reference at `line` of the plan made of `text`.
+    fn assert_direct_reference_at(e: &str, text: &str, line: usize) {
+        assert!(
+            e.starts_with(&format!("/nowhere/requirements.txt:{line}: ")),
+            "{text:?}: {e}"
+        );
+        assert!(e.contains("direct reference"), "{e}");
+    }
+
     #[test]
     fn bare_paths_and_urls_are_refused_when_read() {
         for (text, line) in [
@@ -316,11 +325,7 @@ mod tests {
             let e = parse_requirements(text, Path::new("/nowhere/requirements.txt"), 0)
                 .expect_err(text)
                 .to_string();
-            assert!(
-                e.starts_with(&format!("/nowhere/requirements.txt:{line}: ")),
-                "{text:?}: {e}"
-            );
-            assert!(e.contains("direct reference"), "{e}");
+            assert_direct_reference_at(&e, text, line);
         }
     }
 
@@ -338,12 +343,7 @@ mod tests {
                 2,
             ),
         ] {
-            let e = refused(text, &index());
-            assert!(
-                e.starts_with(&format!("/nowhere/requirements.txt:{line}: ")),
-                "{text:?}: {e}"
-            );
-            assert!(e.contains("direct reference"), "{e}");
+            assert_direct_reference_at(&refused(text, &index()), text, line);
         }
     }
 

@@ -125,13 +125,7 @@ fn malformed_plans_are_bad_input_with_file_and_line() {
     ] {
         let p = dir.path().join(name);
         std::fs::write(&p, text).expect("write");
-        let out = compat()
-            .args(["check", "--offline", "--requirements"])
-            .arg(&p)
-            .arg("--python")
-            .arg(fixture("envs/good-cu124"))
-            .output()
-            .expect("runs");
+        let out = check_offline(&p);
         assert_eq!(out.status.code(), Some(2), "{name}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(&format!("{name}:{line}:")), "{name}: {err}");
@@ -148,6 +142,17 @@ fn malformed_plans_are_bad_input_with_file_and_line() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("limit"));
+}
+
+/// `compat check --offline --requirements PLAN` against the good-cu124 fixture environment.
+fn check_offline(plan: &std::path::Path) -> std::process::Output {
+    compat()
+        .args(["check", "--offline", "--requirements"])
+        .arg(plan)
+        .arg("--python")
+        .arg(fixture("envs/good-cu124"))
+        .output()
+        .expect("runs")
 }
 
 /// A pip report with a field of the wrong type, a missing `name`/`version`, or a version that
@@ -185,13 +190,7 @@ fn pip_reports_with_wrong_typed_fields_are_bad_input_at_line_and_column() {
     ] {
         let p = dir.path().join("report.json");
         std::fs::write(&p, text).expect("write");
-        let out = compat()
-            .args(["check", "--offline", "--requirements"])
-            .arg(&p)
-            .arg("--python")
-            .arg(fixture("envs/good-cu124"))
-            .output()
-            .expect("runs");
+        let out = check_offline(&p);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{text}: {err}");
         assert!(err.contains(&format!("report.json:{at}")), "{text}\n{err}");

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use super::{ArchFix, Reason};
-use crate::model::text::shell_word;
+use crate::model::text::{pip_install, reinstall_pinned};
 use crate::model::units::ComputeCapability;
 use crate::model::SmokeCheckId;
 
@@ -32,11 +32,7 @@ impl Reason {
                 target: (major, minor),
                 ..
             } => {
-                let pinned = version
-                    .parse::<pep440_rs::Version>()
-                    .ok()
-                    .and_then(|_| pip_install("--force-reinstall ", package, &format!("=={version}")));
-                match pinned {
+                match reinstall_pinned(package, version) {
                     Some(cmd) => cmd,
                     None => format!(
                         "reinstall {package} {version} from a wheel built for CPython {major}.{minor}"
@@ -485,19 +481,6 @@ impl Reason {
             _ => return None,
         })
     }
-}
-
-/// `pip install <flags><package><rest>` as a line a POSIX shell runs as meant: the requirement
-/// is one [`shell_word`], so nothing in it (`;`, `$(...)`, a backtick, a newline) is run.
-/// `None` when `package` is not a PEP 508 name: such a name has no command that installs it,
-/// and one that starts with `-` would be read by pip as an option, quoted or not. `flags` are
-/// compat's own (`--force-reinstall `), never input.
-fn pip_install(flags: &str, package: &str, rest: &str) -> Option<String> {
-    crate::model::names::canonical(package)?;
-    Some(format!(
-        "pip install {flags}{}",
-        shell_word(&format!("{}{rest}", package.trim()))
-    ))
 }
 
 #[cfg(test)]
