@@ -4,6 +4,8 @@
 #        scripts/fuzz.sh --runs N [TARGET...]     bounded by executions: each target runs N inputs
 # FUZZ_MAX_LEN=N caps the input length (libFuzzer's -max_len; by default the largest seed's):
 # long runs of the slow targets (merge, index_page, metadata) go 5-10x faster under 8192.
+# FUZZ_SANITIZER=none builds without AddressSanitizer (cargo fuzz -s none): for long runs of
+# these targets, whose code is safe Rust, 2-3x more executions per second; the default keeps ASan.
 # cargo fuzz needs a nightly compiler's -Z flags; RUSTC_BOOTSTRAP=1 lets the stable toolchain
 # accept them (this machine has no other toolchain).
 set -euo pipefail
@@ -25,7 +27,8 @@ if [ -n "${FUZZ_MAX_LEN:-}" ]; then
   bound+=(-max_len="$FUZZ_MAX_LEN")
   what="$what, inputs up to $FUZZ_MAX_LEN bytes"
 fi
-cargo fuzz build -O
+san=(-s "${FUZZ_SANITIZER:-address}")
+cargo fuzz build -O "${san[@]}"
 for t in $targets; do
   mkdir -p "corpus/$t"
   # A copy of the seeds, so the run's new inputs do not land in the repository's corpus.
@@ -34,7 +37,7 @@ for t in $targets; do
   echo "-- $t: $what"
   log="$work.log"
   status=0
-  cargo fuzz run -O "$t" "$work" -- "${bound[@]}" -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1 || status=$?
+  cargo fuzz run -O "${san[@]}" "$t" "$work" -- "${bound[@]}" -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1 || status=$?
   grep -E "^(stat::number_of_executed_units|stat::average_exec_per_sec|stat::new_units_added|SUMMARY)|panicked|ERROR" "$log" || true
   rm -rf "$work"
   if [ "$status" -ne 0 ]; then
