@@ -227,11 +227,11 @@ fn parse_lines(text: &str, lean: bool, stop_at_cr: bool) -> Option<Metadata> {
     let mut headers: Vec<&str> = Vec::new();
     let mut body_start = text.len();
     let mut pos = 0;
+    // The end of the last line looked at: the header lines and the one that ends the block.
+    let mut examined = text.len();
     for (i, line) in lines_inclusive(text).enumerate() {
-        if stop_at_cr && line.contains('\r') {
-            return None;
-        }
         if !is_header_line(line) {
+            examined = pos + line.len();
             if line == "\n" {
                 body_start = pos + 1;
             } else {
@@ -243,6 +243,10 @@ fn parse_lines(text: &str, lean: bool, stop_at_cr: bool) -> Option<Metadata> {
         }
         headers.push(line);
         pos += line.len();
+    }
+    // One search over the block, not one per line.
+    if stop_at_cr && memchr::memchr(b'\r', &text.as_bytes()[..examined]).is_some() {
+        return None;
     }
 
     // `FeedParser._parse_headers`.

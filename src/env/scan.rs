@@ -103,30 +103,47 @@ fn non_utf8_finding(package: Option<&str>, path: &Path) -> Finding {
     }
 }
 
+/// What [`read_dist`] makes of one entry.
+type DistRead = (Option<Distribution>, Vec<Finding>);
+
 /// [`read_dist`] of every entry, in order. Read in parallel: metadata files are small, but
-/// there are hundreds of them.
-fn read_all(entries: &[PathBuf]) -> Vec<(Option<Distribution>, Vec<Finding>)> {
+/// there are hundreds of them. Each thread (this one among them) takes the next entry not yet
+/// taken, so a thread that loses its core for a while does not hold the others up.
+fn read_all(entries: &[PathBuf]) -> Vec<DistRead> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
-        .min(8);
-    let chunk = entries.len().div_ceil(threads.max(1)).max(16);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = entries
-            .chunks(chunk)
-            .map(|part| s.spawn(move || part.iter().map(|p| read_dist(p)).collect::<Vec<_>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
-    })
+        .clamp(1, 8)
+        .min(entries.len().div_ceil(16).max(1));
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(p) = entries.get(i) else {
+                return done;
+            };
+            done.push((i, read_dist(p)));
+        }
+    };
+    let mut all: Vec<(usize, DistRead)> = std::thread::scope(|s| {
+        let others: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
+        let mut all = work();
+        for h in others {
+            // A reader that panicked must not lose its entries silently.
+            all.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        }
+        all
+    });
+    all.sort_unstable_by_key(|(i, _)| *i);
+    all.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Keeps the first copy of each package (by normalized name); the later ones are shadowed,
 /// and each is a `duplicate-distribution` finding.
 fn first_copies(
-    results: Vec<(Option<Distribution>, Vec<Finding>)>,
+    results: Vec<DistRead>,
     findings: &mut Vec<Finding>,
 ) -> (BTreeMap<String, Distribution>, Vec<Distribution>) {
     let mut distributions: BTreeMap<String, Distribution> = BTreeMap::new();
@@ -245,6 +262,24 @@ fn is_shared_library(name: &str) -> bool {
     name.ends_with(".so") || name.contains(".so.")
 }
 
+/// The lines of `text` (split at `\n`, in order, each once) that hold `needle`. Only a line
+/// naming a shared library can name one (its file name holds `.so`), and a RECORD is mostly
+/// other lines: one substring search over the whole file finds the few worth splitting.
+fn lines_holding<'a>(text: &'a [u8], needle: &[u8]) -> Vec<&'a [u8]> {
+    let mut out = Vec::new();
+    let mut next_line = 0;
+    for hit in memchr::memmem::find_iter(text, needle) {
+        if hit < next_line {
+            continue;
+        }
+        let start = memchr::memrchr(b'\n', &text[..hit]).map_or(0, |i| i + 1);
+        let end = memchr::memchr(b'\n', &text[hit..]).map_or(text.len(), |i| hit + i);
+        out.push(&text[start..end]);
+        next_line = end + 1;
+    }
+    out
+}
+
 /// The shared libraries a distribution installed, as paths: from its `RECORD`, plus (for
 /// installs without one) `torch/lib` and bitsandbytes' folder. `RECORD` is read as bytes: a
 /// line naming a file that is not UTF-8 still names that file (by its bytes), and a library
@@ -276,13 +311,7 @@ fn library_candidates(d: &Distribution) -> (Vec<PathBuf>, Vec<Finding>) {
         input::read_bytes(&d.path.join("RECORD"), InputKind::Record).map_err(|_| ())
     };
     if let Ok(record) = record {
-        // Most distributions install no shared library at all: one search says so.
-        let lines: &[u8] = if memchr::memmem::find(&record, b".so").is_some() {
-            &record
-        } else {
-            b""
-        };
-        for line in lines.split(|b| *b == b'\n') {
+        for line in lines_holding(&record, b".so") {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             let rel_bytes = line.split(|b| *b == b',').next().unwrap_or(b"");
             let rel = String::from_utf8_lossy(rel_bytes);
@@ -641,4 +670,54 @@ fn cp_version(v: &str) -> Option<(u32, u32)> {
     }
     let (a, b) = v.split_at(1);
     Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lines_holding;
+
+    /// Every line split at `\n`, kept where it holds the needle: what [`lines_holding`] must give.
+    fn naive<'a>(text: &'a [u8], needle: &[u8]) -> Vec<&'a [u8]> {
+        text.split(|b| *b == b'\n')
+            .filter(|l| memchr::memmem::find(l, needle).is_some())
+            .collect()
+    }
+
+    #[test]
+    fn lines_holding_finds_the_lines_a_full_split_finds() {
+        let cases: &[&[u8]] = &[
+            b"",
+            b".so",
+            b"\n",
+            b"a.so",
+            b"a.so\n",
+            b"\na.so",
+            b"x/a.so,sha256=abc,12\r\nx/b.py,sha256=def,3\r\nx/c.so.1,,\r\n",
+            b"x/a.so.so.so,,\nx/b.so,,\n\n\nlast.so",
+            b"pkg.sources/mod.py,,\npkg/_c.cpython-311-x86_64-linux-gnu.so,sha256=q,9\n",
+            b"no libraries\nhere at all\n",
+            b".so\n.so\n.so.so\n",
+            b"a.s\no\n.s.so\n",
+        ];
+        for text in cases {
+            assert_eq!(lines_holding(text, b".so"), naive(text, b".so"), "{text:?}");
+        }
+        // Generated: every string over a small alphabet up to length 7.
+        let alphabet = [b'.', b's', b'o', b'\n', b'x'];
+        let mut text = Vec::new();
+        for len in 0..=7u32 {
+            for mut n in 0..alphabet.len().pow(len) {
+                text.clear();
+                for _ in 0..len {
+                    text.push(alphabet[n % alphabet.len()]);
+                    n /= alphabet.len();
+                }
+                assert_eq!(
+                    lines_holding(&text, b".so"),
+                    naive(&text, b".so"),
+                    "{text:?}"
+                );
+            }
+        }
+    }
 }
